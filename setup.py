@@ -1,0 +1,56 @@
+"""Install keras-autalk: `pip install -e ".[test]"` (see README.md)."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"',
+    (HERE / "keras_autalk" / "version.py").read_text(),
+    re.M,
+).group(1)
+
+# The tested set (DESIGN.md section 3). `constraints.txt` pins every
+# transitive package of the same tested environment; `make` installs with it.
+INSTALL_REQUIRES = [
+    "tensorflow==2.17.1",
+    "keras==3.15.1",
+    "tensorflow-io==0.37.1",
+    "numpy==1.26.4",
+    "scipy==1.17.1",
+    "librosa==0.11.0",
+    "soundfile==0.14.0",
+    "dlib-bin==20.0.1.post1",
+    "face-recognition-models==0.3.0",
+    "imageio-ffmpeg==0.8.1",
+    "espeakng-loader==0.2.4",
+    "scikit-image==0.26.0",
+    "matplotlib==3.11.2",
+    "pillow==13.0.0",
+    "tqdm==4.70.1",
+]
+
+setup(
+    name="keras-autalk",
+    version=VERSION,
+    description=(
+        "Lip-synchronised talking-head video from one face photo and speech, "
+        "driven by speech-related facial action units (Keras 3 / TensorFlow)."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9,<3.13",
+    packages=find_packages(include=["keras_autalk", "keras_autalk.*"]),
+    package_data={"keras_autalk": ["assets/*"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest==9.2.0"], "dev": ["pytest==9.2.0"]},
+    entry_points={"console_scripts": ["autalk=keras_autalk.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Multimedia :: Video",
+    ],
+)
