@@ -1,0 +1,244 @@
+"""Speech in, per-video-frame log-mel features out.
+
+`load_audio` reads WAV, FLAC, Ogg, MP3 (and, through ffmpeg, the audio of
+M4A or video files) at any rate and channel count, and returns a mono
+waveform at `AudioConfig.sample_rate`. `log_mel_spectrogram` and
+`frame_features` are TensorFlow ops end to end, so the same code runs eagerly
+here and inside a `tf.function` / SavedModel signature that takes a raw
+waveform.
+
+Time alignment (all from `AudioConfig`):
+
+- Spectrogram step `j` is centred on sample `j * hop_samples` (the
+  waveform is padded with `window_samples // 2` zeros at each end: the audio
+  counts as silent before its start and after its end), so a waveform of `n`
+  samples gives `1 + n // hop_samples` steps.
+- Video frame `i` covers `[i / fps, (i + 1) / fps)` seconds; its centre
+  `(i + 0.5) / fps` s falls on step `round((i + 0.5) * steps_per_frame)`
+  (step `4 i + 2` at 25 fps and a 10 ms hop).
+- Frame `i`'s feature window holds `context_steps` steps, with the centre
+  step at index `context_steps // 2`; steps before the start or past the end
+  of the audio read as silence, `log(log_floor)`.
+"""
+
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_autalk.config import AudioConfig
+from keras_autalk.data import audio_backends
+from keras_autalk.errors import InputFileError
+from keras_autalk.files import check_input_file
+
+
+def load_audio(path, config=AudioConfig(), backend="auto"):
+    """Read an audio file as a mono float32 waveform at `config.sample_rate`.
+
+    Channels are averaged; the waveform is resampled with the backend's
+    resampler (soxr quality either way).
+
+    Args:
+        path: WAV, FLAC, Ogg Vorbis/Opus, MP3, or anything ffmpeg reads.
+        config: `AudioConfig` giving the target sample rate.
+        backend: "auto", "tfio", "soundfile" or "ffmpeg" (see
+            `audio_backends`); a file the backend cannot decode is retried
+            with the next one.
+
+    Returns:
+        A 1-D float32 `np.ndarray`.
+
+    Raises:
+        InputFileError: missing, a directory, empty, corrupt, or not audio.
+
+    Example:
+    ```python
+    waveform = load_audio("speech.mp3")   # 16 kHz mono
+    ```
+    """
+    path = check_input_file(path, "audio file")
+    name = audio_backends.resolve_backend_name(backend)
+    decoded = audio_backends.decode_with_fallback(path, name)
+    mono = decoded.samples.mean(axis=1, dtype=np.float32)
+    waveform = audio_backends.resample(mono, decoded.sample_rate, config.sample_rate, name)
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def peak_dbfs(waveform):
+    """The loudest sample of `waveform` in dB full scale (-inf for zeros)."""
+    peak = float(np.max(np.abs(waveform), initial=0.0))
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def check_speech(waveform, config=AudioConfig(), name="The audio"):
+    """Raise `InputFileError` if `waveform` is too short or silent for speech.
+
+    Args:
+        waveform: 1-D samples at `config.sample_rate`.
+        config: `AudioConfig` with `min_duration_s` and `silence_dbfs`.
+        name: how the message names the audio ("The audio file 'a.wav'").
+    """
+    duration = len(waveform) / config.sample_rate
+    if duration < config.min_duration_s:
+        raise InputFileError(
+            f"{name} is {duration:.2f} s long; at least "
+            f"{config.min_duration_s:.2f} s of speech is needed."
+        )
+    level = peak_dbfs(waveform)
+    if level < config.silence_dbfs:
+        raise InputFileError(
+            f"{name} is silent: its loudest sample is at {level:.1f} dBFS, "
+            f"below the {config.silence_dbfs:.0f} dBFS that speech needs."
+        )
+
+
+def load_speech(path, config=AudioConfig(), backend="auto"):
+    """`load_audio`, refusing audio too short or too quiet to drive a face.
+
+    Raises:
+        InputFileError: as `load_audio`, or shorter than
+            `config.min_duration_s`, or peak below `config.silence_dbfs`.
+
+    Example:
+    ```python
+    waveform = load_speech("speech.wav")
+    ```
+    """
+    waveform = load_audio(path, config, backend)
+    check_speech(waveform, config, name=f"The audio file '{path}'")
+    return waveform
+
+
+_MEL_FILTERBANKS = {}
+
+
+def mel_filterbank(config=AudioConfig()):
+    """The `(fft_length // 2 + 1, num_mel_bins)` float32 mel matrix.
+
+    librosa's Slaney-style filters (`htk=False`, area-normalised), built
+    once per setting and shared by every backend and by `tf.function`s.
+    """
+    key = (config.sample_rate, config.fft_length, config.num_mel_bins, config.fmin, config.fmax)
+    if key not in _MEL_FILTERBANKS:
+        import librosa
+
+        filters = librosa.filters.mel(
+            sr=config.sample_rate, n_fft=config.fft_length, n_mels=config.num_mel_bins,
+            fmin=config.fmin, fmax=config.fmax, htk=False, norm="slaney",
+        )
+        _MEL_FILTERBANKS[key] = np.ascontiguousarray(filters.T, dtype=np.float32)
+    return _MEL_FILTERBANKS[key]
+
+
+def log_mel_spectrogram(waveform, config=AudioConfig()):
+    """Log-mel magnitude spectrogram of a waveform at `config.sample_rate`.
+
+    Periodic Hann window of `window_samples`, hop `hop_samples`, FFT of
+    `fft_length`; magnitudes go through `mel_filterbank(config)` and
+    `log(max(x, log_floor))`. Step `j` is centred on sample `j * hop`.
+    TensorFlow ops only: works on a `tf.Tensor` inside `tf.function`.
+
+    Args:
+        waveform: float samples `(..., num_samples)` (NumPy or tensor).
+        config: `AudioConfig`.
+
+    Returns:
+        float32 `tf.Tensor` `(..., 1 + num_samples // hop_samples, num_mel_bins)`.
+
+    Example:
+    ```python
+    log_mel = log_mel_spectrogram(np.zeros(16000, np.float32))   # (101, 80)
+    ```
+    """
+    waveform = tf.convert_to_tensor(waveform, dtype=tf.float32)
+    half_window = config.window_samples // 2
+    paddings = [[0, 0]] * (waveform.shape.rank - 1) + [[half_window, half_window]]
+    padded = tf.pad(waveform, paddings)
+    spectrum = tf.signal.stft(
+        padded,
+        frame_length=config.window_samples,
+        frame_step=config.hop_samples,
+        fft_length=config.fft_length,
+        window_fn=tf.signal.hann_window,  # periodic by default
+        pad_end=False,
+    )
+    mel = tf.tensordot(tf.abs(spectrum), tf.constant(mel_filterbank(config)), axes=1)
+    return tf.math.log(tf.maximum(mel, config.log_floor))
+
+
+def frame_features(log_mel, num_frames, config=AudioConfig()):
+    """Cut a window of spectrogram steps around every video frame's centre.
+
+    Args:
+        log_mel: `(..., steps, num_mel_bins)` from `log_mel_spectrogram`.
+        num_frames: video frames wanted (int or scalar int tensor); frames
+            past the end of the audio get silent windows.
+        config: `AudioConfig` (`fps`, `hop_ms`, `context_steps`, `log_floor`).
+
+    Returns:
+        float32 `tf.Tensor` `(..., num_frames, context_steps, num_mel_bins)`;
+        index `context_steps // 2` of each window is the step centred on the
+        frame's centre. TensorFlow ops only, as `log_mel_spectrogram`.
+
+    Example:
+    ```python
+    features = frame_features(log_mel_spectrogram(waveform), 25)  # (25, 20, 80)
+    ```
+    """
+    log_mel = tf.convert_to_tensor(log_mel, dtype=tf.float32)
+    num_steps = tf.shape(log_mel)[-2]
+    frame_index = tf.cast(tf.range(num_frames), tf.float32)
+    centre_step = tf.cast(tf.floor((frame_index + 0.5) * config.steps_per_frame + 0.5), tf.int32)
+    offsets = tf.range(config.context_steps) - config.context_steps // 2
+    step_index = centre_step[:, None] + offsets[None, :]
+    # One silent row on each side; every index outside the audio maps to it.
+    silent_shape = tf.concat([tf.shape(log_mel)[:-2], [1], tf.shape(log_mel)[-1:]], axis=0)
+    silent = tf.fill(silent_shape, tf.constant(math.log(config.log_floor), tf.float32))
+    padded = tf.concat([silent, log_mel, silent], axis=-2)
+    step_index = tf.clip_by_value(step_index + 1, 0, num_steps + 1)
+    return tf.gather(padded, step_index, axis=-2)
+
+
+def num_video_frames(num_samples, config=AudioConfig()):
+    """Video frames for `num_samples` of audio: `ceil(duration * fps)`.
+
+    Every started frame period gets a frame, so the video never ends before
+    the audio (it is at most one frame longer). 1 s at 25 fps -> 25 frames;
+    1 s plus one sample -> 26. Takes an int or a scalar tensor.
+    """
+    if isinstance(num_samples, (tf.Tensor, tf.Variable)):
+        frames = tf.cast(num_samples, tf.float64) * config.fps / config.sample_rate
+        return tf.cast(tf.math.ceil(frames - 1e-9), tf.int32)
+    return int(math.ceil(int(num_samples) * config.fps / config.sample_rate - 1e-9))
+
+
+def audio_features(path_or_waveform, config=AudioConfig(), backend="auto", num_frames=None):
+    """Per-video-frame log-mel windows of an audio file or a waveform.
+
+    Args:
+        path_or_waveform: a file path (read with `load_speech`, so too short
+            or silent audio is refused) or a 1-D waveform already at
+            `config.sample_rate` (used as is).
+        config: `AudioConfig`.
+        backend: audio backend for a path (see `load_audio`).
+        num_frames: video frames wanted; default `num_video_frames(...)`.
+
+    Returns:
+        float32 `np.ndarray` `(num_frames, context_steps, num_mel_bins)`.
+
+    Example:
+    ```python
+    features = audio_features("speech.wav")   # 3 s -> (75, 20, 80)
+    ```
+    """
+    if isinstance(path_or_waveform, (str, os.PathLike)):
+        waveform = load_speech(path_or_waveform, config, backend)
+    else:
+        waveform = np.asarray(path_or_waveform, dtype=np.float32)
+        if waveform.ndim != 1:
+            raise ValueError(f"Expected a 1-D waveform, got shape {waveform.shape}.")
+    if num_frames is None:
+        num_frames = num_video_frames(waveform.shape[0], config)
+    log_mel = log_mel_spectrogram(waveform, config)
+    return frame_features(log_mel, num_frames, config).numpy()

@@ -1,0 +1,39 @@
+"""Shared fixtures: the real photos shipped by installed packages, bad files."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from keras_autalk.data import photos  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    return photos.load_photo("astronaut")
+
+
+@pytest.fixture(scope="session")
+def grace_hopper():
+    return photos.load_photo("grace_hopper")
+
+
+@pytest.fixture()
+def photo_file(tmp_path, grace_hopper):
+    """grace_hopper written as a JPEG file."""
+    path = tmp_path / "grace_hopper.jpg"
+    Image.fromarray(grace_hopper).save(path, quality=95)
+    return path
+
+
+def files_in(folder):
+    """Names of all files in `folder` (to show nothing partial was left)."""
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture()
+def rng():
+    return np.random.default_rng(1234)
