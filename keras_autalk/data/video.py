@@ -347,15 +347,21 @@ def read_video(path, max_frames=None, sample_rate=16000):
     if max_frames is not None:
         capacity = min(capacity, max_frames)
     block = np.empty((capacity, height, width, 3), dtype=np.uint8)
+    overflow = []  # frames beyond the packet count: rare
 
     def next_slot(index):
-        nonlocal block
-        if index >= len(block):  # more frames than packets: rare, so just grow
-            block = np.concatenate([block, np.empty_like(block)])
-        return block[index]
+        if index < capacity:
+            return block[index]
+        return np.empty((height, width, 3), dtype=np.uint8)
 
-    num_frames = sum(1 for _ in _decode_frames(path, width, height, max_frames, next_slot))
-    frames = block[:num_frames]
+    num_frames = 0
+    for index, frame in enumerate(
+        _decode_frames(path, width, height, max_frames, next_slot)
+    ):
+        if index >= capacity:
+            overflow.append(frame)
+        num_frames = index + 1
+    frames = np.concatenate([block, np.stack(overflow)]) if overflow else block[:num_frames]
     audio, rate = None, int(sample_rate)
     if info["audio"] is not None:
         audio, rate = read_audio_track(path, sample_rate=sample_rate)
