@@ -145,3 +145,52 @@ def test_console_script_errors_without_traceback(tmp_path):
         f"autalk: error: The image '{tmp_path / 'missing.jpg'}' does not exist."
     )
     assert result.stdout == ""
+
+
+def _speech_like(seconds, sample_rate=22050, channels=1):
+    """Syllable-like tone bursts (a stand-in for speech with a clear rhythm)."""
+    time = np.arange(int(seconds * sample_rate)) / sample_rate
+    envelope = np.clip(np.sin(2 * np.pi * 3 * time), 0, None)
+    signal = 0.3 * envelope * np.sin(2 * np.pi * 220 * time) * (1 + 0.5 * np.sin(2 * np.pi * 900 * time))
+    return np.repeat(signal[:, None], channels, axis=1).astype(np.float32)
+
+
+def test_features_writes_per_frame_windows(capsys, tmp_path):
+    import soundfile
+
+    source = tmp_path / "speech.flac"
+    soundfile.write(source, _speech_like(2.0, 44100, channels=2), 44100)
+    target = tmp_path / "feats.npy"
+    status, out, err = run(capsys, "features", str(source), "-o", str(target))
+    assert status == 0, err
+    features = np.load(target)
+    assert features.shape == (50, 20, 80)
+    assert "50 frames" in out
+
+
+def test_features_bad_audio_gives_one_sentence_and_no_output(capsys, tmp_path):
+    import soundfile
+
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    outputs.mkdir()
+    (inputs / "empty.wav").write_bytes(b"")
+    (inputs / "corrupt.mp3").write_bytes(b"ID3" + bytes(range(256)) * 8)
+    soundfile.write(inputs / "short.wav", _speech_like(0.1, 16000), 16000)
+    soundfile.write(inputs / "silence.wav", np.zeros(32000, np.float32), 16000)
+    cases = {
+        "missing.wav": "does not exist",
+        "empty.wav": "is empty",
+        "corrupt.mp3": "is corrupt",
+        "short.wav": "0.10 s long",
+        "silence.wav": "silent",
+    }
+    for name, message in cases.items():
+        status, _, err = run(capsys, "features", str(inputs / name), "-o", str(outputs / "f.npy"))
+        assert_one_sentence_error(status, err)
+        assert message in err, (name, err)
+        assert files_in(outputs) == [], name
+    status, _, err = run(capsys, "features", str(inputs / "silence.wav"), "-o",
+                         str(tmp_path / "missing" / "f.npy"))
+    assert_one_sentence_error(status, err)
+    assert "does not exist" in err

@@ -13,11 +13,13 @@ output file behind.
 import dataclasses
 import math
 import pathlib
+import re
 import subprocess
 import tempfile
 from typing import Optional
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from keras_autalk.data import ffmpeg
 from keras_autalk.errors import AutalkError, InputFileError
@@ -26,6 +28,9 @@ from keras_autalk.files import atomic_output, check_input_file
 # Sample rates the AAC encoder accepts; anything else is resampled to 48 kHz.
 _AAC_SAMPLE_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000,
                      44100, 48000, 64000, 88200, 96000)
+
+_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                 "slow", "slower", "veryslow", "placebo")
 
 # Written videos are tagged BT.709 (limited range) and converted with that
 # matrix, so players and ffmpeg agree on the colours whatever the frame size;
@@ -184,10 +189,13 @@ def _check_max_frames(max_frames):
 
 
 def _last_line(stderr_file):
-    """The last non-empty line ffmpeg wrote to `stderr_file`, or ''."""
+    """The last non-empty line ffmpeg wrote to `stderr_file`, or ''.
+
+    The "[component @ 0x...]" prefix ffmpeg puts on log lines is dropped.
+    """
     stderr_file.seek(0)
     lines = stderr_file.read().decode("utf-8", "replace").strip().splitlines()
-    return lines[-1].strip() if lines else ""
+    return re.sub(r"^(\[[^\]]*\] *)+", "", lines[-1].strip()) if lines else ""
 
 
 def iter_frames(path, max_frames=None):
@@ -436,11 +444,9 @@ def fit_audio_length(audio, num_samples):
 def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
                    faststart, display_path):
     """Pipe `first` then the rest of `frames` into libx264; return the count."""
-    from tqdm.auto import tqdm
-
     first = _check_frame(first, 0)
     first_shape = first.shape
-    height, width = first.shape[0] + first.shape[0] % 2, first.shape[1] + first.shape[1] % 2
+    height, width = _even(first).shape[:2]
     command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                "-framerate", repr(float(fps)), "-i", "pipe:0",
@@ -477,7 +483,9 @@ def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
                 process.wait()
         if return_code != 0:
             reason = _last_line(stderr_file) or f"exit status {return_code}"
-            raise InputFileError(f"ffmpeg could not write the video '{display_path}': {reason}")
+            raise InputFileError(
+                f"ffmpeg could not write the video '{display_path}': {reason}"
+            )
     return count
 
 
@@ -523,6 +531,10 @@ def write_video(path, frames, fps, audio=None, sample_rate=16000, crf=18,
         raise AutalkError(f"The frame rate must be a positive number, got {fps!r}.")
     if not (isinstance(crf, (int, float)) and 0 <= crf <= 51):
         raise AutalkError(f"crf must be between 0 and 51, got {crf!r}.")
+    if preset not in _X264_PRESETS:
+        raise AutalkError(
+            f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}."
+        )
     if audio is not None:
         audio = _check_audio(audio)
         if not (isinstance(sample_rate, (int, float, np.number))
