@@ -194,7 +194,8 @@ def frame_features(log_mel, num_frames, config=AudioConfig()):
     step_index = centre_step[:, None] + offsets[None, :]
     # One silent row on each side; every index outside the audio maps to it.
     silent_shape = tf.concat([tf.shape(log_mel)[:-2], [1], tf.shape(log_mel)[-1:]], axis=0)
-    silent = tf.fill(silent_shape, tf.constant(math.log(config.log_floor), tf.float32))
+    # The same op as in `log_mel_spectrogram`, so padding equals real silence.
+    silent = tf.fill(silent_shape, tf.math.log(tf.constant(config.log_floor, tf.float32)))
     padded = tf.concat([silent, log_mel, silent], axis=-2)
     step_index = tf.clip_by_value(step_index + 1, 0, num_steps + 1)
     return tf.gather(padded, step_index, axis=-2)

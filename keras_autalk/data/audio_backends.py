@@ -124,7 +124,8 @@ class SoundfileBackend(AudioBackend):
         resampled = librosa.resample(
             mono, orig_sr=rate_in, target_sr=rate_out, res_type="soxr_hq", fix=False
         )
-        return _fix_length(resampled.astype(np.float32), resampled_length(mono.size, rate_in, rate_out))
+        length = resampled_length(mono.size, rate_in, rate_out)
+        return _fix_length(resampled.astype(np.float32), length)
 
 
 class FfmpegBackend(SoundfileBackend):
@@ -183,9 +184,9 @@ class TfioBackend(AudioBackend):
         import tensorflow as tf
         import tensorflow_io as tfio
 
-        if _is_32bit_integer_wav(path):
-            raise BackendError("tensorflow-io misreads 32-bit integer WAV samples")
         try:
+            if _is_32bit_integer_wav(path):
+                raise BackendError("tensorflow-io misreads 32-bit integer WAV samples")
             audio = tfio.audio.AudioIOTensor(str(path))
             samples = audio.to_tensor().numpy()
             rate = int(audio.rate.numpy())
@@ -348,11 +349,13 @@ def decode_with_fallback(path, backend="auto"):
     if empty:
         raise InputFileError(f"The audio file '{path}' contains no audio samples.")
     # libsndfile's reasons are the most specific ("Error in WAV file. No
-    # 'data' chunk marker."); ffmpeg's and tfio's repeat the path.
-    reason = reasons.get("soundfile") or next(iter(reasons.values()))
+    # 'data' chunk marker."); ffmpeg's and tfio's repeat the path. For an
+    # MPEG stream it cannot parse libsndfile says the file does not exist,
+    # which would mislead.
+    reason = reasons.get("soundfile", "")
+    detail = "" if not reason or "does not exist" in reason else f" ({reason.rstrip('.')})"
     raise InputFileError(
-        f"The audio file '{path}' is corrupt or not in a readable audio format "
-        f"({reason.rstrip('.')})."
+        f"The audio file '{path}' is corrupt or not in a readable audio format{detail}."
     )
 
 
