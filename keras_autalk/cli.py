@@ -34,6 +34,9 @@ def _add_doctor(subparsers):
 
 def _run_doctor(args):
     from keras_autalk import doctor
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
 
     checks = doctor.run_checks()
     print(doctor.format_report(checks))
@@ -84,6 +87,9 @@ def _add_features(subparsers):
 
 
 def _run_features(args):
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
     from keras_autalk import features
 
     shape = features.write_features(args.audio, args.output, backend=args.backend)

@@ -194,3 +194,18 @@ def test_features_bad_audio_gives_one_sentence_and_no_output(capsys, tmp_path):
                          str(tmp_path / "missing" / "f.npy"))
     assert_one_sentence_error(status, err)
     assert "does not exist" in err
+
+
+def test_console_script_bad_audio_prints_only_one_line(tmp_path):
+    # Native libraries (TensorFlow's start-up, libmpg123) write to stderr from
+    # C; the user must still see just our sentence.
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(b"ID3\x00\x00\x00" + b"garbage" * 200)
+    autalk = os.path.join(os.path.dirname(sys.executable), "autalk")
+    result = subprocess.run([autalk, "features", str(corrupt), "-o", str(tmp_path / "f.npy")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"autalk: error: The audio file '{corrupt}' is corrupt or not in a readable audio format."
+    ]
+    assert files_in(tmp_path) == ["corrupt.mp3"]

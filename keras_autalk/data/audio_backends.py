@@ -27,6 +27,7 @@ import struct
 import numpy as np
 
 from keras_autalk.errors import AutalkError, InputFileError, MissingDependencyError
+from keras_autalk.native import native_stderr_silenced
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ class SoundfileBackend(AudioBackend):
         import soundfile
 
         try:
-            samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+            with native_stderr_silenced():  # libmpg123 warns on odd MP3 tags
+                samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         except soundfile.LibsndfileError as error:
             raise BackendError(error.error_string) from None
         except (RuntimeError, TypeError, ValueError, OSError) as error:
@@ -187,9 +189,10 @@ class TfioBackend(AudioBackend):
         try:
             if _is_32bit_integer_wav(path):
                 raise BackendError("tensorflow-io misreads 32-bit integer WAV samples")
-            audio = tfio.audio.AudioIOTensor(str(path))
-            samples = audio.to_tensor().numpy()
-            rate = int(audio.rate.numpy())
+            with native_stderr_silenced():  # tfio logs rejected files from C++
+                audio = tfio.audio.AudioIOTensor(str(path))
+                samples = audio.to_tensor().numpy()
+                rate = int(audio.rate.numpy())
         except (tf.errors.OpError, RuntimeError, TypeError, ValueError, OSError) as error:
             message = getattr(error, "message", None) or str(error)
             raise BackendError(message.strip().splitlines()[-1]) from None
@@ -261,8 +264,10 @@ def tfio_status():
         import tensorflow as tf
         import tensorflow_io as tfio
 
-        # Importing is lazy; the shared library loads on the first op.
-        tfio.audio.resample(tf.zeros([160, 1]), rate_in=16000, rate_out=8000).numpy()
+        # Importing is lazy; the shared library loads on the first op (and
+        # logs CPU-feature notes from C++).
+        with native_stderr_silenced():
+            tfio.audio.resample(tf.zeros([160, 1]), rate_in=16000, rate_out=8000).numpy()
     # Any failure means "unusable here": ImportError, NotImplementedError,
     # tf.errors.NotFoundError (undefined symbols), OSError, ...
     except Exception as error:  # noqa: BLE001
