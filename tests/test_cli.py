@@ -209,3 +209,21 @@ def test_console_script_bad_audio_prints_only_one_line(tmp_path):
         f"autalk: error: The audio file '{corrupt}' is corrupt or not in a readable audio format."
     ]
     assert files_in(tmp_path) == ["corrupt.mp3"]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "I;16"])
+def test_align_accepts_rgba_grayscale_and_16_bit_photos(capsys, tmp_path, grace_hopper, mode):
+    photo = Image.fromarray(grace_hopper)
+    if mode == "RGBA":
+        photo = photo.convert("RGBA")
+    elif mode == "L":
+        photo = photo.convert("L")
+    else:
+        gray = np.asarray(photo.convert("L")).astype(np.uint16) * 257
+        photo = Image.fromarray(gray)
+    source = tmp_path / "photo.png"
+    photo.save(source)
+    crop = tmp_path / "crop.png"
+    status, _, err = run(capsys, "align", str(source), "-o", str(crop))
+    assert status == 0, err
+    assert np.asarray(Image.open(crop)).shape == (128, 128, 3)
