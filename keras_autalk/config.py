@@ -118,10 +118,52 @@ class FaceConfig:
             raise ValueError("crop_size must be at least 32 pixels.")
 
 
+# The mouth-shape parameters the demo corpus animates (each 0..1 per frame);
+# ground-truth AU intensities are computed from them.
+MOUTH_PARAMETERS = (
+    "jaw_drop",         # jaw opening (AU26)
+    "lip_part",         # lips apart beyond what the jaw gives (AU25)
+    "pucker",           # rounding / protrusion, narrower mouth (AU18, AU23)
+    "stretch",          # horizontal lip stretch (AU20)
+    "corner_up",        # lip corners pulled up and back (AU12)
+    "corner_down",      # lip corners pulled down (AU15)
+    "upper_lip_raise",  # upper lip raised, teeth shown (AU10)
+    "lip_press",        # lips pressed together, chin raised (AU17, AU23, AU14)
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """How prepared corpora are stored and windowed for training.
+
+    Args:
+        window_frames: consecutive frames per training example (T).
+        identity_min_gap: the identity frame is drawn at least this many
+            frames away from the window, from the same video.
+        jpeg_quality: quality of the JPEG-encoded crops in TFRecords.
+        utterances_per_shard: utterances per TFRecord file.
+        landmark_smoothing: frames in the centred window that smooths the
+            alignment over time (odd; 1 disables smoothing).
+    """
+
+    window_frames: int = 16
+    identity_min_gap: int = 12
+    jpeg_quality: int = 95
+    utterances_per_shard: int = 32
+    landmark_smoothing: int = 5
+
+    def __post_init__(self):
+        if self.window_frames < 1:
+            raise ValueError("window_frames must be at least 1.")
+        if self.landmark_smoothing < 1 or self.landmark_smoothing % 2 == 0:
+            raise ValueError("landmark_smoothing must be a positive odd number.")
+
+
 @dataclasses.dataclass(frozen=True)
 class AutalkConfig:
     """Everything a model, the data pipeline and the tools agree on."""
 
     audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
     face: FaceConfig = dataclasses.field(default_factory=FaceConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
     action_units: Tuple[int, ...] = DEFAULT_ACTION_UNITS
