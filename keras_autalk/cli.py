@@ -97,6 +97,50 @@ def _run_features(args):
     return EXIT_OK
 
 
+def _add_prepare(subparsers):
+    parser = subparsers.add_parser(
+        "prepare", help="turn a corpus (demo, GRID, TCD-TIMIT, a folder) into TFRecords"
+    )
+    parser.add_argument("--corpus", required=True, choices=("demo", "grid", "tcd-timit", "folder"))
+    parser.add_argument("--out", required=True, help="output folder for the TFRecords")
+    parser.add_argument(
+        "--root", help="the corpus folder (demo: where it is rendered; default demo_corpus "
+        "beside --out)",
+    )
+    parser.add_argument("--size", default="default", choices=("tiny", "small", "default"),
+                        help="demo corpus size (default: about 10 minutes on 2 cores)")
+    parser.add_argument("--seed", type=int, default=0, help="demo corpus seed")
+    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--num-shards", type=int, default=1,
+                        help="machines sharing the work (split by speaker)")
+    parser.add_argument("--shard-index", type=int, default=0, help="this machine's share (0-based)")
+    parser.add_argument("--test-speakers", default="",
+                        help="comma-separated speakers of the test split (real corpora)")
+    parser.add_argument("--au-estimator", default="default",
+                        help="AU labels for videos without an OpenFace CSV: default, none, or a JSON path")
+    parser.set_defaults(handler=_run_prepare)
+
+
+def _run_prepare(args):
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
+    from keras_autalk import preparation
+
+    notes = []
+    test_speakers = [name for name in args.test_speakers.split(",") if name]
+    manifest = preparation.prepare(
+        args.corpus, args.out, root=args.root, size=args.size, seed=args.seed,
+        num_workers=args.workers, num_shards=args.num_shards, shard_index=args.shard_index,
+        test_speakers=test_speakers, au_estimator=args.au_estimator, notes=notes,
+    )
+    for message in notes:
+        note(message)
+    counts = manifest.get("counts", {})
+    print(f"wrote {args.out}: {counts}")
+    return EXIT_OK
+
+
 def _add_demo(subparsers):
     parser = subparsers.add_parser(
         "demo", help="make a talking-head video from the bundled photo and speech"
@@ -124,7 +168,7 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in (_add_demo, _add_align, _add_features, _add_doctor):
+    for add in (_add_demo, _add_prepare, _add_align, _add_features, _add_doctor):
         add(subparsers)
     return parser
 

@@ -82,6 +82,11 @@ def atomic_output(path, what="output file"):
     tmp_path = pathlib.Path(tmp_name)
     try:
         yield tmp_path
+        # mkstemp creates files readable by their owner only; give the
+        # result the permissions a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

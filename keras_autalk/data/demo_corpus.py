@@ -296,7 +296,8 @@ def render_corpus(root, corpus_config=DemoCorpusConfig(), num_workers=2, progres
     }
     if manifest_path.exists():
         existing = json.loads(manifest_path.read_text())
-        if existing.get("config") != manifest["config"]:
+        # Compared as JSON: tuples come back from the file as lists.
+        if existing.get("config") != json.loads(json.dumps(manifest["config"])):
             raise AutalkError(
                 f"'{root}' already holds a demo corpus made with other settings; "
                 "choose an empty folder or the same size and seed."
