@@ -136,8 +136,11 @@ def _run_prepare(args):
     )
     for message in notes:
         note(message)
-    counts = manifest.get("counts", {})
-    print(f"wrote {args.out}: {counts}")
+    summary = ", ".join(
+        f"{split}: {info['examples']} utterances, {info['frames']} frames"
+        for split, info in sorted(manifest.get("splits", {}).items())
+    )
+    print(f"wrote {args.out} ({summary}; {manifest.get('skipped', 0)} skipped)")
     return EXIT_OK
 
 

@@ -67,8 +67,8 @@ class DemoCorpusConfig:
 
     seed: int = 0
     num_speakers: int = 8
-    utterances_per_speaker: int = 40
-    test_utterances_per_speaker: int = 4
+    utterances_per_speaker: int = 80
+    test_utterances_per_speaker: int = 8
     num_identities: int = 8
     frame_size: Tuple[int, int] = (288, 360)
     silence_s: Tuple[float, float] = (0.25, 0.5)

@@ -38,7 +38,7 @@ def test_split_holds_out_one_voice_and_the_held_out_sentences():
     assert all(u["speaker"] != held_out_speakers[0] for u in train)
     assert not {u["id"] for u in train} & set(layout["held_out_sentences"])
     assert {u["id"] for u in test} <= set(layout["held_out_sentences"])
-    assert len(layout["utterances"]) == 8 * 40 and len(test) == 40 + 7 * 4
+    assert len(layout["utterances"]) == 8 * 80 and len(test) == 80 + 7 * 8
 
 
 def test_grid_layout_is_read_by_the_grid_reader(tiny_root):
@@ -110,3 +110,27 @@ def test_other_settings_in_the_same_folder_are_refused(tiny_root):
     with pytest.raises(AutalkError, match="other settings"):
         demo_corpus.render_corpus(tiny_root, demo_corpus.size_config("tiny", seed=5),
                                   num_workers=1, progress=False)
+
+
+def test_shipped_au_estimator_reads_aus_from_rendered_video(tiny_root):
+    # The full chain a real corpus without OpenFace takes: rendered video ->
+    # dlib tracking -> crop landmarks -> the calibrated estimator shipped in
+    # keras_autalk/assets, compared with the ground truth it never saw.
+    import dataclasses
+
+    from keras_autalk.data import prepare
+
+    utterances = [u for u in corpora.read_corpus("demo", tiny_root) if u.speaker == "s3"]
+    predicted, truth = [], []
+    for utterance in utterances:
+        unlabelled = dataclasses.replace(utterance, au_csv_path=None)
+        result = prepare.prepare_utterance(
+            unlabelled, au_estimator=au_labels.DEFAULT_ESTIMATOR_PATH)
+        assert result.ok and result.stats["au_source"] == "estimator"
+        num_frames = len(result.example["au_mask"])
+        predicted.append(np.asarray(result.example["au_intensity"]).reshape(num_frames, -1))
+        truth.append(au_labels.read_openface_csv(utterance.au_csv_path, (10, 14, 20, 25, 26),
+                                                 num_frames).intensity)
+    correlation = au_labels.per_au_correlation(np.concatenate(predicted),
+                                               np.concatenate(truth), (10, 14, 20, 25, 26))
+    assert correlation["AU25"] > 0.85 and correlation["AU26"] > 0.85, correlation
