@@ -41,7 +41,7 @@ def test_prepare_bad_input_gives_one_sentence(capsys, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     cases = [
-        (["--corpus", "grid", "--root", str(empty)], "no"),
+        (["--corpus", "grid", "--root", str(empty)], "No GRID videos were found"),
         (["--corpus", "grid", "--root", str(tmp_path / "missing")], "does not exist"),
         (["--corpus", "folder"], "--root"),
     ]
