@@ -1,0 +1,202 @@
+"""TCSABlock / TCSAStack: shapes, receptive field, non-causality, masking,
+dropout, XLA, config and `.keras` round trips."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_autalk.layers import TCSABlock, TCSAStack, receptive_field
+
+INPUT_CHANNELS = 12
+CHANNELS = 16
+
+
+def features(rng, frames, channels=INPUT_CHANNELS, batch=2):
+    return rng.normal(size=(batch, frames, channels)).astype("float32")
+
+
+def frame_influence(layer, inputs, frame, **call_kwargs):
+    """|d output[:, frame] / d input[:, s]| summed, for every input frame s."""
+    inputs = tf.constant(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs, **call_kwargs)
+        target = tf.reduce_sum(outputs[:, frame] * tf.range(
+            1.0, outputs.shape[-1] + 1.0))
+    gradient = tape.gradient(target, inputs).numpy()
+    return np.abs(gradient).sum(axis=(0, 2))
+
+
+@pytest.mark.parametrize("kernel_size,dilations,expected", [
+    (3, (1, 2, 4, 8), 31), (3, (1, 2), 7), (3, 1, 3), (5, (1, 2), 13),
+    (3, (), 1)])
+def test_receptive_field(kernel_size, dilations, expected):
+    assert receptive_field(kernel_size, dilations) == expected
+
+
+def test_stack_reports_its_receptive_field():
+    assert TCSAStack(8, dilations=(1, 2, 4), kernel_size=3).receptive_field \
+        == 15
+
+
+@pytest.mark.parametrize("frames", [1, 5, 8, 13])
+@pytest.mark.parametrize("use_attention", [True, False])
+@pytest.mark.parametrize("input_channels", [INPUT_CHANNELS, CHANNELS])
+def test_output_shape(rng, frames, use_attention, input_channels):
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
+                      use_attention=use_attention)
+    outputs = stack(features(rng, frames, input_channels))
+    assert tuple(outputs.shape) == (2, frames, CHANNELS)
+    assert stack.compute_output_shape((2, frames, input_channels)) == (
+        2, frames, CHANNELS)
+    # The input projection exists only when the channels differ.
+    assert (stack.blocks[0].projection is None) == (
+        input_channels == CHANNELS)
+
+
+@pytest.mark.parametrize("kernel_size,dilations", [
+    (3, (1, 2, 4)), (3, (1, 2, 4, 8)), (5, (1, 3))])
+def test_conv_stack_sees_exactly_its_receptive_field(rng, kernel_size,
+                                                     dilations):
+    half = receptive_field(kernel_size, dilations) // 2
+    frames = 2 * half + 9
+    frame = half + 4
+    stack = TCSAStack(CHANNELS, dilations, kernel_size, use_attention=False)
+    influence = frame_influence(stack, features(rng, frames), frame)
+
+    seen = np.flatnonzero(influence)
+    assert len(seen) == receptive_field(kernel_size, dilations)
+    assert (seen.min(), seen.max()) == (frame - half, frame + half)
+    # Non-causal: the last future frame inside the field counts ...
+    assert influence[frame + half] > 0
+    # ... and nothing beyond the field, either side.
+    assert influence[frame + half + 1:].sum() == 0
+    assert influence[:frame - half].sum() == 0
+
+
+def test_attention_reaches_beyond_the_receptive_field(rng):
+    stack = TCSAStack(CHANNELS, dilations=(1,), kernel_size=3)
+    influence = frame_influence(stack, features(rng, 16), 0)
+    assert np.all(influence > 0)  # frame 0 depends on frame 15
+
+
+@pytest.mark.parametrize("use_attention", [True, False])
+def test_masked_frames_do_not_influence_real_frames(rng, use_attention):
+    inputs = features(rng, 8)
+    mask = np.array([[1] * 8, [1] * 5 + [0] * 3], bool)
+    mask[0, 2] = False  # a hole, not only end padding
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
+                      use_attention=use_attention)
+    reference = stack(inputs, mask=mask).numpy()
+
+    changed = inputs.copy()
+    changed[~mask] = rng.normal(scale=100.0, size=changed[~mask].shape)
+    np.testing.assert_allclose(stack(changed, mask=mask)[mask],
+                               reference[mask], atol=1e-6)
+    changed[~mask] = np.nan
+    np.testing.assert_allclose(stack(changed, mask=mask)[mask],
+                               reference[mask], atol=1e-6)
+
+    influence = frame_influence(stack, inputs[1:], 4, mask=mask[1:])
+    assert np.all(influence[5:] == 0)
+
+
+@pytest.mark.parametrize("use_attention", [True, False])
+def test_masked_frames_act_like_the_sequence_end(rng, use_attention):
+    """A window padded with masked frames gives the short window's outputs."""
+    inputs = features(rng, 8)
+    mask = np.array([[1] * 5 + [0] * 3] * 2, bool)
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
+                      use_attention=use_attention)
+    padded = stack(inputs, mask=mask).numpy()[:, :5]
+    np.testing.assert_allclose(padded, stack(inputs[:, :5]), atol=1e-5)
+
+
+def test_block_output_is_layer_normalised(rng):
+    outputs = TCSABlock(CHANNELS, num_heads=4)(features(rng, 8)).numpy()
+    np.testing.assert_allclose(outputs.mean(axis=-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(outputs.std(axis=-1), 1.0, atol=1e-2)
+
+
+def test_conv_ablation_drops_only_the_attention():
+    with_attention = TCSABlock(CHANNELS, num_heads=4, name="block")
+    without = TCSABlock(CHANNELS, num_heads=4, use_attention=False,
+                        name="block")
+    with_attention.build((None, None, CHANNELS))
+    without.build((None, None, CHANNELS))
+    attention_weights = {w.path for w in with_attention.weights} - {
+        w.path for w in without.weights}
+    assert attention_weights and all(
+        "attention" in path for path in attention_weights)
+    assert with_attention.count_params() - without.count_params() == (
+        # q, k, v kernels + biases, output kernel + bias, one LayerNorm.
+        3 * (CHANNELS * CHANNELS + CHANNELS) + CHANNELS * CHANNELS
+        + CHANNELS + 2 * CHANNELS)
+
+
+def test_dropout_only_when_training(rng):
+    inputs = features(rng, 8)
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4, dropout=0.3)
+    plain = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4)
+    stack.build(inputs.shape)
+    plain.build(inputs.shape)
+    plain.set_weights(stack.get_weights())
+    np.testing.assert_allclose(stack(inputs, training=False), plain(inputs),
+                               atol=1e-6)
+    assert not np.allclose(stack(inputs, training=True), plain(inputs),
+                           atol=1e-3)
+
+
+def test_xla_compiled_call_matches(rng):
+    inputs = features(rng, 8)
+    mask = np.array([[1] * 8, [1] * 6 + [0] * 2], bool)
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4)
+    eager = stack(inputs, mask=mask)
+    compiled = tf.function(lambda x, m: stack(x, mask=m), jit_compile=True)
+    np.testing.assert_allclose(compiled(inputs, mask), eager, atol=1e-5)
+
+
+def test_config_is_the_constructor_arguments(rng):
+    stack = TCSAStack(CHANNELS, dilations=(1, 2, 4), kernel_size=5,
+                      num_heads=2, dropout=0.1, use_attention=False,
+                      name="fusion")
+    config = stack.get_config()
+    arguments = {key: config[key] for key in (
+        "channels", "dilations", "kernel_size", "num_heads", "dropout",
+        "use_attention")}
+    assert arguments == {"channels": CHANNELS, "dilations": (1, 2, 4),
+                         "kernel_size": 5, "num_heads": 2, "dropout": 0.1,
+                         "use_attention": False}
+    clone = TCSAStack.from_config(config)
+    assert clone.get_config() == config
+
+    inputs = features(rng, 8)
+    stack.build(inputs.shape)
+    clone.build(inputs.shape)
+    clone.set_weights(stack.get_weights())
+    np.testing.assert_array_equal(clone(inputs), stack(inputs))
+
+    block = TCSABlock(CHANNELS, 3, 2, 4, 0.2, True, feedforward_channels=24)
+    assert TCSABlock.from_config(block.get_config()).get_config() == (
+        block.get_config())
+
+
+@pytest.mark.parametrize("use_attention", [True, False])
+def test_keras_file_round_trip(rng, tmp_path, use_attention):
+    inputs = features(rng, 8)
+    mask = np.array([[1] * 8, [1] * 6 + [0] * 2], bool)
+    frames_in = keras.Input((None, INPUT_CHANNELS))
+    mask_in = keras.Input((None,), dtype="bool")
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4, dropout=0.1,
+                      use_attention=use_attention)
+    block = TCSABlock(CHANNELS, dilation_rate=4, num_heads=4,
+                      use_attention=use_attention)
+    outputs = block(stack(frames_in, mask=mask_in), mask=mask_in)
+    model = keras.Model([frames_in, mask_in], outputs)
+    path = tmp_path / "tcsa.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded([inputs, mask]),
+                                  model([inputs, mask]))
+    assert len(loaded.weights) == len(model.weights)

@@ -1,0 +1,141 @@
+"""TemporalConv: shapes, exact arithmetic, non-causal reach, masking, saving."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_autalk.layers import TemporalConv
+
+CHANNELS = 4
+
+
+def features(rng, frames, channels=CHANNELS, batch=2):
+    return rng.normal(size=(batch, frames, channels)).astype("float32")
+
+
+def frame_influence(layer, inputs, frame, **call_kwargs):
+    """|d output[:, frame] / d input[:, s]| summed, for every input frame s."""
+    inputs = tf.constant(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs, **call_kwargs)
+        target = tf.reduce_sum(outputs[:, frame] * tf.range(
+            1.0, outputs.shape[-1] + 1.0))
+    gradient = tape.gradient(target, inputs).numpy()
+    return np.abs(gradient).sum(axis=(0, 2))
+
+
+@pytest.mark.parametrize("frames", [1, 5, 8, 13])
+@pytest.mark.parametrize("kernel_size,dilation_rate", [(3, 1), (3, 4), (5, 2)])
+def test_output_keeps_frames(rng, frames, kernel_size, dilation_rate):
+    conv = TemporalConv(7, kernel_size, dilation_rate)
+    outputs = conv(features(rng, frames))
+    assert tuple(outputs.shape) == (2, frames, 7)
+    assert conv.compute_output_shape((2, frames, CHANNELS)) == (2, frames, 7)
+
+
+def test_matches_zero_padded_dilated_correlation(rng):
+    inputs = features(rng, 9)
+    conv = TemporalConv(3, kernel_size=3, dilation_rate=2)
+    conv.build(inputs.shape)
+    kernel = rng.normal(size=(3, CHANNELS, 3)).astype("float32")
+    bias = rng.normal(size=(3,)).astype("float32")
+    conv.set_weights([kernel, bias])
+
+    padded = np.pad(inputs, ((0, 0), (2, 2), (0, 0)))
+    expected = np.stack([
+        sum(padded[:, t + 2 * tap] @ kernel[tap] for tap in range(3))
+        for t in range(9)], axis=1) + bias
+    np.testing.assert_allclose(conv(inputs), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_activation_is_applied(rng):
+    inputs = features(rng, 8)
+    linear = TemporalConv(5)
+    relu = TemporalConv(5, activation="relu")
+    relu.build(inputs.shape)
+    linear.build(inputs.shape)
+    relu.set_weights(linear.get_weights())
+    np.testing.assert_allclose(relu(inputs), np.maximum(linear(inputs), 0),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel_size,dilation_rate", [(3, 1), (3, 3), (5, 2)])
+def test_sees_past_and_future_exactly_within_reach(rng, kernel_size,
+                                                   dilation_rate):
+    frames, frame = 21, 10
+    conv = TemporalConv(6, kernel_size, dilation_rate)
+    influence = frame_influence(conv, features(rng, frames), frame)
+
+    reach = (kernel_size - 1) * dilation_rate // 2
+    taps = frame + dilation_rate * np.arange(-(kernel_size // 2),
+                                             kernel_size // 2 + 1)
+    assert np.flatnonzero(influence).tolist() == taps.tolist()
+    # Non-causal: the frame `reach` ahead counts, nothing beyond it does.
+    assert influence[frame + reach] > 0
+    assert influence[frame + reach + 1:].sum() == 0
+    assert influence[:frame - reach].sum() == 0
+
+
+def test_even_kernel_puts_the_extra_tap_in_the_future(rng):
+    conv = TemporalConv(3, kernel_size=4, dilation_rate=1)
+    assert conv.padding == (1, 2)
+    influence = frame_influence(conv, features(rng, 12), 6)
+    assert np.flatnonzero(influence).tolist() == [5, 6, 7, 8]
+
+
+def test_masked_frames_do_not_influence_any_output(rng):
+    inputs = features(rng, 8)
+    mask = np.array([[1] * 8, [1] * 5 + [0] * 3], bool)
+    mask[0, 2] = False  # a hole inside the window, not only end padding
+    conv = TemporalConv(6, kernel_size=3, dilation_rate=2)
+    reference = conv(inputs, mask=mask).numpy()
+
+    changed = inputs.copy()
+    changed[~mask] = rng.normal(scale=100.0, size=changed[~mask].shape)
+    np.testing.assert_allclose(conv(changed, mask=mask), reference, atol=1e-6)
+    changed[~mask] = np.nan  # even NaN in a padded frame stays out
+    np.testing.assert_allclose(conv(changed, mask=mask), reference, atol=1e-6)
+
+
+def test_masked_frames_act_like_the_sequence_end(rng):
+    """A window padded with masked frames gives the short window's outputs."""
+    inputs = features(rng, 8)
+    mask = np.array([[1] * 5 + [0] * 3] * 2, bool)
+    conv = TemporalConv(6, kernel_size=3, dilation_rate=2)
+    padded = conv(inputs, mask=mask).numpy()[:, :5]
+    np.testing.assert_allclose(padded, conv(inputs[:, :5]), atol=1e-6)
+
+
+def test_config_round_trip(rng):
+    conv = TemporalConv(6, kernel_size=5, dilation_rate=2, activation="gelu",
+                        name="conv")
+    config = conv.get_config()
+    assert {key: config[key] for key in
+            ("filters", "kernel_size", "dilation_rate", "activation")} == {
+        "filters": 6, "kernel_size": 5, "dilation_rate": 2,
+        "activation": "gelu"}
+    clone = TemporalConv.from_config(config)
+    assert clone.get_config() == config
+
+    inputs = features(rng, 8)
+    conv.build(inputs.shape)
+    clone.build(inputs.shape)
+    clone.set_weights(conv.get_weights())
+    np.testing.assert_array_equal(clone(inputs), conv(inputs))
+
+
+def test_keras_file_round_trip(rng, tmp_path):
+    inputs = features(rng, 8)
+    mask = np.array([[1] * 8, [1] * 6 + [0] * 2], bool)
+    frames_in = keras.Input((None, CHANNELS))
+    mask_in = keras.Input((None,), dtype="bool")
+    outputs = TemporalConv(6, 3, 2, activation="gelu")(frames_in,
+                                                       mask=mask_in)
+    model = keras.Model([frames_in, mask_in], outputs)
+    path = tmp_path / "conv.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded([inputs, mask]),
+                                  model([inputs, mask]))
