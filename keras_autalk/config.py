@@ -167,3 +167,186 @@ class AutalkConfig:
     face: FaceConfig = dataclasses.field(default_factory=FaceConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     action_units: Tuple[int, ...] = DEFAULT_ACTION_UNITS
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and ablation switches of every network of the talking head.
+
+    One instance describes the whole model; `keras_autalk.models` builds its
+    networks from it and the GAN stores it in its own config. Sequences given
+    as lists (e.g. after a JSON round-trip) are turned back into tuples.
+
+    Args:
+        image_size: side of the square face crop the generator renders; must
+            equal `FaceConfig.crop_size` and be divisible by
+            `2 ** len(encoder_filters)`.
+        action_units: AU numbers predicted and driven with (A of them).
+        audio_channels: audio encoder output per frame.
+        au_channels: AU encoder output per frame.
+        identity_channels: size of the identity embedding.
+        fusion_channels: width of the fusion (TCSA) stack, its output per
+            frame; divisible by `attention_heads`.
+        fusion_kernel: temporal kernel size of the fusion and Audio2AU convs.
+        fusion_dilations: dilation of each temporal block, one block each.
+        attention_heads: heads of the temporal self-attention.
+        dropout: dropout rate inside the temporal blocks.
+        fusion: "tcsa" (conv + temporal self-attention) or "conv" (the
+            ablation without attention).
+        drive: what the fusion is driven with: "audio+au", "audio" (no AU
+            branch) or "au" (no audio branch).
+        encoder_filters: identity encoder filters, one stride-2 stage each.
+        decoder_filters: frame decoder filters, one upsampling stage each,
+            from low to high resolution; as many as `encoder_filters`.
+        discriminator_filters: frame discriminator filters, one stride-2
+            stage each.
+        au_classifier_filters: AU classifier filters, one stride-2 stage
+            each.
+
+    Example:
+    >>> config = ModelConfig(image_size=64, fusion="conv")
+    >>> config.num_action_units
+    5
+    """
+
+    image_size: int = 128
+    action_units: Tuple[int, ...] = DEFAULT_ACTION_UNITS
+    audio_channels: int = 128
+    au_channels: int = 64
+    identity_channels: int = 128
+    fusion_channels: int = 256
+    fusion_kernel: int = 3
+    fusion_dilations: Tuple[int, ...] = (1, 2, 4, 8)
+    attention_heads: int = 4
+    dropout: float = 0.1
+    fusion: str = "tcsa"
+    drive: str = "audio+au"
+    encoder_filters: Tuple[int, ...] = (32, 64, 128, 256)
+    decoder_filters: Tuple[int, ...] = (256, 128, 64, 32)
+    discriminator_filters: Tuple[int, ...] = (64, 128, 256)
+    au_classifier_filters: Tuple[int, ...] = (32, 64, 128, 256)
+
+    FUSIONS = ("tcsa", "conv")
+    DRIVES = ("audio+au", "audio", "au")
+
+    @property
+    def num_action_units(self) -> int:
+        return len(self.action_units)
+
+    @property
+    def uses_audio(self) -> bool:
+        """Whether the fusion reads the audio features."""
+        return self.drive in ("audio+au", "audio")
+
+    @property
+    def uses_au(self) -> bool:
+        """Whether the fusion reads the (predicted or given) AU curves."""
+        return self.drive in ("audio+au", "au")
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly dict that `ModelConfig.from_dict` reads back."""
+        return {
+            field.name: (
+                list(value) if isinstance(value, tuple) else value
+            )
+            for field in dataclasses.fields(self)
+            for value in [getattr(self, field.name)]
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        """The config `to_dict` wrote; unknown keys are an error."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"Unknown ModelConfig fields: {unknown}.")
+        return cls(**values)
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):
+                object.__setattr__(self, field.name, tuple(value))
+        if self.fusion not in self.FUSIONS:
+            raise ValueError(
+                f"fusion must be one of {self.FUSIONS}, got {self.fusion!r}."
+            )
+        if self.drive not in self.DRIVES:
+            raise ValueError(
+                f"drive must be one of {self.DRIVES}, got {self.drive!r}."
+            )
+        if not self.action_units:
+            raise ValueError("action_units must name at least one AU.")
+        if not self.encoder_filters:
+            raise ValueError("encoder_filters needs at least one stage.")
+        if len(self.decoder_filters) != len(self.encoder_filters):
+            raise ValueError(
+                "decoder_filters needs one stage per encoder stage "
+                f"({len(self.encoder_filters)}), got "
+                f"{len(self.decoder_filters)}."
+            )
+        if self.image_size % (2 ** len(self.encoder_filters)):
+            raise ValueError(
+                f"image_size {self.image_size} is not divisible by "
+                f"2 ** {len(self.encoder_filters)} (one halving per "
+                "encoder stage)."
+            )
+        if self.fusion_channels % self.attention_heads:
+            raise ValueError(
+                "fusion_channels must be divisible by attention_heads."
+            )
+        if not self.fusion_dilations or min(self.fusion_dilations) < 1:
+            raise ValueError("fusion_dilations must be positive integers.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1).")
+
+
+# Named model sizes. "small" trains on a CPU here (a few seconds a step at
+# B=4, T=16, 128x128); "paper" is sized for a GPU at 128x128.
+MODEL_PRESETS = {
+    "small": ModelConfig(
+        audio_channels=64,
+        au_channels=32,
+        identity_channels=64,
+        fusion_channels=128,
+        fusion_dilations=(1, 2, 4),
+        attention_heads=4,
+        dropout=0.1,
+        encoder_filters=(16, 32, 64, 128),
+        decoder_filters=(128, 64, 32, 16),
+        discriminator_filters=(32, 64, 128),
+        au_classifier_filters=(16, 32, 64, 128),
+    ),
+    "paper": ModelConfig(
+        audio_channels=256,
+        au_channels=64,
+        identity_channels=256,
+        fusion_channels=256,
+        fusion_dilations=(1, 2, 4, 8),
+        attention_heads=4,
+        dropout=0.1,
+        encoder_filters=(64, 128, 256, 512),
+        decoder_filters=(512, 256, 128, 64),
+        discriminator_filters=(64, 128, 256, 512),
+        au_classifier_filters=(32, 64, 128, 256),
+    ),
+}
+
+
+def model_config(preset: str = "small", **overrides) -> ModelConfig:
+    """The named preset's `ModelConfig`, with some fields replaced.
+
+    Args:
+        preset: a key of `MODEL_PRESETS` ("small" or "paper").
+        **overrides: `ModelConfig` fields to change.
+
+    Example:
+    >>> model_config("small", image_size=64, fusion="conv").fusion
+    'conv'
+    """
+    if preset not in MODEL_PRESETS:
+        raise ValueError(
+            f"Unknown model preset {preset!r}; choose one of "
+            f"{sorted(MODEL_PRESETS)}."
+        )
+    return dataclasses.replace(MODEL_PRESETS[preset], **overrides)
