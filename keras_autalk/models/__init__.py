@@ -15,6 +15,7 @@ from keras_autalk.models.encoders import (
 )
 from keras_autalk.models.fusion import FusionNetwork
 from keras_autalk.models.generator import FrameDecoder, blend
+from keras_autalk.models.talker import AUTalker
 
 
 def build_networks(model_config):
@@ -90,6 +91,7 @@ def build_networks(model_config):
 __all__ = [
     "AUClassifier",
     "AUEncoder",
+    "AUTalker",
     "Audio2AU",
     "AudioEncoder",
     "FrameDecoder",
