@@ -144,6 +144,30 @@ def _run_prepare(args):
     return EXIT_OK
 
 
+def _add_train(subparsers):
+    parser = subparsers.add_parser(
+        "train", help="run a training recipe (recipes/NAME.py), e.g. talker_demo",
+        description="Run a training recipe; the options after RECIPE are the recipe's own "
+        "(--out, --epochs, --strategy mirrored|multi-worker|default, ...; see RECIPE --help).",
+    )
+    parser.add_argument("recipe", help="au_classifier_demo, talker_demo, talker_grid, "
+                        "talker_tcd_timit, or the path of a recipe file")
+    parser.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's options")
+    parser.set_defaults(handler=_run_train)
+
+
+def _run_train(args):
+    import runpy
+
+    from keras_autalk.training import find_recipe
+
+    path = find_recipe(args.recipe)
+    recipe = runpy.run_path(str(path), run_name="autalk_recipe")
+    if "main" not in recipe:
+        raise AutalkError(f"The recipe '{path}' has no main(argv) function.")
+    return recipe["main"](args.recipe_args) or EXIT_OK
+
+
 def _add_demo(subparsers):
     parser = subparsers.add_parser(
         "demo", help="make a talking-head video from the bundled photo and speech"
@@ -171,7 +195,7 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in (_add_demo, _add_prepare, _add_align, _add_features, _add_doctor):
+    for add in (_add_demo, _add_prepare, _add_train, _add_align, _add_features, _add_doctor):
         add(subparsers)
     return parser
 
