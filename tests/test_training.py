@@ -133,6 +133,7 @@ def frames_model(frames, size):
     return keras.Model({"noisy_frames": noisy}, {"frames": rendered, "blend_mask": mask})
 
 
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
 def test_sample_frames_callback_writes_real_and_generated_strips(tmp_path, rng):
     examples, frames, size = 3, 4, 8
     real = rng.uniform(size=(examples, frames, size, size, 3)).astype("float32")
