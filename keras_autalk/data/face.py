@@ -242,7 +242,7 @@ def check_landmarks(landmarks, box):
     return None
 
 
-def _box_overlap(first, second):
+def box_overlap(first, second):
     """Intersection over union of two `(left, top, right, bottom)` boxes."""
     left, top = max(first[0], second[0]), max(first[1], second[1])
     right, bottom = min(first[2], second[2]), min(first[3], second[3])
@@ -279,7 +279,7 @@ def confirm_with_cnn(image, box):
             rect.left() / scale + crop_left, rect.top() / scale + crop_top,
             rect.right() / scale + crop_left, rect.bottom() / scale + crop_top,
         )
-        if _box_overlap(found, box) > 0.3:
+        if box_overlap(found, box) > 0.3:
             return True
     return False
 

@@ -129,16 +129,6 @@ def _frame_times_resampler(source_fps, target_fps):
     return repeats
 
 
-def _overlap(first, second):
-    """Intersection over union of two `(left, top, right, bottom)` boxes."""
-    width = min(first[2], second[2]) - max(first[0], second[0])
-    height = min(first[3], second[3]) - max(first[1], second[1])
-    intersection = max(0.0, width) * max(0.0, height)
-    union = ((first[2] - first[0]) * (first[3] - first[1])
-             + (second[2] - second[0]) * (second[3] - second[1]) - intersection)
-    return intersection / union if union > 0 else 0.0
-
-
 class _FaceTracker:
     """Landmarks frame after frame: detect once, then follow the face.
 
@@ -206,7 +196,7 @@ class _FaceTracker:
         for (x0, y0, x1, y1), _ in face_lib.detect_faces(small, self.local_config):
             found = (x0 / scale + region_left, y0 / scale + region_top,
                      x1 / scale + region_left, y1 / scale + region_top)
-            if _overlap(found, box) > 0.3:
+            if face_lib.box_overlap(found, box) > 0.3:
                 return True
         return False
 

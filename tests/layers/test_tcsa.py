@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_autalk.layers import TCSABlock, TCSAStack, receptive_field
+from tests.layers.helpers import frame_influence
 
 INPUT_CHANNELS = 12
 CHANNELS = 16
@@ -14,18 +15,6 @@ CHANNELS = 16
 
 def features(rng, frames, channels=INPUT_CHANNELS, batch=2):
     return rng.normal(size=(batch, frames, channels)).astype("float32")
-
-
-def frame_influence(layer, inputs, frame, **call_kwargs):
-    """|d output[:, frame] / d input[:, s]| summed, for every input frame s."""
-    inputs = tf.constant(inputs)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        outputs = layer(inputs, **call_kwargs)
-        target = tf.reduce_sum(outputs[:, frame] * tf.range(
-            1.0, outputs.shape[-1] + 1.0))
-    gradient = tape.gradient(target, inputs).numpy()
-    return np.abs(gradient).sum(axis=(0, 2))
 
 
 @pytest.mark.parametrize("kernel_size,dilations,expected", [

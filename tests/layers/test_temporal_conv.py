@@ -6,24 +6,13 @@ import pytest
 import tensorflow as tf
 
 from keras_autalk.layers import TemporalConv
+from tests.layers.helpers import frame_influence
 
 CHANNELS = 4
 
 
 def features(rng, frames, channels=CHANNELS, batch=2):
     return rng.normal(size=(batch, frames, channels)).astype("float32")
-
-
-def frame_influence(layer, inputs, frame, **call_kwargs):
-    """|d output[:, frame] / d input[:, s]| summed, for every input frame s."""
-    inputs = tf.constant(inputs)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        outputs = layer(inputs, **call_kwargs)
-        target = tf.reduce_sum(outputs[:, frame] * tf.range(
-            1.0, outputs.shape[-1] + 1.0))
-    gradient = tape.gradient(target, inputs).numpy()
-    return np.abs(gradient).sum(axis=(0, 2))
 
 
 @pytest.mark.parametrize("frames", [1, 5, 8, 13])
