@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_autalk.models.blocks import downsampling_stage
 from keras_autalk.models.encoders import _build_chain
 
 
@@ -38,17 +39,7 @@ class AUClassifier(keras.Model):
         self.dropout = float(dropout)
         self.body = []
         for index, width in enumerate(self.filters):
-            self.body += [
-                keras.layers.Conv2D(
-                    width, 4, strides=2, padding="same",
-                    name=f"down{index}",
-                ),
-                keras.layers.LeakyReLU(0.2, name=f"down{index}_act"),
-                keras.layers.Conv2D(
-                    width, 3, padding="same", name=f"conv{index}"
-                ),
-                keras.layers.LeakyReLU(0.2, name=f"conv{index}_act"),
-            ]
+            self.body += downsampling_stage(width, index)
         self.body += [
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(

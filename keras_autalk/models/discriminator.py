@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_autalk.models.blocks import downsampling_stage
 from keras_autalk.models.encoders import _build_chain
 
 
@@ -37,13 +38,7 @@ class FrameDiscriminator(keras.Model):
         self.filters = tuple(int(f) for f in filters)
         self.body = []
         for index, width in enumerate(self.filters):
-            self.body += [
-                keras.layers.Conv2D(
-                    width, 4, strides=2, padding="same",
-                    name=f"down{index}",
-                ),
-                keras.layers.LeakyReLU(0.2, name=f"down{index}_act"),
-            ]
+            self.body += downsampling_stage(width, index, refine=False)
         self.body += [
             keras.layers.Conv2D(
                 self.filters[-1], 3, padding="same", name="conv"

@@ -9,6 +9,8 @@ constructor arguments.
 import keras
 from keras import ops
 
+from keras_autalk.models.blocks import downsampling_stage
+
 
 def merge_time(x):
     """(B, T, ...) -> (B*T, ...), so per-frame layers see one frame each."""
@@ -129,17 +131,7 @@ class IdentityEncoder(keras.Model):
         self.embedding_dim = int(embedding_dim)
         self.stages = []
         for index, width in enumerate(self.filters):
-            self.stages.append([
-                keras.layers.Conv2D(
-                    width, 4, strides=2, padding="same",
-                    name=f"down{index}",
-                ),
-                keras.layers.LeakyReLU(0.2, name=f"down{index}_act"),
-                keras.layers.Conv2D(
-                    width, 3, padding="same", name=f"conv{index}"
-                ),
-                keras.layers.LeakyReLU(0.2, name=f"conv{index}_act"),
-            ])
+            self.stages.append(downsampling_stage(width, index))
         self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
         self.embedding = keras.layers.Dense(
             self.embedding_dim, name="embedding"
