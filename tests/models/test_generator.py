@@ -24,8 +24,22 @@ def decoder_inputs(rng):
     return [fused, skips, identity_image]
 
 
-def small_decoder():
-    return FrameDecoder(filters=(16, 8), image_size=32)
+def small_decoder(inputs=None):
+    """A FrameDecoder; with `inputs`, built and given a trained-like content head."""
+    decoder = FrameDecoder(filters=(16, 8), image_size=32)
+    if inputs is not None:
+        decoder(inputs)
+        with_random_content_head(decoder)
+    return decoder
+
+
+def with_random_content_head(decoder):
+    """Random content-head weights, as training gives; they start at zero."""
+    kernel, _ = decoder.content_head.weights
+    if not np.any(kernel.numpy()):
+        kernel.assign(np.random.default_rng(0).normal(
+            0.0, 0.1, kernel.shape).astype("float32"))
+    return decoder
 
 
 def tiny_config(**overrides):
@@ -48,8 +62,35 @@ def generate(networks, audio_features, identity_image, au_intensity=None):
           if networks["au_encoder"] is not None else None)
     embedding, skips = networks["identity_encoder"](identity_image)
     fused = networks["fusion"]([audio, au, embedding])
-    frames, blend_mask = networks["decoder"]([fused, skips, identity_image])
+    decoder_inputs = [fused, skips, identity_image]
+    networks["decoder"](decoder_inputs)
+    with_random_content_head(networks["decoder"])
+    frames, blend_mask = networks["decoder"](decoder_inputs)
     return frames, blend_mask, predicted
+
+
+def test_untrained_decoder_returns_the_identity_photo_with_an_open_mask(
+        decoder_inputs):
+    # The content is a residual on the photo and its head starts at zero, so
+    # training starts from the photo, with the mask half open (not closed).
+    decoder = small_decoder()
+    frames, blend_mask = decoder(decoder_inputs)
+    identity = np.broadcast_to(decoder_inputs[2][:, None], frames.shape)
+    np.testing.assert_allclose(frames, identity, atol=1e-6)
+    assert 0.3 < float(np.mean(blend_mask)) < 0.7
+
+
+def test_content_head_gets_a_gradient_at_initialisation(decoder_inputs):
+    import tensorflow as tf
+
+    decoder = small_decoder()
+    decoder(decoder_inputs)
+    target = np.asarray(decoder_inputs[2])[:, None] * 0.5
+    with tf.GradientTape() as tape:
+        frames, _ = decoder(decoder_inputs)
+        loss = tf.reduce_mean(tf.abs(frames - target))
+    kernel_gradient = tape.gradient(loss, decoder.content_head.weights[0])
+    assert float(tf.reduce_max(tf.abs(kernel_gradient))) > 1e-4
 
 
 def test_blend_keeps_identity_where_the_mask_is_zero(rng):
@@ -109,7 +150,7 @@ def test_forced_mask_returns_identity_or_content(
 
 
 def test_each_frame_follows_its_own_fused_feature(decoder_inputs, rng):
-    decoder = small_decoder()
+    decoder = small_decoder(decoder_inputs)
     content, _ = decoder.decode(decoder_inputs)
     changed = [decoder_inputs[0].copy()] + decoder_inputs[1:]
     changed[0][:, 1] = rng.normal(size=(2, 24))
@@ -119,7 +160,7 @@ def test_each_frame_follows_its_own_fused_feature(decoder_inputs, rng):
 
 
 def test_identity_skips_shape_the_content(decoder_inputs):
-    decoder = small_decoder()
+    decoder = small_decoder(decoder_inputs)
     content, _ = decoder.decode(decoder_inputs)
     fused, skips, image = decoder_inputs
     for index in range(len(skips)):

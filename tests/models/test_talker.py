@@ -10,6 +10,7 @@ from keras_autalk.models import AUClassifier
 from keras_autalk.models.talker import AUTalker, DEFAULT_LOSS_WEIGHTS, METRIC_NAMES
 from keras_autalk.native import import_tensorflow
 from tests.models.distributed_helper import FRAMES, IMAGE, synthetic_batches, tiny_config
+from tests.models.test_generator import with_random_content_head
 
 tf = import_tensorflow()
 BATCH = 2
@@ -30,6 +31,7 @@ def make_model(config=None, classifier=True, compile=True, build=True, **compile
     model = AUTalker(config, au_classifier=au_classifier)
     if build:
         model(batch()[0])
+        with_random_content_head(model.decoder)  # else frames == photo at start
     if compile:
         model.compile(keras.optimizers.Adam(2e-3, beta_1=0.5),
                       keras.optimizers.Adam(2e-3, beta_1=0.5), **compile_args)
