@@ -43,8 +43,14 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9,<3.13",
-    packages=find_packages(include=["keras_autalk", "keras_autalk.*"]),
-    package_data={"keras_autalk": ["assets/*"]},
+    # The repository's top-level saved_models/ (the bundled pretrained
+    # models, e.g. saved_models/demo/{model.json,generator.weights.npz})
+    # installs as the data-only package keras_autalk.saved_models, where
+    # keras_autalk.pretrained looks for it.
+    packages=find_packages(include=["keras_autalk", "keras_autalk.*"])
+    + ["keras_autalk.saved_models"],
+    package_dir={"keras_autalk.saved_models": "saved_models"},
+    package_data={"keras_autalk": ["assets/*"], "keras_autalk.saved_models": ["*", "*/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest==9.2.0"], "dev": ["pytest==9.2.0"]},
     entry_points={"console_scripts": ["autalk=keras_autalk.cli:main"]},

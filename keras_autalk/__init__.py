@@ -10,4 +10,31 @@ needs it is imported.
 
 from keras_autalk.version import __version__
 
-__all__ = ["__version__"]
+# Loaded on first use (module __getattr__, PEP 562), so `import keras_autalk`
+# does not import TensorFlow. `keras_autalk.generate` is the module of the
+# same name, which is callable: `keras_autalk.generate(image, audio, output)`
+# runs `keras_autalk.generate.generate`.
+_LAZY = {
+    "generate": ("keras_autalk.generate", None),
+    "load_pretrained": ("keras_autalk.pretrained", "load_pretrained"),
+    "save_pretrained": ("keras_autalk.pretrained", "save_pretrained"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attribute is None else getattr(module, attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_autalk' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
+
+__all__ = ["__version__", "generate", "load_pretrained", "save_pretrained"]

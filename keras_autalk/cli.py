@@ -151,7 +151,7 @@ def _add_train(subparsers):
         "(--out, --epochs, --strategy mirrored|multi-worker|default, ...; see RECIPE --help).",
     )
     parser.add_argument("recipe", help="au_classifier_demo, talker_demo, talker_grid, "
-                        "talker_tcd_timit, or the path of a recipe file")
+                        "talker_tcd_timit, sync_expert_demo, or the path of a recipe file")
     parser.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's options")
     parser.set_defaults(handler=_run_train)
 
@@ -168,6 +168,38 @@ def _run_train(args):
     return recipe["main"](args.recipe_args) or EXIT_OK
 
 
+def _add_evaluate(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate", help="score talkers and baselines on a prepared split (PSNR, SSIM, CPBD, "
+        "LMD, AU, identity, lip sync)",
+        description="Run each --model on every utterance of a prepared split and score it "
+        "against the real frames, beside the static and ground-truth baselines; writes "
+        "metrics.json, metrics.md, au_curves.png and frame_strip.png into -o.",
+    )
+    parser.add_argument("--prepared", required=True, help="folder written by `autalk prepare`")
+    parser.add_argument("--split", default="test", help="split to evaluate (default test)")
+    parser.add_argument(
+        "--model", action="append", default=None, metavar="[NAME=]MODEL",
+        help="'demo', a pretrained folder or a training run's talker.keras; repeat for "
+        "several rows (default: demo)")
+    parser.add_argument("--au-classifier", help="AU classifier .keras for the AU scores "
+                        "(default: the bundled one)")
+    parser.add_argument("--sync-expert", help="sync expert .keras for LSE-D / LSE-C "
+                        "(default: the bundled one)")
+    parser.add_argument("--max-utterances", type=int, default=None,
+                        help="evaluate only the first N utterances")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="leave out the static and ground-truth rows")
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args):
+    from keras_autalk.evaluation import evaluate as evaluation
+
+    return evaluation.run_cli(args, note=note)
+
+
 def _add_demo(subparsers):
     parser = subparsers.add_parser(
         "demo", help="make a talking-head video from the bundled photo and speech"
@@ -177,10 +209,128 @@ def _add_demo(subparsers):
 
 
 def _run_demo(args):
-    raise AutalkError(
-        "The bundled pretrained model is not part of this release yet (it arrives "
-        "with the model and product milestones); nothing was written."
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
+    from keras_autalk import generate, pretrained
+    from keras_autalk.data import photos
+
+    # Checked first, so a missing bundled part is said before any work.
+    pretrained.resolve_model_dir(pretrained.DEFAULT_MODEL)
+    speech = generate.demo_speech_path()
+    result = generate.generate(
+        photos.load_photo(generate.DEMO_PHOTO), speech, args.output,
+        model=pretrained.DEFAULT_MODEL, progress=True)
+    for message in result.notes:
+        note(message)
+    print(f"wrote {args.output}: {result.num_frames} frames at {result.fps:g} fps, "
+          f"{result.audio_seconds:.1f} s of speech ({generate.DEMO_PHOTO} photo, bundled "
+          f"speech), in {result.timings['total']:.1f} s")
+    return EXIT_OK
+
+
+def _add_generate(subparsers):
+    parser = subparsers.add_parser(
+        "generate", help="make a talking-head video from a face photo and speech",
+        description="Find the face in PHOTO, animate it with SPEECH and write an MP4 with "
+        "the speech as its audio track.",
     )
+    parser.add_argument("--image", required=True, metavar="PHOTO",
+                        help="the face photo (JPEG, PNG, WebP, TIFF, ...)")
+    parser.add_argument("--audio", required=True, metavar="SPEECH",
+                        help="the speech (WAV, FLAC, OGG, MP3, M4A, ...; any rate and channels)")
+    parser.add_argument("-o", "--output", required=True, help="the MP4 to write")
+    parser.add_argument("--size", type=int, default=None,
+                        help="crop side the model runs at (default: the model's, 128)")
+    parser.add_argument("--au-csv", default=None,
+                        help="also write the predicted AU curves to this CSV (OpenFace columns)")
+    parser.add_argument("--articulation", type=float, default=1.0,
+                        help="scale the predicted mouth action units (default 1.0; 0 keeps "
+                        "the AU-driven mouth still)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="output frame rate (default: the model's, 25)")
+    parser.add_argument("--model", default="demo",
+                        help="a pretrained model name or folder (default demo)")
+    parser.set_defaults(handler=_run_generate)
+
+
+def _run_generate(args):
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
+    from keras_autalk import generate
+
+    result = generate.generate(
+        args.image, args.audio, args.output, model=args.model, size=args.size,
+        au_csv=args.au_csv, articulation=args.articulation, fps=args.fps, progress=True)
+    for message in result.notes:
+        note(message)
+    print(f"wrote {args.output}" + (f" and {args.au_csv}" if args.au_csv else "")
+          + f": {result.num_frames} frames at {result.fps:g} fps, "
+          f"{result.audio_seconds:.1f} s of speech, in {result.timings['total']:.1f} s")
+    return EXIT_OK
+
+
+EXPORT_FORMATS = ("saved_model", "tflite")
+
+
+def _add_export(subparsers):
+    parser = subparsers.add_parser(
+        "export", help="export the generator for TF Serving (SavedModel) or TFLite",
+        description="Export the generator as a SavedModel with named serving signatures "
+        "(generate, generate_from_waveform, audio_to_au) or as TFLite files "
+        "(generator.tflite, audio_to_au.tflite, parity.json); see docs/serving.md.",
+    )
+    parser.add_argument("--format", required=True, metavar="{saved_model,tflite}",
+                        help="what to write")
+    parser.add_argument("--quantize", default=None, metavar="{none,fp16,int8}",
+                        help="tflite only: float32 weights (none, default), float16 weights "
+                        "(fp16) or dynamic-range int8 weights (int8)")
+    from keras_autalk.config import DataConfig
+
+    parser.add_argument("--window-frames", type=int, default=None,
+                        help="tflite only: video frames per fixed-shape window (default: the "
+                        f"training window, {DataConfig().window_frames})")
+    parser.add_argument("--model", default="demo",
+                        help="a pretrained model name or folder (default demo)")
+    parser.add_argument("-o", "--output", required=True, help="the new output folder")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args):
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
+    from keras_autalk import export
+    from keras_autalk.pretrained import load_pretrained
+
+    if args.format not in EXPORT_FORMATS:
+        raise AutalkError(f"--format must be saved_model or tflite, got {args.format!r}.")
+    if args.format == "saved_model" and (args.quantize is not None
+                                         or args.window_frames is not None):
+        raise AutalkError("--quantize and --window-frames apply to --format tflite only; "
+                          "a SavedModel keeps float32 weights and any clip length.")
+    quantize = "none" if args.quantize is None else args.quantize
+    if quantize not in export.QUANTIZATIONS:
+        raise AutalkError(f"--quantize must be none, fp16 or int8, got {quantize!r}.")
+    if args.window_frames is not None and args.window_frames < 1:
+        raise AutalkError(f"--window-frames must be at least 1, got {args.window_frames}.")
+    export.check_output_directory(args.output)
+    model = load_pretrained(args.model)
+    if args.format == "saved_model":
+        export.export_saved_model(model, args.output)
+        print(f"wrote {args.output}: SavedModel with signatures generate (serving_default), "
+              "generate_from_waveform, audio_to_au")
+        return EXIT_OK
+    report = export.export_tflite(model, args.output, quantize=quantize,
+                                  window_frames=args.window_frames)
+    generator = report["files"]["generator.tflite"]
+    psnr = generator["frames_psnr_db"]
+    print(f"wrote {args.output}: generator.tflite ({generator['bytes'] / 1e6:.1f} MB, frames "
+          f"PSNR {'inf' if psnr is None else f'{psnr:.1f}'} dB against the Keras model, "
+          f"{generator['latency_ms_per_window']:.0f} ms per {report['window_frames']}-frame "
+          "window), audio_to_au.tflite, parity.json")
+    return EXIT_OK
 
 
 def build_parser():
@@ -195,7 +345,8 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in (_add_demo, _add_prepare, _add_train, _add_align, _add_features, _add_doctor):
+    for add in (_add_demo, _add_generate, _add_prepare, _add_train, _add_evaluate, _add_export, _add_align, _add_features,
+                _add_doctor):
         add(subparsers)
     return parser
 

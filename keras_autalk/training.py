@@ -1127,6 +1127,9 @@ def recipe_parser(description, prepared, epochs, steps_per_epoch, batch_size, ta
                             help="ablation: fusion without attention ('conv')")
         parser.add_argument("--drive", choices=("audio+au", "audio", "au"), default=None,
                             help="ablation: what drives the fusion")
+        parser.add_argument("--loss-weight", action="append", default=[], metavar="NAME=VALUE",
+                            help="change one loss weight, e.g. mouth_l1=30 (repeatable; names: "
+                                 "l1, mouth_l1, adversarial, au_classifier, audio2au)")
     else:
         parser.add_argument("--dropout", type=float, default=0.1)
     return parser
@@ -1153,8 +1156,33 @@ def run_au_classifier_recipe(args, log=print):
         verbose=_verbose(args), log=log)
 
 
+def parse_loss_weights(pairs):
+    """`["mouth_l1=30", ...]` -> `{"mouth_l1": 30.0}`; bad pairs raise `AutalkError`.
+
+    Example:
+    >>> parse_loss_weights(["mouth_l1=30", "adversarial=0.1"])
+    {'mouth_l1': 30.0, 'adversarial': 0.1}
+    """
+    from keras_autalk.models.talker import DEFAULT_LOSS_WEIGHTS
+
+    weights = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in DEFAULT_LOSS_WEIGHTS:
+            raise AutalkError(f"Unknown loss '{name}' in --loss-weight {pair}; the losses are "
+                              f"{', '.join(DEFAULT_LOSS_WEIGHTS)}.")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise AutalkError(f"--loss-weight {pair} needs a number after '='.") from None
+        if weights[name] < 0:
+            raise AutalkError(f"--loss-weight {pair}: a loss weight cannot be negative.")
+    return weights
+
+
 def run_talker_recipe(args, log=print, model_overrides=None):
     """Run a talker recipe: the AU classifier stage if needed, then the GAN."""
+    loss_weights = parse_loss_weights(getattr(args, "loss_weight", []))
     stage_file = pathlib.Path(args.out) / "au_classifier" / AU_CLASSIFIER_FILE
     if (args.strategy == "multi-worker" and not args.no_au_loss and args.au_classifier is None
             and not stage_file.is_file()):
@@ -1183,7 +1211,7 @@ def run_talker_recipe(args, log=print, model_overrides=None):
         args.prepared, args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         preset=args.preset, strategy=strategy, au_classifier=classifier,
         batch_size=args.batch_size, learning_rate=args.learning_rate or 2e-4, seed=args.seed,
-        backup_every=args.backup_every or 50,
+        loss_weights=loss_weights or None, backup_every=args.backup_every or 50,
         validation_steps=4 if args.validation_steps is None else args.validation_steps,
         jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
         verbose=_verbose(args), model_overrides=overrides, log=log)

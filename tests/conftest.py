@@ -37,3 +37,14 @@ def files_in(folder):
 @pytest.fixture()
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    """The tiny demo corpus (4 train / 5 test utterances), prepared once per session."""
+    from keras_autalk import preparation
+
+    folder = tmp_path_factory.mktemp("tiny_demo")
+    preparation.prepare("demo", folder / "prepared", root=folder / "corpus", size="tiny",
+                        num_workers=1, progress=False)
+    return folder / "prepared"

@@ -15,6 +15,7 @@ from keras_autalk.models.encoders import (
 )
 from keras_autalk.models.fusion import FusionNetwork
 from keras_autalk.models.generator import FrameDecoder, blend
+from keras_autalk.models.sync_expert import SyncExpert
 from keras_autalk.models.talker import AUTalker
 
 
@@ -98,6 +99,7 @@ __all__ = [
     "FrameDiscriminator",
     "FusionNetwork",
     "IdentityEncoder",
+    "SyncExpert",
     "blend",
     "build_networks",
 ]

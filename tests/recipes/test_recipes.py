@@ -33,17 +33,6 @@ TALKER_METRICS = ("g_loss", "d_loss", "l1_loss", "mouth_l1_loss", "adversarial_l
 
 
 @pytest.fixture(scope="session")
-def prepared(tmp_path_factory):
-    """The tiny demo corpus (4 train / 5 test utterances), prepared once."""
-    from keras_autalk import preparation
-
-    folder = tmp_path_factory.mktemp("tiny_demo")
-    preparation.prepare("demo", folder / "prepared", root=folder / "corpus", size="tiny",
-                        num_workers=1, progress=False)
-    return folder / "prepared"
-
-
-@pytest.fixture(scope="session")
 def au_classifier_file(prepared, tmp_path_factory):
     """An AU classifier trained for a few steps (for the talker recipes)."""
     out = tmp_path_factory.mktemp("au_stage")
