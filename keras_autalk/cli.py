@@ -188,6 +188,8 @@ def _add_evaluate(subparsers):
                         "(default: the bundled one)")
     parser.add_argument("--max-utterances", type=int, default=None,
                         help="evaluate only the first N utterances")
+    parser.add_argument("--every", type=int, default=1, metavar="K",
+                        help="evaluate every K-th utterance (a subset that spans all speakers)")
     parser.add_argument("--no-baselines", action="store_true",
                         help="leave out the static and ground-truth rows")
     parser.add_argument("-o", "--output", required=True, help="output folder")

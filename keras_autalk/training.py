@@ -982,7 +982,7 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
                  strategy=None, au_classifier=None, batch_size=4, learning_rate=2e-4,
                  loss_weights=None, seed=0, backup_every=50, validation_steps=4,
                  augment=False, jit_compile="auto", mixed_precision="auto", verbose="auto",
-                 config=None, model_overrides=None, log=print):
+                 config=None, model_overrides=None, initial_weights=None, log=print):
     """Train the `AUTalker` GAN on a prepared corpus.
 
     Args:
@@ -1005,6 +1005,9 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
         config: `AutalkConfig` (default: its defaults).
         model_overrides: `ModelConfig` fields to change (e.g. ablations
             `{"fusion": "conv"}`).
+        initial_weights: a `.weights.h5` file of the same model (e.g. another
+            run's `checkpoints/epoch-NNN.weights.h5`) to start from instead of
+            a fresh initialisation: to train a finished run further.
         log: a `print`-like function for progress messages.
 
     Returns:
@@ -1055,6 +1058,10 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
             g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
             d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
             loss_weights=loss_weights, jit_compile=jit)
+        if initial_weights is not None and not ResumableBackupAndRestore.read_state(
+                out_dir / "backup"):
+            _load_initial_weights(model, initial_weights)
+            log(f"Starting from the weights in {initial_weights}.")
     callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every,
                                   sample_batch=sample_batch)
     log(f"Talker ({preset}, {model.count_params():,} parameters, AU classifier "
@@ -1067,6 +1074,21 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
     if is_chief(strategy):
         model.save(out_dir / TALKER_FILE)
     return model, history
+
+
+def _load_initial_weights(model, path):
+    """Load a `.weights.h5` file of the same architecture, or say in one sentence why not."""
+    from keras_autalk.files import check_input_file
+
+    path = check_input_file(path, "weights file")
+    if not str(path).endswith(".weights.h5"):
+        raise AutalkError(f"'{path}' is not a Keras weights file (*.weights.h5).")
+    try:
+        model.load_weights(str(path))
+    except Exception as error:  # noqa: BLE001 - another architecture or a damaged file
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise AutalkError(f"The weights in '{path}' do not fit this model ({first_line}).") \
+            from None
 
 
 # --------------------------------------------------------------------------
@@ -1127,6 +1149,9 @@ def recipe_parser(description, prepared, epochs, steps_per_epoch, batch_size, ta
                             help="ablation: fusion without attention ('conv')")
         parser.add_argument("--drive", choices=("audio+au", "audio", "au"), default=None,
                             help="ablation: what drives the fusion")
+        parser.add_argument("--init-weights", default=None, metavar="FILE",
+                            help="start from these weights (*.weights.h5 of the same model, "
+                                 "e.g. another run's checkpoints/epoch-NNN.weights.h5)")
         parser.add_argument("--loss-weight", action="append", default=[], metavar="NAME=VALUE",
                             help="change one loss weight, e.g. mouth_l1=30 (repeatable; names: "
                                  "l1, mouth_l1, adversarial, au_classifier, audio2au)")
@@ -1211,7 +1236,8 @@ def run_talker_recipe(args, log=print, model_overrides=None):
         args.prepared, args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         preset=args.preset, strategy=strategy, au_classifier=classifier,
         batch_size=args.batch_size, learning_rate=args.learning_rate or 2e-4, seed=args.seed,
-        loss_weights=loss_weights or None, backup_every=args.backup_every or 50,
+        loss_weights=loss_weights or None, initial_weights=args.init_weights,
+        backup_every=args.backup_every or 50,
         validation_steps=4 if args.validation_steps is None else args.validation_steps,
         jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
         verbose=_verbose(args), model_overrides=overrides, log=log)

@@ -128,13 +128,6 @@ def test_align_unknown_crop_format(capsys, tmp_path, photo_file):
     assert files_in(tmp_path) == ["grace_hopper.jpg"]
 
 
-def test_demo_says_plainly_the_model_is_not_bundled_yet(capsys, tmp_path):
-    status, _, err = run(capsys, "demo", "-o", str(tmp_path / "demo.mp4"))
-    assert_one_sentence_error(status, err)
-    assert "bundled pretrained model" in err
-    assert files_in(tmp_path) == []
-
-
 def test_console_script_errors_without_traceback(tmp_path):
     # The installed entry point itself, as a user runs it.
     autalk = os.path.join(os.path.dirname(sys.executable), "autalk")

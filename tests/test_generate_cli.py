@@ -133,17 +133,19 @@ def test_output_problems(capsys, tmp_path, inputs, model_dir):
     assert files_in(tmp_path) == []
 
 
-def test_demo(capsys, tmp_path):
+def test_demo_without_the_bundled_model_says_what_is_missing(capsys, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setattr(pretrained, "SEARCH_DIRS", (tmp_path / "no_models",))
     output = tmp_path / "demo.mp4"
-    try:
-        pretrained.resolve_model_dir("demo")
-    except pretrained.PretrainedModelError:
-        # Not bundled in this checkout: say what is missing, write nothing.
-        status, _, err = run(capsys, "demo", "-o", str(output))
-        assert_one_sentence_error(status, err)
-        assert "bundled pretrained model 'demo' is missing" in err
-        assert files_in(tmp_path) == []
-        return
+    status, _, err = run(capsys, "demo", "-o", str(output))
+    assert_one_sentence_error(status, err)
+    assert "bundled pretrained model 'demo' is missing" in err
+    assert files_in(tmp_path) == []
+
+
+def test_demo(capsys, tmp_path):
+    # The README's main command, on the bundled photo, speech and model.
+    output = tmp_path / "demo.mp4"
     status, out, err = run(capsys, "demo", "-o", str(output))
     assert status == 0, err
     info = video.video_info(output)

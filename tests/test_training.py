@@ -303,3 +303,36 @@ def test_load_au_classifier_refuses_other_files(tmp_path):
         training.load_au_classifier(tmp_path / "other.keras")
     with pytest.raises(AutalkError, match="does not exist"):
         training.load_au_classifier(tmp_path / "missing.keras")
+
+
+def test_initial_weights_load_into_the_same_model_and_refuse_others(tmp_path):
+    from tests.models.test_talker import make_model
+
+    trained = make_model()
+    path = tmp_path / "epoch-001.weights.h5"
+    trained.save_weights(path)
+    keras.utils.set_random_seed(99)
+    fresh = make_model()
+    fresh.decoder.content_head.weights[0].assign(
+        np.zeros(fresh.decoder.content_head.weights[0].shape, "float32"))
+    training._load_initial_weights(fresh, path)
+    for mine, theirs in zip(fresh.weights, trained.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    not_weights = tmp_path / "model.keras"
+    not_weights.write_text("x")
+    with pytest.raises(AutalkError, match="not a Keras weights file"):
+        training._load_initial_weights(fresh, not_weights)
+    other = tmp_path / "other.weights.h5"
+    small = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    small.save_weights(other)
+    with pytest.raises(AutalkError, match="do not fit this model"):
+        training._load_initial_weights(fresh, other)
+
+
+def test_loss_weight_options_parse_or_refuse_in_one_sentence():
+    assert training.parse_loss_weights(["mouth_l1=30", "adversarial=0.1"]) == {
+        "mouth_l1": 30.0, "adversarial": 0.1}
+    for bad, message in (["teeth=1", "Unknown loss"], ["l1=x", "needs a number"],
+                         ["l1=-1", "cannot be negative"]):
+        with pytest.raises(AutalkError, match=message):
+            training.parse_loss_weights([bad])

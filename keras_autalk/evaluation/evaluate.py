@@ -70,6 +70,8 @@ class EvaluationSettings:
     Attributes:
         split: the prepared split to evaluate ("test" is held out).
         max_utterances: evaluate only the first N utterances (None: all).
+        every: take every n-th utterance of the split (1: all), so a
+            subset still spans every speaker.
         cpbd_every: CPBD on every n-th frame (it costs ~ms per frame).
         identity_every: face embeddings of every n-th frame (~tens of ms each).
         au_threshold: AU intensity at which an AU counts as present (F1).
@@ -77,13 +79,18 @@ class EvaluationSettings:
 
     split: str = "test"
     max_utterances: int = None
+    every: int = 1
     cpbd_every: int = 5
     identity_every: int = 10
     au_threshold: float = 1.0
 
 
-def iter_utterances(prepared_dir, split="test", max_utterances=None, config=AutalkConfig()):
+def iter_utterances(prepared_dir, split="test", max_utterances=None, config=AutalkConfig(),
+                    every=1):
     """The prepared utterances of one split, one numpy dict each, in file order.
+
+    Utterances without a face are skipped; `every` keeps every n-th of the
+    rest, `max_utterances` stops after that many.
 
     Yields:
         dicts with "utterance_id", "speaker", "frames" (T, S, S, 3) float32 in
@@ -95,11 +102,14 @@ def iter_utterances(prepared_dir, split="test", max_utterances=None, config=Auta
     files = pipeline.list_shards(prepared_dir, split)
     pipeline.check_shard(files[0], config)
     dataset = tf.data.TFRecordDataset(files).map(tfrecords.parse_example)
-    count = 0
+    count = seen = 0
     for record in dataset:
         if max_utterances is not None and count >= max_utterances:
             return
         if float(tf.reduce_sum(record["face_mask"])) == 0:
+            continue
+        seen += 1
+        if (seen - 1) % every:
             continue
         count += 1
         yield {
@@ -276,7 +286,8 @@ def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=Non
     truth, truth_mask = [], []
     example = None
     started = time.perf_counter()
-    utterances = iter_utterances(prepared_dir, settings.split, settings.max_utterances, config)
+    utterances = iter_utterances(prepared_dir, settings.split, settings.max_utterances, config,
+                                 every=settings.every)
     for utterance in tqdm(utterances, desc="evaluate", unit="utt", disable=not progress,
                           total=settings.max_utterances):
         index = identity_frame_index(utterance["landmarks"], utterance["face_mask"])
@@ -529,6 +540,8 @@ def run_cli(args, note=print):
     pipeline.check_shard(pipeline.list_shards(args.prepared, args.split)[0])
     if args.max_utterances is not None and args.max_utterances < 1:
         raise AutalkError("--max-utterances must be at least 1.")
+    if args.every < 1:
+        raise AutalkError("--every must be at least 1.")
     specs = parse_model_specs(args.model or ["demo"])
     systems = {name: load_talker(target) for name, target in specs.items()}
     bundled = bundled_scorers()
@@ -542,7 +555,8 @@ def run_cli(args, note=print):
         note("no --au-classifier: the table has no AU scores.")
     if expert is None:
         note("no --sync-expert: the table has no lip-sync scores.")
-    settings = EvaluationSettings(split=args.split, max_utterances=args.max_utterances)
+    settings = EvaluationSettings(split=args.split, max_utterances=args.max_utterances,
+                                  every=args.every)
     evaluate(systems, args.prepared, out_dir, au_classifier=classifier, sync_expert=expert,
              settings=settings, baselines=not args.no_baselines)
     print((out_dir / "metrics.md").read_text())

@@ -432,7 +432,8 @@ class SyncExpertTrainer(keras.Model):
         return self._update_trackers(per_window, valid, values)
 
     def test_step(self, data):
-        per_window, valid, values = self._contrastive_losses(self._chunk_inputs(data), training=False)
+        per_window, valid, values = self._contrastive_losses(
+            self._chunk_inputs(data), training=False)
         return self._update_trackers(per_window, valid, values)
 
     def get_config(self):

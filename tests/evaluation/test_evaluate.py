@@ -141,3 +141,15 @@ def test_evaluate_cli_bad_input_is_one_sentence(case, prepared, talker_file, cla
                             *[item for pair in args.items() for item in pair])
     assert_one_sentence_error(status, stderr)
     assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_every_kth_utterance_spans_the_split(prepared):
+    every = [u["utterance_id"] for u in evaluation.iter_utterances(prepared, every=2)]
+    everything = [u["utterance_id"] for u in evaluation.iter_utterances(prepared)]
+    assert len(everything) == 5
+    assert every == everything[::2]
+    first = next(evaluation.iter_utterances(prepared, max_utterances=1))
+    frames = first["frames"]
+    assert frames.dtype == np.float32 and frames.shape[1:] == (128, 128, 3)
+    assert 0.0 <= frames.min() and frames.max() <= 1.0
+    assert first["audio_features"].shape == (len(frames), 20, 80)
