@@ -183,9 +183,9 @@ def _add_evaluate(subparsers):
         help="'demo', a pretrained folder or a training run's talker.keras; repeat for "
         "several rows (default: demo)")
     parser.add_argument("--au-classifier", help="AU classifier .keras for the AU scores "
-                        "(default: the bundled one)")
-    parser.add_argument("--sync-expert", help="sync expert .keras for LSE-D / LSE-C "
-                        "(default: the bundled one)")
+                        "(from `autalk train au_classifier_demo`; without it: no AU scores)")
+    parser.add_argument("--sync-expert", help="sync expert .keras for LSE-D / LSE-C (from "
+                        "`autalk train sync_expert_demo`; without it: no sync scores)")
     parser.add_argument("--max-utterances", type=int, default=None,
                         help="evaluate only the first N utterances")
     parser.add_argument("--every", type=int, default=1, metavar="K",

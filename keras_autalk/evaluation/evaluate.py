@@ -508,27 +508,6 @@ def load_keras_file(path, expected_class, what):
     return model
 
 
-AU_CLASSIFIER_FILE = "au_classifier.keras"
-SYNC_EXPERT_FILE = "sync_expert.keras"
-
-
-def bundled_scorers(name="demo"):
-    """The AU classifier and sync expert shipped beside a pretrained model, if any.
-
-    Returns:
-        `{file name: path}` for those of `au_classifier.keras` and
-        `sync_expert.keras` the model's folder holds.
-    """
-    from keras_autalk import pretrained
-
-    try:
-        directory = pretrained.resolve_model_dir(name)
-    except AutalkError:
-        return {}
-    return {file: directory / file for file in (AU_CLASSIFIER_FILE, SYNC_EXPERT_FILE)
-            if (directory / file).is_file()}
-
-
 def run_cli(args, note=print):
     """`autalk evaluate` from its parsed options; returns the exit status."""
     from keras_autalk.models.au_classifier import AUClassifier
@@ -544,13 +523,10 @@ def run_cli(args, note=print):
         raise AutalkError("--every must be at least 1.")
     specs = parse_model_specs(args.model or ["demo"])
     systems = {name: load_talker(target) for name, target in specs.items()}
-    bundled = bundled_scorers()
-    classifier_file = args.au_classifier or bundled.get(AU_CLASSIFIER_FILE)
-    expert_file = args.sync_expert or bundled.get(SYNC_EXPERT_FILE)
-    classifier = (load_keras_file(classifier_file, AUClassifier, "AU classifier")
-                  if classifier_file else None)
-    expert = (load_keras_file(expert_file, SyncExpert, "sync expert")
-              if expert_file else None)
+    classifier = (load_keras_file(args.au_classifier, AUClassifier, "AU classifier")
+                  if args.au_classifier else None)
+    expert = (load_keras_file(args.sync_expert, SyncExpert, "sync expert")
+              if args.sync_expert else None)
     if classifier is None:
         note("no --au-classifier: the table has no AU scores.")
     if expert is None:
