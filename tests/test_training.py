@@ -286,7 +286,7 @@ def test_find_recipe_by_name_path_and_dashes(tmp_path):
     script.write_text("def main(argv):\n    return 0\n")
     assert training.find_recipe(str(script)) == script
     with pytest.raises(AutalkError, match="No recipe 'talker_lrs3'; the recipes are: "
-                                          "au_classifier_demo, talker_demo, talker_grid"):
+                                          "au_classifier_demo, sync_expert_demo, talker_demo, talker_grid"):
         training.find_recipe("talker_lrs3")
     with pytest.raises(AutalkError, match="does not exist"):
         training.find_recipe(str(tmp_path / "missing.py"))
