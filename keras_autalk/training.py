@@ -951,6 +951,41 @@ def train_au_classifier(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, p
 # The talker
 
 
+def load_model_file(path, expected_class, what, article="a", file_what=None):
+    """A `.keras` model of `expected_class`, or one sentence saying what is wrong.
+
+    Args:
+        path: the `.keras` file.
+        expected_class: the class the model must be (e.g. `AUClassifier`).
+        what: what it is called in messages ("AU classifier").
+        article: "a" or "an", before `what`.
+        file_what: what the file is called when it is missing (default `what`).
+
+    Raises:
+        InputFileError: the file is missing, is not a keras-autalk model, or
+            holds another kind of model.
+
+    Example:
+    ```python
+    expert = load_model_file("runs/sync/sync_expert.keras", SyncExpert, "sync expert")
+    ```
+    """
+    from keras_autalk.errors import InputFileError
+    from keras_autalk.files import check_input_file
+
+    path = check_input_file(path, file_what or what)
+    try:
+        model = keras.saving.load_model(str(path), compile=False)
+    except Exception as error:  # noqa: BLE001 - a foreign or damaged file
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputFileError(f"'{path}' is not a keras-autalk {what} ({first_line}).") \
+            from None
+    if not isinstance(model, expected_class):
+        raise InputFileError(
+            f"'{path}' holds a {type(model).__name__}, not {article} {what}.")
+    return model
+
+
 def load_au_classifier(path):
     """A trained `AUClassifier` from its `.keras` file, frozen.
 
@@ -962,18 +997,9 @@ def load_au_classifier(path):
     classifier = load_au_classifier("runs/au_demo/au_classifier.keras")
     ```
     """
-    from keras_autalk.files import check_input_file
     from keras_autalk.models.au_classifier import AUClassifier
 
-    path = check_input_file(path, "AU classifier")
-    try:
-        model = keras.saving.load_model(str(path), compile=False)
-    except Exception as error:  # noqa: BLE001 - a foreign or damaged file
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AutalkError(f"'{path}' is not a keras-autalk AU classifier ({first_line}).") \
-            from None
-    if not isinstance(model, AUClassifier):
-        raise AutalkError(f"'{path}' holds a {type(model).__name__}, not an AU classifier.")
+    model = load_model_file(path, AUClassifier, "AU classifier", article="an")
     model.trainable = False
     return model
 

@@ -30,26 +30,18 @@ import numpy as np
 import pytest
 
 from keras_autalk import cli, export
-from keras_autalk.config import model_config
 from keras_autalk.data import audio
 from keras_autalk.errors import AutalkError
 from tests.conftest import files_in
+from tests.models.distributed_helper import IMAGE, tiny_config
+from tests.models.test_generator import with_random_content_head
 
-IMAGE = 32
 WINDOW = 8
 TOLERANCES = {  # quantize: (frames max abs, frames PSNR dB, AU max abs)
     "none": (1e-4, 100.0, 1e-4),
     "fp16": (2e-3, 70.0, 1e-2),
     "int8": (1e-2, 60.0, 0.1),
 }
-
-
-def tiny_config():
-    return model_config(
-        "small", image_size=IMAGE, audio_channels=16, au_channels=8, identity_channels=16,
-        fusion_channels=16, fusion_dilations=(1, 2), attention_heads=2, dropout=0.0,
-        encoder_filters=(8, 16), decoder_filters=(16, 8), discriminator_filters=(8, 16),
-        au_classifier_filters=(8, 16))
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +54,7 @@ def talker():
     model = AUTalker(tiny_config())
     model.build({"identity_image": (None, IMAGE, IMAGE, 3),
                  "audio_features": (None, None, 20, 80)})
-    # Random weights for the zero-initialised content head, as training gives.
-    kernel, _ = model.decoder.content_head.weights
-    kernel.assign(np.random.default_rng(0).normal(0.0, 0.1, kernel.shape).astype("float32"))
+    with_random_content_head(model.decoder)  # it starts at zero: frames would be the photo
     return model
 
 

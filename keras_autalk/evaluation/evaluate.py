@@ -155,33 +155,21 @@ def load_talker(spec):
 
     path = pathlib.Path(str(spec))
     if path.suffix == ".keras":
-        import keras
+        from keras_autalk.training import load_model_file
 
-        from keras_autalk.files import check_input_file
-
-        check_input_file(path, "talker model")
-        try:
-            model = keras.saving.load_model(str(path), compile=False)
-        except Exception as error:  # noqa: BLE001 - a foreign or damaged file
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise AutalkError(f"'{path}' is not a keras-autalk talker ({first}).") from None
-        if not isinstance(model, AUTalker):
-            raise AutalkError(f"'{path}' holds a {type(model).__name__}, not a talker.")
-        return model
+        return load_model_file(path, AUTalker, "talker", file_what="talker model")
     from keras_autalk.pretrained import load_pretrained
 
     return load_pretrained(str(spec))
 
 
-def run_talker(model, identity_image, audio_features, window_frames=None):
+def run_talker(model, identity_image, audio_features):
     """Frames and Audio2AU curves for a whole utterance, in one pass.
 
     Args:
         model: an `AUTalker`.
         identity_image: (S, S, 3) in [0, 1].
         audio_features: (T, context, bins).
-        window_frames: unused here (utterances of the prepared corpora are
-            short); kept None.
 
     Returns:
         `(frames (T, S, S, 3), au_intensity (T, A))` numpy float32.
@@ -193,9 +181,17 @@ def run_talker(model, identity_image, audio_features, window_frames=None):
     return (np.asarray(outputs["frames"])[0], np.asarray(outputs["au_intensity"])[0])
 
 
-def score_utterance(frames, utterance, identity_index, real_landmarks, settings,
+def score_utterance(frames, utterance, real_landmarks, settings,
                     au_classifier=None, sync_expert=None, identity_embedding=None):
     """Per-utterance metrics of one system's frames against the real ones.
+
+    Args:
+        frames: the system's frames (T, S, S, 3) in [0, 1].
+        utterance: a dict from `iter_utterances`.
+        real_landmarks: `crop_landmarks` of the real frames, `(landmarks, found)`.
+        settings: `EvaluationSettings`.
+        au_classifier, sync_expert: the scorers, or None to skip their scores.
+        identity_embedding: the identity frame's face embedding, or None.
 
     Returns:
         `(scores, au_readings)`: a dict of floats, and the AU classifier's
@@ -214,7 +210,9 @@ def score_utterance(frames, utterance, identity_index, real_landmarks, settings,
             frames[valid], real[valid], utterance["landmarks"][valid]))),
         "cpbd": float(np.mean([metrics.cpbd(frame) for frame in frames[::settings.cpbd_every]])),
     }
-    landmarks, found = metrics.crop_landmarks(frames)
+    # The real frames' landmarks are already known (the ground-truth row).
+    landmarks, found = (real_landmarks if frames is utterance["frames"]
+                        else metrics.crop_landmarks(frames))
     both = found & real_landmarks[1] & valid
     if both.any():
         scores["lmd_mouth"] = float(np.mean(metrics.landmark_distance(
@@ -304,7 +302,7 @@ def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=Non
             rendered[GROUND_TRUTH] = utterance["frames"]
         for name in names:
             scores, reading = score_utterance(
-                rendered[name], utterance, index, real_landmarks, settings,
+                rendered[name], utterance, real_landmarks, settings,
                 au_classifier=au_classifier, sync_expert=sync_expert,
                 identity_embedding=identity_embedding)
             scores["utterance_id"] = utterance["utterance_id"]
@@ -490,28 +488,10 @@ def parse_model_specs(specs):
     return named
 
 
-def load_keras_file(path, expected_class, what):
-    """A `.keras` model of the expected class, or one sentence saying what is wrong."""
-    import keras
-
-    from keras_autalk.files import check_input_file
-
-    path = check_input_file(path, what)
-    try:
-        model = keras.saving.load_model(str(path), compile=False)
-    except Exception as error:  # noqa: BLE001 - a foreign or damaged file
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AutalkError(f"'{path}' is not a keras-autalk {what} ({first}).") from None
-    if not isinstance(model, expected_class):
-        raise AutalkError(f"'{path}' holds a {type(model).__name__}, not a {what}.")
-    model.trainable = False
-    return model
-
-
 def run_cli(args, note=print):
     """`autalk evaluate` from its parsed options; returns the exit status."""
-    from keras_autalk.models.au_classifier import AUClassifier
-    from keras_autalk.models.sync_expert import SyncExpert
+    from keras_autalk.evaluation.sync import load_sync_expert
+    from keras_autalk.training import load_au_classifier
 
     from keras_autalk.data import pipeline
 
@@ -523,10 +503,8 @@ def run_cli(args, note=print):
         raise AutalkError("--every must be at least 1.")
     specs = parse_model_specs(args.model or ["demo"])
     systems = {name: load_talker(target) for name, target in specs.items()}
-    classifier = (load_keras_file(args.au_classifier, AUClassifier, "AU classifier")
-                  if args.au_classifier else None)
-    expert = (load_keras_file(args.sync_expert, SyncExpert, "sync expert")
-              if args.sync_expert else None)
+    classifier = load_au_classifier(args.au_classifier) if args.au_classifier else None
+    expert = load_sync_expert(args.sync_expert) if args.sync_expert else None
     if classifier is None:
         note("no --au-classifier: the table has no AU scores.")
     if expert is None:

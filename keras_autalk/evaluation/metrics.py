@@ -772,8 +772,28 @@ def _flatten_weights(sample_weight):
     return None if sample_weight is None else ops.reshape(sample_weight, (-1,))
 
 
+class _FrameMeanMetric(keras.metrics.Mean):
+    """A mean over frames of one per-frame score; subclasses give `frame_values`."""
+
+    def __init__(self, max_value=1.0, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.max_value = max_value
+
+    def frame_values(self, y_true, y_pred):
+        """Per-frame scores `(N,)` of real and generated frames `(N, H, W, C)`."""
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self.frame_values(_flatten_images(ops.cast(y_true, "float32")),
+                                   _flatten_images(ops.cast(y_pred, "float32")))
+        return super().update_state(values, sample_weight=_flatten_weights(sample_weight))
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value}
+
+
 @keras.saving.register_keras_serializable(package="keras_autalk")
-class PSNRMetric(keras.metrics.Mean):
+class PSNRMetric(_FrameMeanMetric):
     """Mean PSNR (dB) of generated frames against the real ones.
 
     Each frame's PSNR is computed as in `psnr` (float32) and averaged over
@@ -793,22 +813,15 @@ class PSNRMetric(keras.metrics.Mean):
     """
 
     def __init__(self, max_value=1.0, name="psnr", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.max_value = max_value
+        super().__init__(max_value=max_value, name=name, dtype=dtype)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = _flatten_images(ops.cast(y_true, "float32"))
-        y_pred = _flatten_images(ops.cast(y_pred, "float32"))
+    def frame_values(self, y_true, y_pred):
         mse = ops.mean(ops.square(y_true - y_pred), axis=(1, 2, 3))
-        values = 10.0 * ops.log10(float(self.max_value) ** 2 / mse)
-        return super().update_state(values, sample_weight=_flatten_weights(sample_weight))
-
-    def get_config(self):
-        return {**super().get_config(), "max_value": self.max_value}
+        return 10.0 * ops.log10(float(self.max_value) ** 2 / mse)
 
 
 @keras.saving.register_keras_serializable(package="keras_autalk")
-class SSIMMetric(keras.metrics.Mean):
+class SSIMMetric(_FrameMeanMetric):
     """Mean SSIM of generated frames against the real ones.
 
     Each frame's SSIM is `tf.image.ssim` (11x11 Gaussian window, sigma 1.5,
@@ -829,20 +842,13 @@ class SSIMMetric(keras.metrics.Mean):
     """
 
     def __init__(self, max_value=1.0, name="ssim", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.max_value = max_value
+        super().__init__(max_value=max_value, name=name, dtype=dtype)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = _flatten_images(ops.cast(y_true, "float32"))
-        y_pred = _flatten_images(ops.cast(y_pred, "float32"))
-        values = tf.image.ssim(
+    def frame_values(self, y_true, y_pred):
+        return tf.image.ssim(
             y_true, y_pred, max_val=float(self.max_value), filter_size=11,
             filter_sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2,
         )
-        return super().update_state(values, sample_weight=_flatten_weights(sample_weight))
-
-    def get_config(self):
-        return {**super().get_config(), "max_value": self.max_value}
 
 
 __all__ = [

@@ -48,7 +48,7 @@ import time
 import numpy as np
 
 from keras_autalk import training
-from keras_autalk.errors import AutalkError, InputFileError
+from keras_autalk.errors import AutalkError
 from keras_autalk.files import atomic_output
 from keras_autalk.native import import_tensorflow
 
@@ -234,19 +234,10 @@ def load_sync_expert(path):
     expert = load_sync_expert("runs/sync/sync_expert.keras")
     ```
     """
-    from keras_autalk.files import check_input_file
     from keras_autalk.models.sync_expert import SyncExpert
+    from keras_autalk.training import load_model_file
 
-    path = check_input_file(path, "sync expert")
-    try:
-        model = keras.saving.load_model(str(path), compile=False)
-    except Exception as error:  # noqa: BLE001 - a foreign or damaged file
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputFileError(
-            f"'{path}' is not a keras-autalk sync expert ({first_line}).") from None
-    if not isinstance(model, SyncExpert):
-        raise InputFileError(f"'{path}' holds a {type(model).__name__}, not a sync expert.")
-    return model
+    return load_model_file(path, SyncExpert, "sync expert")
 
 
 # --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from keras_autalk.config import AutalkConfig, model_config
 from keras_autalk.evaluation import evaluate as evaluation
 from keras_autalk.models import AUClassifier
 from keras_autalk.models.talker import AUTalker
+from keras_autalk.training import load_au_classifier
 from tests.test_cli import assert_one_sentence_error, run
 
 
@@ -45,7 +46,7 @@ def classifier_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(prepared, talker_file, classifier_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("evaluation")
-    classifier = evaluation.load_keras_file(classifier_file, AUClassifier, "AU classifier")
+    classifier = load_au_classifier(classifier_file)
     result = evaluation.evaluate(
         {"tiny": evaluation.load_talker(talker_file)}, prepared, out, au_classifier=classifier,
         settings=evaluation.EvaluationSettings(max_utterances=2), progress=False,
