@@ -195,6 +195,10 @@ class ModelConfig:
             ablation without attention).
         drive: what the fusion is driven with: "audio+au", "audio" (no AU
             branch) or "au" (no audio branch).
+        audio_normalization: how the audio features are normalised before
+            the model sees them: "none" or "utterance" (per-utterance mean
+            per mel bin, `data.audio.normalize_features`). Part of the model:
+            `generate`, `evaluate` and the exported signatures apply it.
         encoder_filters: identity encoder filters, one stride-2 stage each.
         decoder_filters: frame decoder filters, one upsampling stage each,
             from low to high resolution; as many as `encoder_filters`.
@@ -221,6 +225,7 @@ class ModelConfig:
     dropout: float = 0.1
     fusion: str = "tcsa"
     drive: str = "audio+au"
+    audio_normalization: str = "none"
     encoder_filters: Tuple[int, ...] = (32, 64, 128, 256)
     decoder_filters: Tuple[int, ...] = (256, 128, 64, 32)
     discriminator_filters: Tuple[int, ...] = (64, 128, 256)
@@ -228,6 +233,7 @@ class ModelConfig:
 
     FUSIONS = ("tcsa", "conv")
     DRIVES = ("audio+au", "audio", "au")
+    AUDIO_NORMALIZATIONS = ("none", "utterance")
 
     @property
     def num_action_units(self) -> int:
@@ -274,6 +280,11 @@ class ModelConfig:
         if self.drive not in self.DRIVES:
             raise ValueError(
                 f"drive must be one of {self.DRIVES}, got {self.drive!r}."
+            )
+        if self.audio_normalization not in self.AUDIO_NORMALIZATIONS:
+            raise ValueError(
+                f"audio_normalization must be one of {self.AUDIO_NORMALIZATIONS}, "
+                f"got {self.audio_normalization!r}."
             )
         if not self.action_units:
             raise ValueError("action_units must name at least one AU.")

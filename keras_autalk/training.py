@@ -1008,7 +1008,8 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
                  strategy=None, au_classifier=None, batch_size=4, learning_rate=2e-4,
                  loss_weights=None, seed=0, backup_every=50, validation_steps=4,
                  augment=False, jit_compile="auto", mixed_precision="auto", verbose="auto",
-                 config=None, model_overrides=None, initial_weights=None, log=print):
+                 config=None, model_overrides=None, initial_weights=None,
+                 audio_augmentation=None, log=print):
     """Train the `AUTalker` GAN on a prepared corpus.
 
     Args:
@@ -1030,10 +1031,13 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
         verbose: `model.fit` verbosity.
         config: `AutalkConfig` (default: its defaults).
         model_overrides: `ModelConfig` fields to change (e.g. ablations
-            `{"fusion": "conv"}`).
+            `{"fusion": "conv"}`, or `{"audio_normalization": "utterance"}`).
         initial_weights: a `.weights.h5` file of the same model (e.g. another
             run's `checkpoints/epoch-NNN.weights.h5`) to start from instead of
             a fresh initialisation: to train a finished run further.
+        audio_augmentation: an `audio_augment.AudioAugmentation` for the
+            training speech (noise, reverb, EQ, phone band, gain, speed), or
+            None.
         log: a `print`-like function for progress messages.
 
     Returns:
@@ -1065,10 +1069,12 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
     def make_train_data(skip):
         return distributed_dataset(strategy, lambda context: pipeline.make_dataset(
             train_files, config, batch_size=batch_size, seed=seed, augment=augment,
-            input_context=context), skip)
+            input_context=context, audio_augmentation=audio_augmentation,
+            audio_normalization=settings.audio_normalization), skip)
 
     test_data = pipeline.make_dataset(test_files, config, batch_size=batch_size,
-                                      training=False)
+                                      training=False,
+                                      audio_normalization=settings.audio_normalization)
     sample_batch = next(iter(test_data))
     validation = test_data.repeat() if validation_steps else None
 
@@ -1175,6 +1181,13 @@ def recipe_parser(description, prepared, epochs, steps_per_epoch, batch_size, ta
                             help="ablation: fusion without attention ('conv')")
         parser.add_argument("--drive", choices=("audio+au", "audio", "au"), default=None,
                             help="ablation: what drives the fusion")
+        parser.add_argument("--audio-augment", action="store_true",
+                            help="augment the training speech: noise, reverb, EQ, phone band, "
+                                 "clipping, gain and speed (keras_autalk.data.audio_augment)")
+        parser.add_argument("--audio-normalization", choices=("none", "utterance"),
+                            default=None,
+                            help="normalise the audio features per utterance (the model "
+                                 "keeps this setting; default none)")
         parser.add_argument("--init-weights", default=None, metavar="FILE",
                             help="start from these weights (*.weights.h5 of the same model, "
                                  "e.g. another run's checkpoints/epoch-NNN.weights.h5)")
@@ -1258,6 +1271,13 @@ def run_talker_recipe(args, log=print, model_overrides=None):
         overrides["fusion"] = args.fusion
     if args.drive:
         overrides["drive"] = args.drive
+    if args.audio_normalization:
+        overrides["audio_normalization"] = args.audio_normalization
+    augmentation = None
+    if args.audio_augment:
+        from keras_autalk.data.audio_augment import AudioAugmentation
+
+        augmentation = AudioAugmentation()
     return train_talker(
         args.prepared, args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         preset=args.preset, strategy=strategy, au_classifier=classifier,
@@ -1266,7 +1286,8 @@ def run_talker_recipe(args, log=print, model_overrides=None):
         backup_every=args.backup_every or 50,
         validation_steps=4 if args.validation_steps is None else args.validation_steps,
         jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-        verbose=_verbose(args), model_overrides=overrides, log=log)
+        verbose=_verbose(args), model_overrides=overrides, audio_augmentation=augmentation,
+        log=log)
 
 
 def find_recipe(name):

@@ -19,6 +19,12 @@ Time alignment (all from `AudioConfig`):
 - Frame `i`'s feature window holds `context_steps` steps, with the centre
   step at index `context_steps // 2`; steps before the start or past the end
   of the audio read as silence, `log(log_floor)`.
+
+Normalisation (`ModelConfig.audio_normalization`): "none" feeds the log-mel
+windows as they are; "utterance" subtracts, per mel bin, the mean over the
+utterance's speech frames (`normalize_features`), so a recording's gain and
+its microphone's or room's frequency response (both additive in the log
+domain) do not reach the model.
 """
 
 import math
@@ -131,7 +137,7 @@ def mel_filterbank(config=AudioConfig()):
     return _MEL_FILTERBANKS[key]
 
 
-def log_mel_spectrogram(waveform, config=AudioConfig()):
+def log_mel_spectrogram(waveform, config=AudioConfig(), magnitude_gain=None):
     """Log-mel magnitude spectrogram of a waveform at `config.sample_rate`.
 
     Periodic Hann window of `window_samples`, hop `hop_samples`, FFT of
@@ -142,6 +148,9 @@ def log_mel_spectrogram(waveform, config=AudioConfig()):
     Args:
         waveform: float samples `(..., num_samples)` (NumPy or tensor).
         config: `AudioConfig`.
+        magnitude_gain: optional `(fft_length // 2 + 1,)` factors applied to
+            the STFT magnitudes before the mel filters: a linear filter
+            (equaliser, band limit) without filtering the waveform.
 
     Returns:
         float32 `tf.Tensor` `(..., 1 + num_samples // hop_samples, num_mel_bins)`.
@@ -163,7 +172,10 @@ def log_mel_spectrogram(waveform, config=AudioConfig()):
         window_fn=tf.signal.hann_window,  # periodic by default
         pad_end=False,
     )
-    mel = tf.tensordot(tf.abs(spectrum), tf.constant(mel_filterbank(config)), axes=1)
+    magnitude = tf.abs(spectrum)
+    if magnitude_gain is not None:
+        magnitude = magnitude * tf.convert_to_tensor(magnitude_gain, tf.float32)
+    mel = tf.tensordot(magnitude, tf.constant(mel_filterbank(config)), axes=1)
     return tf.math.log(tf.maximum(mel, config.log_floor))
 
 
@@ -201,6 +213,61 @@ def frame_features(log_mel, num_frames, config=AudioConfig()):
     return tf.gather(padded, step_index, axis=-2)
 
 
+NORMALIZATIONS = ("none", "utterance")
+# Frames whose level is within 40 dB (amplitude) of the utterance's loudest
+# frame count as speech for the normalisation's statistics, so the share of
+# pauses in a recording does not move them.
+SPEECH_RANGE_NEPERS = math.log(100.0)
+# After the normalisation nothing lies more than 60 dB below the speech mean:
+# digital silence and a quiet noise floor read the same, whatever the gain.
+NORMALIZED_FLOOR = -math.log(1000.0)
+
+
+def check_normalization(normalization):
+    """Raise `ValueError` unless `normalization` is one of `NORMALIZATIONS`."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"Unknown audio normalization {normalization!r}; choose one of "
+                         f"{', '.join(NORMALIZATIONS)}.")
+
+
+def normalize_features(audio_features, normalization="utterance", config=AudioConfig()):
+    """Per-utterance normalisation of `frame_features` output.
+
+    "utterance": the frames' centre steps (one log-mel step per video frame)
+    whose mean level is within 40 dB of the loudest frame are the speech;
+    their per-bin mean is subtracted from every step of every window, and
+    values more than 60 dB below it are raised to that floor. The
+    statistics come from the features alone, so prepared records, a whole
+    recording in `generate` and a SavedModel signature all normalise the
+    same way. TensorFlow ops only.
+
+    Args:
+        audio_features: `(..., T, context_steps, num_mel_bins)`; the leading
+            axes are separate utterances.
+        normalization: "utterance", or "none" (returned unchanged).
+        config: `AudioConfig` (`context_steps`).
+
+    Returns:
+        float32 `tf.Tensor`, the shape of `audio_features`.
+
+    Example:
+    ```python
+    features = normalize_features(audio_features("speech.wav"))
+    ```
+    """
+    check_normalization(normalization)
+    audio_features = tf.convert_to_tensor(audio_features, tf.float32)
+    if normalization == "none":
+        return audio_features
+    centre = audio_features[..., config.context_steps // 2, :]       # (..., T, bins)
+    level = tf.reduce_mean(centre, axis=-1, keepdims=True)            # (..., T, 1)
+    loudest = tf.reduce_max(level, axis=-2, keepdims=True)
+    speech = tf.cast(level >= loudest - SPEECH_RANGE_NEPERS, tf.float32)
+    mean = (tf.reduce_sum(centre * speech, axis=-2)
+            / tf.maximum(tf.reduce_sum(speech, axis=-2), 1.0))          # (..., bins)
+    return tf.maximum(audio_features - mean[..., None, None, :], NORMALIZED_FLOOR)
+
+
 def num_video_frames(num_samples, config=AudioConfig()):
     """Video frames for `num_samples` of audio: `ceil(duration * fps)`.
 
@@ -214,7 +281,8 @@ def num_video_frames(num_samples, config=AudioConfig()):
     return int(math.ceil(int(num_samples) * config.fps / config.sample_rate - 1e-9))
 
 
-def audio_features(path_or_waveform, config=AudioConfig(), backend="auto", num_frames=None):
+def audio_features(path_or_waveform, config=AudioConfig(), backend="auto", num_frames=None,
+                   normalization="none"):
     """Per-video-frame log-mel windows of an audio file or a waveform.
 
     Args:
@@ -224,6 +292,8 @@ def audio_features(path_or_waveform, config=AudioConfig(), backend="auto", num_f
         config: `AudioConfig`.
         backend: audio backend for a path (see `load_audio`).
         num_frames: video frames wanted; default `num_video_frames(...)`.
+        normalization: "none" or "utterance" (`normalize_features`; a
+            model's `ModelConfig.audio_normalization` says which it takes).
 
     Returns:
         float32 `np.ndarray` `(num_frames, context_steps, num_mel_bins)`.
@@ -242,4 +312,5 @@ def audio_features(path_or_waveform, config=AudioConfig(), backend="auto", num_f
     if num_frames is None:
         num_frames = num_video_frames(waveform.shape[0], config)
     log_mel = log_mel_spectrogram(waveform, config)
-    return frame_features(log_mel, num_frames, config).numpy()
+    features = frame_features(log_mel, num_frames, config)
+    return normalize_features(features, normalization, config).numpy()

@@ -28,7 +28,7 @@ import os
 import pathlib
 
 from keras_autalk.config import AutalkConfig
-from keras_autalk.data import tfrecords
+from keras_autalk.data import audio, audio_augment, tfrecords
 from keras_autalk.errors import AutalkError
 from keras_autalk.native import import_tensorflow
 
@@ -218,9 +218,21 @@ def _to_example(window, config, augment):
     return inputs, targets
 
 
+def _prepare_audio(record, seed, config, audio_augmentation, audio_normalization):
+    """Augment one utterance's speech (training) and/or normalise its features."""
+    if audio_augmentation is not None:
+        return audio_augment.augment_record(
+            record, seed + [0, 7], audio_augmentation, audio_normalization, config.audio)
+    record = dict(record)
+    record["audio_features"] = audio.normalize_features(
+        record["audio_features"], audio_normalization, config.audio)
+    return record
+
+
 def make_dataset(files, config=AutalkConfig(), batch_size=8, training=True, seed=None,
                  augment=False, input_context=None, shuffle_buffer=256,
-                 windows_per_utterance=None, check=True):
+                 windows_per_utterance=None, check=True, audio_augmentation=None,
+                 audio_normalization="none"):
     """Training (or evaluation) examples from prepared TFRecords.
 
     Args:
@@ -244,6 +256,12 @@ def make_dataset(files, config=AutalkConfig(), batch_size=8, training=True, seed
         windows_per_utterance: random windows per utterance and epoch when
             training (default: `num_frames // window_frames`).
         check: check the first record fits `config` (`check_shard`).
+        audio_augmentation: an `audio_augment.AudioAugmentation` (training
+            only): noise, reverb, EQ, phone band, clipping, gain and speed
+            drawn per utterance, features recomputed from the changed
+            waveform; None: the prepared features.
+        audio_normalization: "none" or "utterance" (`audio.normalize_features`),
+            as the model being trained takes (`ModelConfig.audio_normalization`).
 
     Returns:
         A `tf.data.Dataset` of `(inputs, targets)` batches (see the module
@@ -264,6 +282,9 @@ def make_dataset(files, config=AutalkConfig(), batch_size=8, training=True, seed
     ```
     """
     files = _resolve_files(files)
+    audio.check_normalization(audio_normalization)
+    if not training:
+        audio_augmentation = None
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise AutalkError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if check:
@@ -302,6 +323,14 @@ def make_dataset(files, config=AutalkConfig(), batch_size=8, training=True, seed
         randoms = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
     seeds = randoms.batch(2)
     dataset = tf.data.Dataset.zip((dataset, seeds))
+    if audio_augmentation is not None or audio_normalization != "none":
+        dataset = dataset.map(
+            lambda record, element_seed: (_prepare_audio(
+                record, element_seed, config, audio_augmentation, audio_normalization),
+                element_seed),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        # A faster speed can leave an utterance shorter than one window.
+        dataset = dataset.filter(lambda record, _: record["num_frames"] >= window)
     dataset = dataset.map(
         lambda record, element_seed: _cut_windows(
             record, element_seed, config, training, windows_per_utterance),
