@@ -19,6 +19,11 @@ signatures, inputs named for what they are; it loads with
   -> `frames`, `au_intensity`.
 - "audio_to_au": `audio_features` -> `au_intensity`.
 
+`audio_features` are always the plain log-mel windows (`autalk features`);
+a model trained with `ModelConfig.audio_normalization="utterance"`
+normalises them inside the graph over the T frames of the request
+(`audio.normalize_features`), so send a whole utterance, not a window.
+
 `serving_request` builds the JSON body of a TF Serving REST `predict`
 request for any of them. `export_tflite` converts fixed-shape versions
 (B = 1, T = `window_frames`) of "generate" and "audio_to_au" to TFLite
@@ -196,7 +201,10 @@ def serving_module(model, audio_config=AudioConfig()):
         for name in GENERATOR_NETWORKS if getattr(model, name) is not None
         for weight in getattr(model, name).weights]
 
+    normalization = model.model_config.audio_normalization
+
     def run(identity_image, audio_features, articulation=None):
+        audio_features = audio.normalize_features(audio_features, normalization, audio_config)
         inputs = {"identity_image": identity_image, "audio_features": audio_features}
         if articulation is not None:
             inputs["articulation"] = articulation
@@ -218,6 +226,7 @@ def serving_module(model, audio_config=AudioConfig()):
 
     @tf.function(input_signature=[specs["audio_features"]])
     def audio_to_au(audio_features):
+        audio_features = audio.normalize_features(audio_features, normalization, audio_config)
         return {"au_intensity": model.audio2au(audio_features, training=False)}
 
     module.generate = generate
@@ -511,7 +520,10 @@ def _reference_outputs(reference, inputs):
         outputs = reference.signatures["generate"](**{
             name: tf.constant(value) for name, value in inputs.items()})
     else:
-        outputs = reference(dict(inputs), training=False)
+        inputs = dict(inputs)
+        inputs["audio_features"] = audio.normalize_features(
+            inputs["audio_features"], reference.model_config.audio_normalization)
+        outputs = reference(inputs, training=False)
     return {name: np.asarray(outputs[name]) for name in ("frames", "au_intensity")}
 
 

@@ -163,6 +163,41 @@ def test_waveform_signature_equals_keras_on_features_of_the_same_waveform(
     assert_close({key: value.numpy() for key, value in outputs.items()}, expected, 1e-5)
 
 
+def test_a_normalising_model_normalises_inside_its_signatures(tmp_path):
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    from keras_autalk.models import AUTalker
+
+    keras.utils.set_random_seed(1)
+    model = AUTalker(dataclasses.replace(tiny_config(), audio_normalization="utterance"))
+    model.build({"identity_image": (None, IMAGE, IMAGE, 3),
+                 "audio_features": (None, None, 20, 80)})
+    with_random_content_head(model.decoder)
+    served = tf.saved_model.load(str(export.export_saved_model(model, tmp_path / "autalk")))
+    rng = np.random.default_rng(5)
+    waveform = (0.1 * rng.standard_normal((1, 16000))).astype("float32")
+    identity_image = rng.uniform(size=(1, IMAGE, IMAGE, 3)).astype("float32")
+    features = audio.audio_features(waveform[0])[None]
+    expected = keras_outputs(model, {
+        "identity_image": identity_image,
+        "audio_features": audio.audio_features(waveform[0], normalization="utterance")[None]})
+    for signature, inputs in (
+            ("generate", {"identity_image": identity_image, "audio_features": features,
+                          "articulation": np.ones([1], "float32")}),
+            ("generate_from_waveform", {"identity_image": identity_image,
+                                        "waveform": waveform}),
+            # 20 dB louder: the same features after the normalisation.
+            ("generate_from_waveform", {"identity_image": identity_image,
+                                        "waveform": 10 * waveform})):
+        outputs = served.signatures[signature](**inputs)
+        np.testing.assert_allclose(outputs["frames"].numpy(), expected["frames"], atol=1e-4)
+        np.testing.assert_allclose(outputs["au_intensity"].numpy(), expected["au_intensity"],
+                                   atol=1e-4)
+
+
 def test_saved_model_cli_lists_the_signatures_and_their_inputs(saved_model_dir):
     tool = pathlib.Path(sys.executable).parent / "saved_model_cli"
     shown = subprocess.run([str(tool), "show", "--dir", str(saved_model_dir), "--all"],

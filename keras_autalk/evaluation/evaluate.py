@@ -169,14 +169,19 @@ def run_talker(model, identity_image, audio_features):
     Args:
         model: an `AUTalker`.
         identity_image: (S, S, 3) in [0, 1].
-        audio_features: (T, context, bins).
+        audio_features: (T, context, bins), as prepared (normalised here
+            if the model takes normalised features).
 
     Returns:
         `(frames (T, S, S, 3), au_intensity (T, A))` numpy float32.
     """
+    from keras_autalk.data import audio
+
+    audio_features = audio.normalize_features(
+        np.asarray(audio_features, np.float32), model.model_config.audio_normalization)
     outputs = model({
         "identity_image": identity_image[None].astype(np.float32),
-        "audio_features": audio_features[None].astype(np.float32),
+        "audio_features": audio_features[None],
     }, training=False)
     return (np.asarray(outputs["frames"])[0], np.asarray(outputs["au_intensity"])[0])
 
@@ -495,6 +500,19 @@ def run_cli(args, note=print):
 
     from keras_autalk.data import pipeline
 
+    if getattr(args, "real_speech", False):
+        from keras_autalk.evaluation import real_speech
+
+        return real_speech.run_cli(args, note=note)
+    only_real = [option for option, given in (
+        ("--photo", getattr(args, "photo", None)), ("--language", getattr(args, "language", None)),
+        ("--reference-corpus", getattr(args, "reference_corpus", None)),
+        ("--keep-videos", getattr(args, "keep_videos", False))) if given]
+    if only_real:
+        raise AutalkError(f"{only_real[0]} applies only with --real-speech.")
+    if args.prepared is None:
+        raise AutalkError("autalk evaluate needs --prepared DIR (or --real-speech for the "
+                          "real-speech benchmark).")
     out_dir = check_out_dir(args.output)
     pipeline.check_shard(pipeline.list_shards(args.prepared, args.split)[0])
     if args.max_utterances is not None and args.max_utterances < 1:

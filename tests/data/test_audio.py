@@ -397,3 +397,65 @@ def test_silence_is_refused(tmp_path, amplitude):
     expected = r"is silent: its loudest sample is at .* dBFS, below the -60 dBFS"
     with pytest.raises(InputFileError, match=expected):
         audio.audio_features(path)
+
+
+# ------------------------------------------------------------ normalisation
+def speech_frames(features):
+    """Frames whose centre step is within 40 dB of the loudest (the statistics' frames)."""
+    level = features[:, CONFIG.context_steps // 2].mean(axis=-1)
+    return level >= level.max() - audio.SPEECH_RANGE_NEPERS
+
+
+def test_utterance_normalisation_removes_gain_and_a_smooth_filter():
+    waveform = speech_like(3.0, CONFIG.sample_rate)
+    # A smooth filter (pre-emphasis, +9.5 dB at 8 kHz against 0 Hz) and 10 dB less gain.
+    filtered = 0.316 * np.append(waveform[:1], waveform[1:] - 0.5 * waveform[:-1])
+    raw = audio.audio_features(waveform)
+    raw_changed = audio.audio_features(filtered.astype(np.float32))
+    normalised = audio.audio_features(waveform, normalization="utterance")
+    changed = audio.audio_features(filtered.astype(np.float32), normalization="utterance")
+    speech = speech_frames(raw)
+    before = np.abs(raw_changed - raw)[speech].mean()
+    after = np.abs(changed - normalised)[speech].mean()
+    assert before > 1.0          # the raw features move by about ln(3.16) and more
+    assert after < 0.15 * before
+
+
+def test_utterance_statistics_ignore_pauses():
+    waveform = speech_like(2.0, CONFIG.sample_rate)
+    padded = np.concatenate([waveform, np.zeros(3 * CONFIG.sample_rate, np.float32)])
+    alone = audio.audio_features(waveform, normalization="utterance")
+    with_pause = audio.audio_features(padded, normalization="utterance")
+    # Every frame of the speech sees the same values, the pause added or not.
+    np.testing.assert_allclose(with_pause[:len(alone) - 3], alone[:-3], atol=1e-5)
+
+
+def test_normalised_speech_frames_have_zero_mean_per_bin():
+    features = audio.audio_features(speech_like(2.0, CONFIG.sample_rate))
+    normalised = audio.normalize_features(features).numpy()
+    speech = speech_frames(features)
+    centre = normalised[speech, CONFIG.context_steps // 2]
+    # Zero mean (up to the floor, which only raises values far below it).
+    assert np.abs(centre.mean(axis=0)).max() < 0.05
+    assert normalised.min() >= audio.NORMALIZED_FLOOR - 1e-6
+
+
+def test_normalisation_none_is_the_identity_and_unknown_is_refused():
+    features = audio.audio_features(speech_like(1.0, CONFIG.sample_rate))
+    np.testing.assert_array_equal(audio.normalize_features(features, "none").numpy(), features)
+    batched = audio.normalize_features(np.stack([features, features + 2.0])).numpy()
+    np.testing.assert_allclose(batched[0], batched[1], atol=1e-5)  # each utterance on its own
+    with pytest.raises(ValueError, match="Unknown audio normalization 'cmvn'"):
+        audio.normalize_features(features, "cmvn")
+
+
+def test_magnitude_gain_scales_the_mel_bins_it_covers():
+    waveform = speech_like(1.0, CONFIG.sample_rate)
+    bins = CONFIG.fft_length // 2 + 1
+    gain = np.ones(bins, np.float32)
+    gain[bins // 2:] = 0.1   # -20 dB above 4 kHz
+    plain = audio.log_mel_spectrogram(waveform).numpy()
+    filtered = audio.log_mel_spectrogram(waveform, magnitude_gain=gain).numpy()
+    np.testing.assert_allclose(filtered[:, :20], plain[:, :20], atol=1e-5)  # low bins unchanged
+    loud = plain[:, -10:] > SILENCE + 3
+    np.testing.assert_allclose((plain - filtered)[:, -10:][loud], math.log(10.0), atol=1e-3)

@@ -204,6 +204,44 @@ def test_augmentation_changes_colours_the_same_way_for_identity_and_frames(tmp_p
     assert identity.min() >= 0.0 and identity.max() <= 1.0
 
 
+def test_audio_augmentation_changes_speed_with_the_frames_in_step(shards):
+    from keras_autalk.data.audio_augment import AudioAugmentation
+
+    faster = AudioAugmentation(speed_probability=1.0, speed_range=(1.25, 1.25))
+    rows = all_examples(pipeline.make_dataset(shards, batch_size=1, seed=2,
+                                              audio_augmentation=faster))
+    assert rows
+    for row in rows:
+        steps = set(np.diff(row["window"]))
+        assert steps <= {1, 2} and 2 in steps          # 16 output frames span 20 source frames
+        # Targets and frames stay together after the resampling.
+        np.testing.assert_allclose(row["au"], row["window"] / 100, atol=1e-6)
+        np.testing.assert_array_equal(row["landmarks"], row["window"])
+        # The features were recomputed from the (silent) waveform, not the prepared ones.
+        assert np.all(row["audio"] < 0)
+    # Evaluation data is never augmented.
+    evaluation = all_examples(pipeline.make_dataset(shards, batch_size=1, training=False,
+                                                    audio_augmentation=faster))
+    assert all(set(np.diff(row["window"])) == {1} for row in evaluation)
+
+
+def test_audio_normalization_is_applied_per_utterance(shards):
+    from keras_autalk.data import audio
+
+    plain = all_examples(pipeline.make_dataset(shards, batch_size=1, training=False))
+    normalised = all_examples(pipeline.make_dataset(shards, batch_size=1, training=False,
+                                                    audio_normalization="utterance"))
+    for row, other in zip(plain, normalised):
+        features = np.broadcast_to(np.arange(LENGTHS[row["utterance"]], dtype=np.float32)
+                                   [:, None, None] + 1000 * row["utterance"], (
+                                       LENGTHS[row["utterance"]], 20, 80))
+        expected = audio.normalize_features(features).numpy()[row["window"], 0, 0]
+        np.testing.assert_allclose(other["audio"], expected, atol=1e-4)
+        assert not np.allclose(other["audio"], row["audio"])
+    with pytest.raises(ValueError, match="Unknown audio normalization"):
+        pipeline.make_dataset(shards, audio_normalization="global")
+
+
 def test_prepared_with_another_config_is_refused_clearly(shards):
     other_crop = dataclasses.replace(CONFIG, face=FaceConfig(crop_size=64))
     with pytest.raises(AutalkError, match="crops of 128x128 pixels, not 64x64"):

@@ -154,3 +154,22 @@ def test_every_kth_utterance_spans_the_split(prepared):
     assert frames.dtype == np.float32 and frames.shape[1:] == (128, 128, 3)
     assert 0.0 <= frames.min() and frames.max() <= 1.0
     assert first["audio_features"].shape == (len(frames), 20, 80)
+
+
+def test_run_talker_normalises_the_features_of_a_normalising_model():
+    from keras_autalk.data import audio
+    from tests.pretrained_helpers import perturbed_talker
+
+    talker = perturbed_talker(seed=3, audio_normalization="utterance")
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(128, 128, 3)).astype(np.float32)
+    features = (rng.normal(size=(12, 20, 80)) - 4).astype(np.float32)
+    frames, au_intensity = evaluation.run_talker(talker, image, features)
+    expected = talker({"identity_image": image[None],
+                       "audio_features": audio.normalize_features(features)[None]},
+                      training=False)
+    np.testing.assert_allclose(au_intensity, np.asarray(expected["au_intensity"])[0], atol=1e-5)
+    np.testing.assert_allclose(frames, np.asarray(expected["frames"])[0], atol=1e-5)
+    # A constant shift of every log-mel value (a gain) is normalised away.
+    _, shifted = evaluation.run_talker(talker, image, features + 2.0)
+    np.testing.assert_allclose(shifted, au_intensity, atol=1e-4)
