@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from keras_autalk.config import AutalkConfig, DataConfig  # noqa: E402
 from keras_autalk.data import face, photos, pipeline, tfrecords  # noqa: E402
+from keras_autalk.data.audio_augment import AudioAugmentation  # noqa: E402
 
 FRAMES_PER_UTTERANCE = 75
 
@@ -103,6 +104,9 @@ def main():
         cases = [
             ("training (random windows, shuffled)", dict(training=True, seed=0)),
             ("training + colour augmentation", dict(training=True, seed=0, augment=True)),
+            ("training + speech augmentation and per-utterance normalisation",
+             dict(training=True, seed=0, audio_augmentation=AudioAugmentation(),
+                  audio_normalization="utterance")),
             ("training, no seed (non-deterministic order)", dict(training=True)),
             ("evaluation (sliding windows)", dict(training=False)),
         ]
