@@ -32,6 +32,10 @@ class AudioConfig:
         log_floor: amplitude floor before the log, so silence is finite.
         min_duration_s: shortest speech a talking head is made for.
         silence_dbfs: a recording whose peak is below this level is silent.
+        speech_level_dbfs: `generate` brings a recording's active speech
+            level to this (the demo corpus's voices speak at -18.6 to -22.5
+            dBFS), so very quiet or loud recordings drive the face as
+            others do.
     """
 
     sample_rate: int = 16000
@@ -47,6 +51,7 @@ class AudioConfig:
     log_floor: float = 1e-5
     min_duration_s: float = 0.5
     silence_dbfs: float = -60.0
+    speech_level_dbfs: float = -20.0
 
     @property
     def window_samples(self) -> int:

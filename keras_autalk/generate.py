@@ -389,7 +389,14 @@ def _load_photo(image, config):
 
 
 def _load_audio(path, config):
-    """The speech at the model's rate (checked) and the original samples and rate."""
+    """The speech at the model's rate and level (checked) and the original samples and rate.
+
+    The model hears one channel without DC offset (`audio_backends.mix_down`:
+    the loudest channel where the channels cancel) at the demo corpus's
+    speech level (`set_speech_level`), so quiet, loud, offset and
+    opposite-phase recordings drive the face as a clean one does; the
+    silence check sees the level as recorded.
+    """
     from keras_autalk.data import audio as audio_lib
     from keras_autalk.data import audio_backends
 
@@ -400,11 +407,13 @@ def _load_audio(path, config):
     chosen = os.environ.get(audio_backends.BACKEND_ENV_VAR, "").strip()
     backend = audio_backends.resolve_backend_name(chosen or "soundfile")
     decoded = audio_backends.decode_with_fallback(path, backend)
-    mono = decoded.samples.mean(axis=1, dtype=np.float32)
+    mono = audio_backends.mix_down(decoded.samples)
     waveform = np.ascontiguousarray(
         audio_backends.resample(mono, decoded.sample_rate, config.sample_rate, backend),
         dtype=np.float32)
     audio_lib.check_speech(waveform, config, name=f"The audio file '{path}'")
+    waveform = audio_backends.set_speech_level(waveform, config.sample_rate,
+                                               config.speech_level_dbfs)
     # The video gets the recording as it was (rate, stereo); more channels
     # than stereo are mixed down, which is what MP4 players expect anyway.
     original = decoded.samples if decoded.samples.shape[1] <= 2 else mono
@@ -549,7 +558,8 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
     from keras_autalk.data import audio as audio_lib
 
     model_frames = audio_lib.num_video_frames(len(waveform), audio_config)
-    features = audio_lib.audio_features(waveform, audio_config, num_frames=model_frames)
+    features = audio_lib.audio_features(waveform, audio_config, num_frames=model_frames,
+                                        normalization=model_config.audio_normalization)
     audio_seconds = len(waveform) / audio_config.sample_rate
     num_frames = int(math.ceil(audio_seconds * fps - 1e-9))
     timings["audio features"] += time.perf_counter() - began

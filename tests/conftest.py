@@ -48,3 +48,17 @@ def prepared(tmp_path_factory):
     preparation.prepare("demo", folder / "prepared", root=folder / "corpus", size="tiny",
                         num_workers=1, progress=False)
     return folder / "prepared"
+
+
+@pytest.fixture(scope="session")
+def klettres_folder():
+    """The cached klettres-data recordings (in CI a failed fetch fails, elsewhere it skips)."""
+    from keras_autalk.data import klettres
+    from keras_autalk.errors import AutalkError
+
+    try:
+        return klettres.fetch_klettres()
+    except AutalkError as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"klettres-data could not be fetched here: {error}")

@@ -7,7 +7,7 @@ import soundfile
 import keras_autalk
 from keras_autalk import generate as generation
 from keras_autalk import pretrained
-from keras_autalk.config import FaceConfig
+from keras_autalk.config import AudioConfig, FaceConfig
 from keras_autalk.data import au_labels, face, video
 from keras_autalk.layers import receptive_field
 from tests.conftest import files_in
@@ -224,3 +224,25 @@ def test_a_failure_while_writing_leaves_no_file(tmp_path, grace_hopper, speech_f
                             progress=False)
     assert len(calls) == 2
     assert files_in(tmp_path) == []
+
+
+def test_a_normalising_model_is_fed_normalised_features(tmp_path, grace_hopper):
+    # A model trained with per-utterance normalisation keeps the setting through
+    # save/load, and generate normalises the whole recording before the windows.
+    from keras_autalk.data import audio
+
+    talker = perturbed_talker(seed=2, audio_normalization="utterance")
+    model_dir = pretrained.save_pretrained(talker, tmp_path / "normalising")
+    assert pretrained.read_model_json(model_dir)["model_config"].audio_normalization == "utterance"
+    speech = speech_like(SECONDS, 16000, channels=1)[:, 0]
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, speech, 16000)
+    result = generation.generate(grace_hopper, path, tmp_path / "talk.mp4", model=model_dir,
+                                 progress=False)
+    heard, _, _ = generation._load_audio(path, AudioConfig())   # what the model hears
+    features = audio.audio_features(heard)
+    talker = pretrained.load_pretrained(model_dir)  # its float16-rounded weights
+    expected = np.asarray(talker.audio2au(audio.normalize_features(features)[None]))[0]
+    unnormalised = np.asarray(talker.audio2au(features[None]))[0]
+    np.testing.assert_allclose(result.au_intensity, expected, atol=1e-3)
+    assert np.abs(unnormalised - expected).max() > 0.05   # the check can fail

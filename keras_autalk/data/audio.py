@@ -42,7 +42,9 @@ from keras_autalk.files import check_input_file
 def load_audio(path, config=AudioConfig(), backend="auto"):
     """Read an audio file as a mono float32 waveform at `config.sample_rate`.
 
-    Channels are averaged; the waveform is resampled with the backend's
+    Channels are averaged (as recorded: `generate` reads user speech through
+    `audio_backends.mix_down`, which also removes a DC offset and survives
+    channels that cancel); the waveform is resampled with the backend's
     resampler (soxr quality either way).
 
     Args:

@@ -16,11 +16,17 @@ Three backends implement the same two calls, `decode(path)` and
 the environment variable `KERAS_AUTALK_AUDIO_BACKEND` overrides it. Whatever
 the choice, a file the chosen backend cannot decode is retried with the next
 one (tfio -> soundfile -> ffmpeg), so one odd file never stops a run.
+
+What users send is rarely clean: `mix_down` makes one channel without a DC
+offset even when the channels cancel each other, and `set_speech_level`
+brings speech recorded very quietly or very loudly to the level the model
+learnt from.
 """
 
 import collections
 import functools
 import logging
+import math
 import os
 import struct
 
@@ -362,6 +368,87 @@ def decode_with_fallback(path, backend="auto"):
     raise InputFileError(
         f"The audio file '{path}' is corrupt or not in a readable audio format{detail}."
     )
+
+
+# Blocks of 20 ms within 40 dB of the loudest one count as speech for the level.
+_LEVEL_BLOCK_S = 0.02
+_LEVEL_RANGE_DB = 40.0
+# A mix-down keeping less than this share of the loudest channel's energy has
+# cancelled the speech.
+_CANCELLED_ENERGY = 0.1
+
+
+def mix_down(samples):
+    """One channel to analyse from decoded `(num_samples, channels)` samples.
+
+    Each channel's mean (a DC offset) is removed, then the channels are
+    averaged. Where averaging cancels the speech (channels in opposite
+    phase: a miswired microphone, a "wide stereo" effect; the average keeps
+    less than a tenth of the loudest channel's energy) the loudest channel
+    is used alone. A silent channel only halves the average, which
+    `set_speech_level` undoes.
+
+    Args:
+        samples: `(num_samples, channels)` (or 1-D) float samples.
+
+    Returns:
+        1-D float32 samples.
+
+    Example:
+    >>> left = np.array([0.6, -0.4, 0.6, -0.4], np.float32)
+    >>> mix_down(np.stack([left, -left], axis=1)).round(2).tolist()
+    [0.5, -0.5, 0.5, -0.5]
+    """
+    samples = np.asarray(samples, np.float32)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    centred = samples - samples.mean(axis=0, dtype=np.float64).astype(np.float32)
+    mono = centred.mean(axis=1, dtype=np.float32)
+    energy = np.sum(np.square(centred), axis=0, dtype=np.float64)
+    if np.sum(np.square(mono), dtype=np.float64) < _CANCELLED_ENERGY * energy.max():
+        mono = centred[:, int(np.argmax(energy))]
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def speech_level_dbfs(waveform, sample_rate):
+    """The active speech level of `waveform` in dB full scale (-inf for silence).
+
+    The RMS over the 20 ms blocks within 40 dB of the loudest block, so
+    pauses and silence before and after the speech do not lower it.
+
+    Example:
+    >>> tone = 0.1 * np.sin(np.arange(16000) / 5.0)
+    >>> round(speech_level_dbfs(np.concatenate([tone, np.zeros(32000)]), 16000), 1)
+    -23.0
+    """
+    waveform = np.asarray(waveform, np.float64).ravel()
+    block = max(1, int(round(_LEVEL_BLOCK_S * sample_rate)))
+    count = max(1, waveform.size // block)
+    blocks = waveform[:count * block] if waveform.size >= block else waveform
+    power = np.mean(np.square(blocks.reshape(count, -1)), axis=1)
+    loudest = float(power.max(initial=0.0))
+    if loudest <= 0.0:
+        return -math.inf
+    active = power[power >= loudest * 10.0 ** (-_LEVEL_RANGE_DB / 10.0)]
+    return 10.0 * math.log10(float(np.mean(active)))
+
+
+def set_speech_level(waveform, sample_rate, level_dbfs):
+    """`waveform` scaled so that its `speech_level_dbfs` is `level_dbfs`.
+
+    Silence is returned unchanged. Samples may leave [-1, 1]; the result is
+    for analysis (features), not for playing.
+
+    Example:
+    ```python
+    waveform = set_speech_level(quiet_waveform, 16000, -20.0)   # at -20 dBFS
+    ```
+    """
+    waveform = np.asarray(waveform, np.float32)
+    level = speech_level_dbfs(waveform, sample_rate)
+    if not math.isfinite(level):
+        return waveform
+    return (waveform * np.float32(10.0 ** ((level_dbfs - level) / 20.0))).astype(np.float32)
 
 
 def resample(mono, rate_in, rate_out, backend="auto"):
