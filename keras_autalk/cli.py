@@ -174,9 +174,12 @@ def _add_evaluate(subparsers):
         "LMD, AU, identity, lip sync)",
         description="Run each --model on every utterance of a prepared split and score it "
         "against the real frames, beside the static and ground-truth baselines; writes "
-        "metrics.json, metrics.md, au_curves.png and frame_strip.png into -o.",
+        "metrics.json, metrics.md, au_curves.png and frame_strip.png into -o. With "
+        "--real-speech: the real-speech benchmark instead (klettres-data recordings through "
+        "`generate`, measured on the MP4s); writes real_speech.json and real_speech.md.",
     )
-    parser.add_argument("--prepared", required=True, help="folder written by `autalk prepare`")
+    parser.add_argument("--prepared", help="folder written by `autalk prepare` (not needed "
+                        "with --real-speech)")
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
     parser.add_argument(
         "--model", action="append", default=None, metavar="[NAME=]MODEL",
@@ -192,6 +195,27 @@ def _add_evaluate(subparsers):
                         help="evaluate every K-th utterance (a subset that spans all speakers)")
     parser.add_argument("--no-baselines", action="store_true",
                         help="leave out the static and ground-truth rows")
+    real = parser.add_argument_group("real-speech benchmark (--real-speech)")
+    real.add_argument("--real-speech", action="store_true",
+                      help="run the real-speech benchmark (klettres-data recordings, fetched "
+                      "once and cached) instead of scoring a prepared split")
+    real.add_argument("--photo", action="append", default=None, metavar="NAME_OR_PATH",
+                      help="photo to animate: grace_hopper (the bundled one), astronaut, or a "
+                      "file; repeat for several (default: grace_hopper and astronaut)")
+    real.add_argument("--language", action="append", default=None, metavar="LANG",
+                      help="klettres-data language; repeat for several (default: en, en_GB)")
+    real.add_argument("--tracks", type=int, default=1, metavar="N",
+                      help="tracks per language (seeds --seed, --seed + 1, ...; default 1)")
+    real.add_argument("--duration", type=float, default=15.0, metavar="S",
+                      help="shortest track in seconds (default 15)")
+    real.add_argument("--seed", type=int, default=0, help="first track's seed (default 0)")
+    real.add_argument("--reference-corpus", metavar="ROOT",
+                      help="demo corpus root (`autalk prepare --corpus demo --root ROOT`): "
+                      "adds the ground-truth row measured on its held-out videos")
+    real.add_argument("--reference-utterances", type=int, default=8, metavar="N",
+                      help="held-out videos measured for the ground-truth row (default 8)")
+    real.add_argument("--keep-videos", action="store_true",
+                      help="keep the generated MP4s (in -o/videos)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.set_defaults(handler=_run_evaluate)
 

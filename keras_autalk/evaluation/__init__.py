@@ -9,4 +9,7 @@ Modules:
     sync: lip-sync scores from the audio-visual sync expert, and its
         training.
     evaluate: `autalk evaluate`, which scores talkers on a prepared split.
+    real_speech: the real-speech benchmark (`autalk evaluate --real-speech`):
+        real recordings through `generate`, measured on the output MP4
+        (lip opening vs speech envelope, pause ratio, lag, identity).
 """

@@ -1,0 +1,267 @@
+"""The real-speech benchmark: its measures, its tracks, and `autalk evaluate --real-speech`."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile
+
+from keras_autalk import generate
+from keras_autalk.data import klettres
+from keras_autalk.errors import AutalkError
+from keras_autalk.evaluation import real_speech
+from tests.test_cli import assert_one_sentence_error, run
+
+RATE = 16000
+
+
+def face_landmarks(gap=2.0, eye_distance=10.0, scale=1.0, shift=(0.0, 0.0)):
+    """68 points with the eye centres `eye_distance` apart and every inner-lip pair `gap` apart."""
+    points = np.zeros((68, 2))
+    points[36:42] = [0.0, 0.0]
+    points[42:48] = [eye_distance, 0.0]
+    for upper, lower in real_speech.INNER_LIP_PAIRS:
+        points[upper] = [upper - 60.0, 8.0]
+        points[lower] = [upper - 60.0, 8.0 + gap]
+    return points * scale + np.asarray(shift)
+
+
+def smooth_noise(length, seed):
+    rng = np.random.default_rng(seed)
+    return np.convolve(rng.normal(size=length + 8), np.ones(5) / 5, mode="valid")[:length]
+
+
+def test_lip_opening_is_the_inner_lip_gap_over_the_eye_distance():
+    assert real_speech.lip_opening(face_landmarks(gap=2.0, eye_distance=10.0)) == \
+        pytest.approx(0.2)
+    # The size and place of the face in the frame do not matter.
+    assert real_speech.lip_opening(face_landmarks(2.0, 10.0, scale=3.5, shift=(40, -7))) == \
+        pytest.approx(0.2)
+    closed_then_open = np.stack([face_landmarks(gap=0.0), face_landmarks(gap=5.0)])
+    np.testing.assert_allclose(real_speech.lip_opening(closed_then_open), [0.0, 0.5])
+
+
+def test_rms_envelope_and_frame_labels_follow_the_frames():
+    waveform = np.concatenate([np.full(640, 0.5), -np.full(640, 0.25), np.zeros(320)])
+    np.testing.assert_allclose(real_speech.rms_envelope(waveform, 4, RATE, 25),
+                               [0.5, 0.25, 0.0, 0.0])  # frame 3 lies past the audio
+    labels = np.zeros(1600, bool)
+    labels[640:1000] = True  # 360 of frame 1's 640 samples: more than half
+    assert list(real_speech.frame_labels(labels, 3, RATE, 25)) == [False, True, False]
+
+
+def test_segment_labels_mark_the_words_not_the_silences():
+    segments = [(0.0, 0.2, "sil"), (0.2, 0.4, "bin"), (0.4, 0.48, "sp"), (0.48, 0.6, "blue"),
+                (0.6, 0.8, "sil")]
+    labels = real_speech.segment_labels(segments, 0.8, 25)
+    assert len(labels) == 20
+    assert list(np.flatnonzero(labels)) == [5, 6, 7, 8, 9, 12, 13, 14]
+
+
+def test_pause_ratio_is_zero_when_the_mouth_opens_only_in_speech():
+    speech = np.tile(np.repeat([False, True], 20), 5)
+    opening = np.where(speech, 0.3, 0.05)
+    assert real_speech.pause_ratio(opening, speech) == 0.0
+
+
+def test_pause_ratio_is_about_one_for_a_face_that_ignores_the_pauses(rng):
+    speech = np.tile(np.repeat([False, True], 20), 50)
+    opening = 0.2 + rng.normal(scale=0.01, size=speech.size)
+    assert real_speech.pause_ratio(opening, speech) == pytest.approx(1.0, abs=0.1)
+    # Closed at rest now and then, half as open in pauses as in speech: a half.
+    half = np.where(speech, 0.3, 0.2)
+    half[::10] = 0.1
+    assert real_speech.pause_ratio(half, speech) == pytest.approx(0.5, abs=0.02)
+    assert math.isnan(real_speech.pause_ratio(opening, np.ones(speech.size, bool)))
+
+
+@pytest.mark.parametrize("shift", [3, -4, 0])
+def test_lag_recovers_a_known_shift_of_either_sign(shift):
+    envelope = smooth_noise(300, seed=abs(shift))
+    # opening[t] = envelope[t - shift]: the mouth trails the audio by `shift` frames.
+    opening = np.roll(envelope, shift)
+    assert real_speech.lag_frames(opening, envelope) == shift
+
+
+def test_pearson_of_a_constant_is_nan():
+    assert real_speech.pearson([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) > 0.99
+    assert math.isnan(real_speech.pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+
+
+def test_trim_recording_keeps_only_the_sound():
+    tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(4800) / RATE + 0.3)
+    padded = np.concatenate([1e-4 * np.ones(1920), tone, np.zeros(1280)])
+    np.testing.assert_array_equal(real_speech.trim_recording(padded, RATE), tone)
+
+
+@pytest.fixture(scope="module")
+def tone_recordings(tmp_path_factory):
+    """Four recordings: tones of 0.3-0.9 s with silence around them."""
+    folder = tmp_path_factory.mktemp("tones")
+    paths = []
+    for index, seconds in enumerate((0.3, 0.5, 0.7, 0.9)):
+        time = np.arange(int(seconds * RATE)) / RATE
+        tone = 0.3 * np.sin(2 * np.pi * (200 + 50 * index) * time + 0.1) + 0.05
+        waveform = np.concatenate([np.zeros(3200), tone, np.zeros(4000)])
+        paths.append(folder / f"tone{index}.wav")
+        soundfile.write(paths[-1], waveform, RATE)
+    return paths
+
+
+def runs(labels):
+    """`(value, length)` of each run of equal values."""
+    edges = np.flatnonzero(np.diff(labels.astype(int))) + 1
+    return [(bool(part[0]), len(part)) for part in np.split(labels, edges)]
+
+
+def test_build_track_joins_recordings_with_seeded_pauses(tone_recordings):
+    track = real_speech.build_track(tone_recordings, seed=5, duration_s=6.0)
+    assert track.sample_rate == RATE and track.duration >= 6.0
+    assert track.speech.shape == track.waveform.shape
+    pieces = runs(track.speech)
+    assert not pieces[0][0] and not pieces[-1][0]  # starts and ends with a pause
+    pauses = [length for speaking, length in pieces if not speaking]
+    assert len(pauses) == len(track.recordings) + 1 >= 6
+    assert all(0.4 * RATE <= length <= 0.8 * RATE for length in pauses)
+    assert np.ptp(pauses) > 0.05 * RATE  # the pauses differ
+    # The labels are the waveform's zero regions: pauses are silent, speech is not.
+    assert not track.waveform[~track.speech].any()
+    assert np.mean(track.waveform[track.speech] != 0) > 0.99
+    # Every recording, trimmed of its silence, at -20 dBFS RMS.
+    speech_lengths = [length for speaking, length in pieces if speaking]
+    assert all(length <= 0.9 * RATE + 320 for length in speech_lengths)
+    start = pieces[0][1]
+    first = track.waveform[start:start + speech_lengths[0]]
+    assert 20 * np.log10(np.sqrt(np.mean(first.astype(np.float64) ** 2))) == \
+        pytest.approx(-20.0, abs=0.01)
+    same = real_speech.build_track(tone_recordings, seed=5, duration_s=6.0)
+    np.testing.assert_array_equal(same.waveform, track.waveform)
+    other = real_speech.build_track(tone_recordings, seed=6, duration_s=6.0)
+    assert other.recordings != track.recordings or len(other.waveform) != len(track.waveform)
+
+
+def test_build_track_needs_a_recording():
+    with pytest.raises(AutalkError, match="at least one recording"):
+        real_speech.build_track([], seed=0)
+
+
+def test_targets_and_tables():
+    assert real_speech.missed_targets(
+        {"corr": 0.6, "pause_ratio": 0.4, "lag": -1.0, "identity": 0.39}) == []
+    assert real_speech.missed_targets(
+        {"corr": 0.59, "pause_ratio": None, "lag": 1.5, "identity": 0.4}) == \
+        [text for _, text in real_speech.TARGETS.values()]
+    means = {"corr": 0.7, "pause_ratio": 0.3, "lag": 0.0, "identity": 0.2}
+    report = {
+        "command": "autalk evaluate --real-speech -o out",
+        "settings": {"duration_s": 15.0, "tracks_per_language": 2, "seed": 0,
+                     "pause_range_s": [0.4, 0.8]},
+        "photos": [{"name": "grace_hopper"}, {"name": "astronaut"}],
+        "english": ["en"],
+        "means": [{"model": "m", "photo": photo, "language": language, "tracks": 2, **means}
+                  for photo in ("grace_hopper", "astronaut") for language in ("en", "fr")],
+        "language_means": [{"model": "m", "language": "en", "tracks": 2, **means}],
+        "reference": {"utterances": 3, "mean": {**means, "identity": None}},
+    }
+    text = real_speech.benchmark_markdown(report)
+    assert "`autalk evaluate --real-speech -o out`" in text and "seeds 0-1" in text
+    assert "### Photo: grace_hopper (matplotlib's grace_hopper, the bundled photo)" in text
+    assert "| m | en | 2 | 0.70 | 0.30 | +0.0 | 0.200 | met |" in text
+    assert "| m | fr | 2 | 0.70 | 0.30 | +0.0 | 0.200 |  |" in text  # not judged
+    assert text.count("| ground truth (demo corpus) | en (espeak-ng) | 3 videos |") == 3
+    # Every table row has as many cells as its header.
+    for block in text.split("\n\n"):
+        rows = [row for row in block.splitlines() if row.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, block
+
+
+def test_reference_videos_take_each_held_out_speaker_in_turn(prepared, tmp_path):
+    corpus = prepared.parent / "corpus"
+    manifest = json.loads((corpus / "demo_corpus.json").read_text())
+    test = [(u["speaker"], u["id"]) for u in manifest["utterances"] if u["split"] == "test"]
+    speakers = list(dict.fromkeys(speaker for speaker, _ in test))
+    assert 1 < len(speakers) < len(test)
+    chosen = real_speech.reference_videos(corpus, len(speakers) + 1)
+    firsts = [next(t for t in test if t[0] == speaker) for speaker in speakers]
+    seconds = [t for t in test if t not in firsts]
+    assert [(entry["speaker"], entry["utterance_id"]) for entry in chosen] == \
+        firsts + seconds[:1]
+    assert all(entry["video"].is_file() and entry["align"].is_file() for entry in chosen)
+    assert len(real_speech.reference_videos(corpus, 100)) == len(test)
+    with pytest.raises(AutalkError, match="no demo_corpus.json"):
+        real_speech.reference_videos(tmp_path, 3)
+
+
+@pytest.mark.slow
+def test_real_track_end_to_end(klettres_folder, grace_hopper, tmp_path):
+    track = real_speech.build_track(klettres.list_recordings(klettres_folder, "en"), seed=0,
+                                    duration_s=3.0)
+    wav = tmp_path / "track.wav"
+    soundfile.write(wav, track.waveform, track.sample_rate)
+    mp4 = tmp_path / "track.mp4"
+    generate.generate(grace_hopper, wav, mp4, model="demo", progress=False)
+    result = real_speech.measure_video(mp4, speech_samples=track.speech, photo=grace_hopper)
+    assert result["frames"] == math.ceil(track.duration * 25 - 1e-9)
+    for key in ("corr", "pause_ratio", "identity"):
+        assert math.isfinite(result[key]), key
+    assert abs(result["lag"]) <= 10
+    assert result["identity"] < 0.6
+    assert np.std(result["opening"]) > 0
+    assert result["opening"].shape == result["envelope"].shape == (result["frames"],)
+
+
+@pytest.mark.slow
+def test_evaluate_real_speech_cli_writes_the_tables(klettres_folder, prepared, tmp_path,
+                                                    capsys):
+    out = tmp_path / "rs"
+    status, stdout, stderr = run(
+        capsys, "evaluate", "--real-speech", "--model", "bundled=demo", "--photo",
+        "grace_hopper", "--language", "en", "--duration", "2", "--reference-corpus",
+        str(prepared.parent / "corpus"), "--reference-utterances", "2", "-o", str(out))
+    assert status == 0, stderr
+    assert "[1/1] bundled / grace_hopper / en seed 0" in stderr
+    report = json.loads((out / "real_speech.json").read_text())
+    [row] = report["rows"]
+    assert (row["model"], row["photo"], row["language"], row["seed"]) == \
+        ("bundled", "grace_hopper", "en", 0)
+    assert row["frames"] >= 50 and all(row[key] is not None for key in ("corr", "identity"))
+    assert report["reference"]["utterances"] == 2
+    assert report["reference"]["mean"]["corr"] is not None
+    assert report["english"] == ["en"]
+    assert (out / "tracks" / "en_seed0.wav").is_file()
+    assert not (out / "videos").exists()  # the MP4s are deleted after measuring
+    table = (out / "real_speech.md").read_text()
+    assert table in stdout
+    assert "--model bundled=demo --photo grace_hopper --language en" in table
+    assert "| bundled | en | 1 |" in table and "| ground truth (demo corpus) |" in table
+
+
+@pytest.mark.parametrize("case", ["prepared", "photo_only", "no_corpus", "bad_photo",
+                                  "no_tracks", "no_prepared", "twice"])
+def test_evaluate_real_speech_bad_input_is_one_sentence(case, tmp_path, capsys):
+    argv = ["evaluate", "--real-speech", "--language", "en", "-o", str(tmp_path / "rs")]
+    expected = {
+        "prepared": (["--prepared", str(tmp_path)], "does not apply to --real-speech"),
+        "photo_only": (["--photo", "astronaut"], "applies only with --real-speech"),
+        "no_corpus": (["--reference-corpus", str(tmp_path)], "no demo_corpus.json"),
+        "bad_photo": (["--photo", "nobody"], "neither a bundled photo"),
+        "no_tracks": (["--tracks", "0"], "at least 1"),
+        "no_prepared": ([], "needs --prepared"),
+        "twice": (["--language", "en"], "given twice"),
+    }
+    extra, message = expected[case]
+    if case in ("photo_only", "no_prepared"):
+        argv = ["evaluate", "-o", str(tmp_path / "rs")]
+    status, _, stderr = run(capsys, *argv, *extra)
+    assert_one_sentence_error(status, stderr)
+    assert message in stderr
+    assert not (tmp_path / "rs").exists()
+
+
+def test_an_unknown_language_lists_the_languages(klettres_folder, tmp_path, capsys):
+    status, _, stderr = run(capsys, "evaluate", "--real-speech", "--language", "xx",
+                            "-o", str(tmp_path / "rs"))
+    assert_one_sentence_error(status, stderr)
+    assert "the languages are" in stderr and "en_GB" in stderr
+    assert not (tmp_path / "rs").exists()
