@@ -209,6 +209,10 @@ def _add_evaluate(subparsers):
     real.add_argument("--duration", type=float, default=15.0, metavar="S",
                       help="shortest track in seconds (default 15)")
     real.add_argument("--seed", type=int, default=0, help="first track's seed (default 0)")
+    real.add_argument("--condition", action="append", default=None, metavar="NAME",
+                      help="recording condition of the tracks: clean, phone (8 kHz band), "
+                      "noisy (pink-ish noise, 10 dB SNR) or reverb (RT60 0.5 s); repeat for "
+                      "several (default: clean); targets judge the clean English rows")
     real.add_argument("--reference-corpus", metavar="ROOT",
                       help="demo corpus root (`autalk prepare --corpus demo --root ROOT`): "
                       "adds the ground-truth row measured on its held-out videos")

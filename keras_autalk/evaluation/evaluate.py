@@ -507,7 +507,8 @@ def run_cli(args, note=print):
     only_real = [option for option, given in (
         ("--photo", getattr(args, "photo", None)), ("--language", getattr(args, "language", None)),
         ("--reference-corpus", getattr(args, "reference_corpus", None)),
-        ("--keep-videos", getattr(args, "keep_videos", False))) if given]
+        ("--keep-videos", getattr(args, "keep_videos", False)),
+        ("--condition", getattr(args, "condition", None))) if given]
     if only_real:
         raise AutalkError(f"{only_real[0]} applies only with --real-speech.")
     if args.prepared is None:

@@ -22,12 +22,14 @@ Per video:
 
 Tracks for it are built from real recordings (`build_track`): speech joined
 with pauses of 0.4-0.8 s, the speech/pause label of every sample known by
-construction.
+construction. `apply_condition` turns a track into a phone-like, noisy or
+reverberant version of itself (`CONDITIONS`), with the same labels.
 
 `run_benchmark` (`autalk evaluate --real-speech`) puts it together: tracks
-from klettres-data recordings per language, `generate` with every model and
-photo, the measures of every MP4, a reference row from the demo corpus's
-held-out ground-truth videos, and `real_speech.json` / `real_speech.md`.
+from klettres-data recordings per language, in every condition asked for,
+`generate` with every model and photo, the measures of every MP4, a
+reference row from the demo corpus's held-out ground-truth videos, and
+`real_speech.json` / `real_speech.md`.
 """
 
 import dataclasses
@@ -302,6 +304,136 @@ def build_track(recordings, seed, duration_s=15.0, pause_range_s=PAUSE_RANGE_S,
     return Track(np.concatenate(pieces), rate, np.concatenate(labels), used)
 
 
+# ------------------------------------------------------------------ recording conditions
+# The conditions `apply_condition` knows, in table order; "clean" is the track as built.
+CONDITIONS = ("clean", "phone", "noisy", "reverb")
+# What each does, for the tables and the JSON.
+CONDITION_DESCRIPTIONS = {
+    "clean": "the track as built",
+    "phone": "8 kHz phone audio: resampled to 8 kHz and back, 300 Hz high-pass",
+    "noisy": "pink-ish noise at 10 dB SNR to the speech",
+    "reverb": "a synthetic room, RT60 0.5 s",
+}
+PHONE_SAMPLE_RATE = 8000
+PHONE_HIGHPASS_HZ = 300.0
+NOISY_SNR_DB = 10.0
+REVERB_RT60_S = 0.5
+
+
+def check_conditions(conditions):
+    """`conditions` as a tuple of known, distinct names (`CONDITIONS`).
+
+    Raises:
+        AutalkError: none, an unknown one or one given twice, in one sentence.
+
+    Example:
+    >>> check_conditions(["clean", "reverb"])
+    ('clean', 'reverb')
+    """
+    if isinstance(conditions, str):
+        conditions = (conditions,)
+    conditions = tuple(str(name) for name in conditions)
+    if not conditions:
+        raise AutalkError("The benchmark needs at least one condition.")
+    for name in conditions:
+        if name not in CONDITIONS:
+            raise AutalkError(f"The condition '{name}' is unknown; the conditions are "
+                              + ", ".join(CONDITIONS[:-1]) + f" and {CONDITIONS[-1]}.")
+    repeated = [name for name in CONDITIONS if conditions.count(name) > 1]
+    if repeated:
+        raise AutalkError(f"The condition '{repeated[0]}' is given twice.")
+    return conditions
+
+
+def _within_full_scale(waveform):
+    """`waveform` scaled down, when needed, so that its peak is at most 1 (no clipping)."""
+    peak = float(np.max(np.abs(waveform), initial=0.0))
+    return (waveform / peak if peak > 1.0 else waveform).astype(np.float32)
+
+
+def apply_condition(track, name, seed):
+    """The waveform of `track` as if recorded in condition `name`, float32 `(n,)`.
+
+    The speech labels (`track.speech`) stay those of the track: the
+    condition changes the sound, not where the speech is. The output has
+    the track's length and sample rate and lies within [-1, 1] (scaled
+    down, never clipped, where the condition raised its peak past 1).
+
+    | condition | what it does |
+    | --- | --- |
+    | `clean` | the track's own samples |
+    | `phone` | 8 kHz phone audio: resampled to 8 kHz and back, then a 300 Hz high-pass |
+    | `noisy` | pink-ish noise at 10 dB SNR to the speech |
+    | `reverb` | convolution with a synthetic room of RT60 0.5 s |
+
+    phone: `audio_backends.resample` both ways (nothing above 4 kHz is
+    left), then a 4th-order Butterworth high-pass run forwards and
+    backwards (no delay). noisy: white noise through a one-pole low-pass
+    (as `audio_augment.add_noise` makes its pink noise), its power over
+    the speech samples (`track.speech`) a tenth of the speech's. reverb:
+    `audio_augment.room_impulse_response` (a unit direct path and a tail
+    of about the same energy, 60 dB down after 0.5 s) through
+    `audio_augment.convolve`.
+
+    Args:
+        track: a `Track` (`build_track`).
+        name: one of `CONDITIONS`.
+        seed: int; the noise and the room are drawn from it (and the
+            condition), so the same seed gives the same waveform.
+
+    Returns:
+        float32 samples at `track.sample_rate`, as many as the track's.
+
+    Raises:
+        AutalkError: an unknown condition.
+
+    Example:
+    >>> rate = 16000
+    >>> track = Track(np.zeros(rate, np.float32), rate, np.zeros(rate, bool), [])
+    >>> track.waveform[:4000] = 0.5 * np.sin(np.arange(4000) / 3.0)
+    >>> track.speech[:4000] = True
+    >>> noisy = apply_condition(track, "noisy", seed=0)
+    >>> noise = noisy - track.waveform
+    >>> speech_power = np.mean(track.waveform[:4000] ** 2)
+    >>> round(float(10 * np.log10(speech_power / np.mean(noise[:4000] ** 2))), 2)
+    10.0
+    """
+    check_conditions([name])
+    waveform = np.asarray(track.waveform, np.float32)
+    if name == "clean":
+        return waveform.copy()
+    rate = int(track.sample_rate)
+    if name == "phone":
+        from scipy import signal
+
+        from keras_autalk.data import audio_backends
+
+        narrow = audio_backends.resample(waveform, rate, PHONE_SAMPLE_RATE)
+        back = audio_backends.resample(narrow, PHONE_SAMPLE_RATE, rate)[:len(waveform)]
+        high_pass = signal.butter(4, PHONE_HIGHPASS_HZ, "highpass", fs=rate, output="sos")
+        return _within_full_scale(signal.sosfiltfilt(high_pass, back.astype(np.float64)))
+
+    import tensorflow as tf
+
+    from keras_autalk.data import audio_augment
+
+    # One stateless seed per (track seed, condition): noisy and reverb draw apart.
+    tf_seed = tf.constant([int(seed), CONDITIONS.index(name)], tf.int64)
+    if name == "noisy":
+        white = tf.random.stateless_normal([len(waveform)], tf_seed)
+        pink = audio_augment.convolve(white, 0.9 ** tf.range(64, dtype=tf.float32)).numpy()
+        speech = np.asarray(track.speech, bool)
+        if not speech.any():  # no speech: the level of the whole track
+            speech = np.ones(len(waveform), bool)
+        speech_power = float(np.mean(np.square(waveform[speech], dtype=np.float64)))
+        noise_power = float(np.mean(np.square(pink[speech], dtype=np.float64)))
+        scale = math.sqrt(speech_power / noise_power * 10.0 ** (-NOISY_SNR_DB / 10.0))
+        return _within_full_scale(waveform.astype(np.float64) + scale * pink)
+    # name == "reverb"
+    room = audio_augment.room_impulse_response(tf_seed, REVERB_RT60_S, rate)
+    return _within_full_scale(audio_augment.convolve(tf.constant(waveform), room).numpy())
+
+
 def video_landmarks(frames, config=FaceConfig()):
     """dlib's 68 landmarks in every frame of a talking-head video, `(N, 68, 2)`.
 
@@ -360,12 +492,15 @@ def measure(frames, waveform, sample_rate, fps, speech, photo=None, identity_eve
 
 
 def measure_video(path, speech_samples=None, speech_frames=None, photo=None,
-                  identity_every=25, config=FaceConfig()):
+                  identity_every=25, speech_waveform=None, config=FaceConfig()):
     """`measure` on an MP4 (or any video): its frames and its own audio track.
 
     Give the speech labels per sample of the audio track (`speech_samples`,
     e.g. `Track.speech` when the video was made from that track) or per
-    frame (`speech_frames`).
+    frame (`speech_frames`). `speech_waveform` (at 16 kHz), if given,
+    replaces the video's own audio for the RMS envelope: the clean track
+    of a video made from a degraded copy, so that a mouth is scored against
+    the speech and not against a room's reverberation or the noise.
 
     Example:
     ```python
@@ -383,7 +518,8 @@ def measure_video(path, speech_samples=None, speech_frames=None, photo=None,
         if speech_samples is None:
             raise AutalkError("measure_video needs the speech labels (per sample or frame).")
         speech_frames = frame_labels(speech_samples, clip.num_frames, clip.sample_rate, clip.fps)
-    return measure(clip.frames, clip.audio, clip.sample_rate, clip.fps,
+    sound = clip.audio if speech_waveform is None else np.asarray(speech_waveform, np.float32)
+    return measure(clip.frames, sound, clip.sample_rate, clip.fps,
                    _fit_length(speech_frames, clip.num_frames), photo=photo,
                    identity_every=identity_every, config=config)
 
@@ -523,6 +659,11 @@ def _file_label(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "model"
 
 
+def _condition_suffix(condition):
+    """The file-name suffix of a condition: none for clean, `_phone` ... otherwise."""
+    return "" if condition == "clean" else f"_{condition}"
+
+
 def _means(rows):
     """Mean of each measure over `rows` (nan where every row is nan)."""
     means = {}
@@ -540,6 +681,9 @@ def _cell(value, fmt):
 def benchmark_markdown(report):
     """The report's tables: one per photo, one per language, the reference row in each.
 
+    A row is a model, a language and a condition (`CONDITIONS`); the
+    targets judge the clean English rows only.
+
     Args:
         report: the dict `run_benchmark` returns (and writes as JSON).
 
@@ -549,14 +693,14 @@ def benchmark_markdown(report):
     reference = report.get("reference")
 
     def header(judged):
-        titles = ["model", "language", "tracks"] + [t for _, t, _ in MEASURES]
-        rules = ["---", "---", "---:"] + ["---:" for _ in MEASURES]
+        titles = ["model", "language", "condition", "tracks"] + [t for _, t, _ in MEASURES]
+        rules = ["---", "---", "---", "---:"] + ["---:" for _ in MEASURES]
         if judged:
             titles, rules = titles + ["targets"], rules + ["---"]
         return ["| " + " | ".join(titles) + " |", "| " + " | ".join(rules) + " |"]
 
-    def line(name, language, count, means, judged, verdict=True):
-        cells = [name, language, str(count)]
+    def line(name, language, condition, count, means, judged, verdict=True):
+        cells = [name, language, condition, str(count)]
         cells += [_cell(means.get(key), fmt) for key, _, fmt in MEASURES]
         if judged:
             missed = missed_targets(means)
@@ -567,11 +711,12 @@ def benchmark_markdown(report):
     def reference_line(judged):
         if not reference:
             return []
-        return [line(f"{REFERENCE} (demo corpus)", "en (espeak-ng)",
+        return [line(f"{REFERENCE} (demo corpus)", "en (espeak-ng)", "clean",
                      f"{reference['utterances']} videos", reference["mean"], judged,
                      verdict=False)]
 
     settings = report["settings"]
+    conditions = settings.get("conditions", ["clean"])
     first, count = settings["seed"], settings["tracks_per_language"]
     seeds = f"seed {first}" if count == 1 else f"seeds {first}-{first + count - 1}"
     lines = [
@@ -579,6 +724,9 @@ def benchmark_markdown(report):
         f"{settings['pause_range_s'][0]}-{settings['pause_range_s'][1]} s into tracks of "
         f"about {settings['duration_s']:g} s ({settings['tracks_per_language']} per "
         f"language, {seeds}); measured on the output MP4 frame by frame with dlib landmarks.",
+        "",
+        "Conditions (the same tracks, the same speech labels): "
+        + "; ".join(f"{name}: {CONDITION_DESCRIPTIONS[name]}" for name in conditions) + ".",
         "",
     ]
     if report.get("command"):
@@ -588,23 +736,29 @@ def benchmark_markdown(report):
         lines += [f"### Photo: {photo['name']} ({source})", ""] + header(True)
         for entry in report["means"]:
             if entry["photo"] == photo["name"]:
-                lines.append(line(entry["model"], entry["language"], entry["tracks"], entry,
-                                  True, verdict=entry["language"] in report["english"]))
+                condition = entry.get("condition", "clean")
+                judged = entry["language"] in report["english"] and condition == "clean"
+                lines.append(line(entry["model"], entry["language"], condition,
+                                  entry["tracks"], entry, True, verdict=judged))
         lines += reference_line(True) + [""]
     lines += ["### Per language (mean over the photos)", ""] + header(False)
     for entry in report["language_means"]:
-        lines.append(line(entry["model"], entry["language"], entry["tracks"], entry, False))
+        lines.append(line(entry["model"], entry["language"], entry.get("condition", "clean"),
+                          entry["tracks"], entry, False))
     lines += reference_line(False) + [""]
     lines += [
-        "corr: Pearson r of the lip opening with the speech's RMS envelope per frame (higher "
-        "is better). pause ratio: mean lip opening above rest in pauses over the same in speech "
-        "(0: the mouth closes in every pause; 1: it ignores them). lag: frames by which the "
-        "mouth trails the audio (cross-correlation peak). identity: dlib face-embedding "
-        "distance of the output frames to the photo (lower is better).",
+        "corr: Pearson r of the lip opening with the RMS envelope per frame of the clean track "
+        "(in every condition, so a mouth is scored against the speech, not the room or the "
+        "noise; higher is better). pause ratio: mean lip opening "
+        "above rest in pauses over the same in speech (0: the mouth closes in every pause; 1: "
+        "it ignores them). lag: frames by which the mouth trails the audio (cross-correlation "
+        "peak). identity: dlib face-embedding distance of the output frames to the photo "
+        "(lower is better).",
         "",
-        "Targets (English tracks, every photo): "
+        "Targets (clean English tracks, every photo): "
         + ", ".join(text for _, text in TARGETS.values()) + "; the targets column judges "
-        "the English rows. English (en, en_GB) is used only for evaluation, never for training.",
+        "the clean English rows only (the other conditions show how a model copes, without "
+        "targets). English (en, en_GB) is used only for evaluation, never for training.",
     ]
     if reference:
         lines += [
@@ -619,13 +773,16 @@ def benchmark_markdown(report):
 def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANGUAGES,
                   tracks_per_language=1, duration_s=15.0, seed=0, reference_corpus=None,
                   reference_utterances=8, identity_every=25, keep_videos=False,
-                  recordings_dir=None, command=None, log=print):
+                  recordings_dir=None, command=None, conditions=("clean",), log=print):
     """The real-speech benchmark: real recordings -> `generate` -> the measures, as tables.
 
     For every language, `tracks_per_language` tracks are built from its
-    klettres-data recordings (`build_track`, seeds `seed`, `seed + 1`, ...)
-    and written as WAVs to `out_dir/tracks/`. Every model animates every
-    photo with every track (`generate.generate`, MP4s in `out_dir/videos/`,
+    klettres-data recordings (`build_track`, seeds `seed`, `seed + 1`, ...);
+    each is turned into every one of `conditions` (`apply_condition`,
+    seeded with the track's seed; the speech labels stay the track's) and
+    written as a WAV to `out_dir/tracks/` (`en_seed0.wav` clean,
+    `en_seed0_phone.wav` ...). Every model animates every photo with every
+    track in every condition (`generate.generate`, MP4s in `out_dir/videos/`,
     deleted after measuring unless `keep_videos`), and each MP4 is measured
     (`measure_video`). With `reference_corpus`, the held-out ground-truth
     videos of the demo corpus are measured the same way (`REFERENCE` row).
@@ -651,19 +808,21 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
         keep_videos: keep the MP4s.
         recordings_dir: the klettres recordings (default: `fetch_klettres()`).
         command: the command line shown in the Markdown (None: none shown).
+        conditions: recording conditions (`CONDITIONS`), each a row of its own.
         log: `print`-like, one line per video.
 
     Returns:
         The report dict written to `real_speech.json`.
 
     Raises:
-        AutalkError: bad input (unknown language or photo, a photo without a
-            face, no reference corpus, a missing model), in one sentence.
+        AutalkError: bad input (unknown language, photo or condition, a photo
+            without a face, no reference corpus, a missing model), in one sentence.
 
     Example:
     ```python
     report = run_benchmark({"demo": "demo"}, "runs/real_speech",
-                           reference_corpus="demo_corpus")
+                           reference_corpus="demo_corpus",
+                           conditions=("clean", "phone", "noisy", "reverb"))
     print(open("runs/real_speech/real_speech.md").read())
     ```
     """
@@ -692,6 +851,7 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
     repeated = [language for language in set(languages) if list(languages).count(language) > 1]
     if repeated:
         raise AutalkError(f"The language '{repeated[0]}' is given twice.")
+    conditions = check_conditions(conditions)
     out_dir = evaluation.check_out_dir(out_dir)
     references = (reference_videos(reference_corpus, reference_utterances)
                   if reference_corpus is not None else [])
@@ -717,15 +877,18 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
         for index in range(int(tracks_per_language)):
             track_seed = int(seed) + index
             track = build_track(recordings[language], track_seed, duration_s)
-            wav = out_dir / "tracks" / f"{_file_label(language)}_seed{track_seed}.wav"
-            with atomic_output(wav, "track") as temporary:
-                soundfile.write(temporary, track.waveform, track.sample_rate, subtype="FLOAT",
-                                format="WAV")
-            tracks.append({"language": language, "seed": track_seed, "track": track,
-                           "wav": wav})
-            log(f"track {wav.name}: {track.duration:.1f} s, "
-                f"{track.speech.mean() * 100:.0f}% speech, recordings: "
-                + ", ".join(pathlib.Path(path).stem for path in track.recordings))
+            for condition in conditions:
+                waveform = apply_condition(track, condition, track_seed)
+                wav = out_dir / "tracks" / (f"{_file_label(language)}_seed{track_seed}"
+                                            f"{_condition_suffix(condition)}.wav")
+                with atomic_output(wav, "track") as temporary:
+                    soundfile.write(temporary, waveform, track.sample_rate, subtype="FLOAT",
+                                    format="WAV")
+                tracks.append({"language": language, "seed": track_seed,
+                               "condition": condition, "track": track, "wav": wav})
+                log(f"track {wav.name}: {track.duration:.1f} s, "
+                    f"{track.speech.mean() * 100:.0f}% speech, {condition}, recordings: "
+                    + ", ".join(pathlib.Path(path).stem for path in track.recordings))
 
     videos_dir = out_dir / "videos"
     videos_dir.mkdir(exist_ok=True)
@@ -736,23 +899,25 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
             for entry in tracks:
                 began = time.perf_counter()
                 mp4 = videos_dir / (f"{_file_label(model_name)}_{_file_label(photo_name)}_"
-                                    f"{_file_label(entry['language'])}_seed{entry['seed']}.mp4")
+                                    f"{_file_label(entry['language'])}_seed{entry['seed']}"
+                                    f"{_condition_suffix(entry['condition'])}.mp4")
                 generate_module.generate(photo, entry["wav"], mp4, model=talker, progress=False)
                 generated = time.perf_counter()
                 result = measure_video(mp4, speech_samples=entry["track"].speech, photo=photo,
-                                       identity_every=identity_every)
+                                       identity_every=identity_every,
+                                       speech_waveform=entry["track"].waveform)
                 if not keep_videos:
                     mp4.unlink()
                 row = {"model": model_name, "photo": photo_name, "language": entry["language"],
-                       "seed": entry["seed"],
+                       "condition": entry["condition"], "seed": entry["seed"],
                        **{key: result[key] for key, _, _ in MEASURES},
                        "frames": result["frames"],
                        "seconds_generate": round(generated - began, 1),
                        "seconds_measure": round(time.perf_counter() - generated, 1)}
                 rows.append(row)
                 log(f"[{len(rows)}/{total}] {model_name} / {photo_name} / {entry['language']} "
-                    f"seed {entry['seed']}: corr {row['corr']:.2f}, pause ratio "
-                    f"{row['pause_ratio']:.2f}, lag {row['lag']:+d}, identity "
+                    f"seed {entry['seed']} {entry['condition']}: corr {row['corr']:.2f}, "
+                    f"pause ratio {row['pause_ratio']:.2f}, lag {row['lag']:+d}, identity "
                     f"{row['identity']:.3f} ({time.perf_counter() - began:.0f} s)")
     if not keep_videos and not any(videos_dir.iterdir()):
         videos_dir.rmdir()
@@ -776,16 +941,21 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
     for model_name in talkers:
         for photo_name in loaded_photos:
             for language in languages:
-                chosen = [row for row in rows if (row["model"], row["photo"], row["language"])
-                          == (model_name, photo_name, language)]
-                means.append({"model": model_name, "photo": photo_name, "language": language,
-                              "tracks": len(chosen), **_means(chosen)})
+                for condition in conditions:
+                    key = (model_name, photo_name, language, condition)
+                    chosen = [row for row in rows if (row["model"], row["photo"],
+                                                      row["language"], row["condition"]) == key]
+                    means.append({"model": model_name, "photo": photo_name,
+                                  "language": language, "condition": condition,
+                                  "tracks": len(chosen), **_means(chosen)})
         for language in languages:
-            chosen = [row for row in rows
-                      if (row["model"], row["language"]) == (model_name, language)]
-            language_means.append({"model": model_name, "language": language,
-                                   "tracks": len(chosen) // max(1, len(loaded_photos)),
-                                   **_means(chosen)})
+            for condition in conditions:
+                chosen = [row for row in rows if (row["model"], row["language"], row["condition"])
+                          == (model_name, language, condition)]
+                language_means.append({"model": model_name, "language": language,
+                                       "condition": condition,
+                                       "tracks": len(chosen) // max(1, len(loaded_photos)),
+                                       **_means(chosen)})
     english = [language for language in languages if language in klettres.TRAINING_EXCLUDED]
     report = {
         "benchmark": "real speech (klettres-data)",
@@ -793,16 +963,19 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
         "settings": {"duration_s": float(duration_s),
                      "tracks_per_language": int(tracks_per_language),
                      "seed": int(seed), "pause_range_s": list(PAUSE_RANGE_S),
+                     "conditions": list(conditions),
                      "identity_every": int(identity_every), "languages": list(languages),
                      "models": {name: (str(model) if isinstance(model, (str, pathlib.PurePath))
                                        else type(model).__name__)
                                 for name, model in models.items()}},
         "photos": [{"name": name, "source": PHOTO_SOURCES.get(name, "file")}
                    for name in loaded_photos],
+        "conditions": [{"name": name, "description": CONDITION_DESCRIPTIONS[name]}
+                       for name in conditions],
         "english": english,
         "targets": [text for _, text in TARGETS.values()],
         "tracks": [{"language": entry["language"], "seed": entry["seed"],
-                    "wav": str(entry["wav"]),
+                    "condition": entry["condition"], "wav": str(entry["wav"]),
                     "duration_s": round(entry["track"].duration, 3),
                     "speech_fraction": round(float(entry["track"].speech.mean()), 3),
                     "recordings": [str(pathlib.Path(path).relative_to(recordings_dir))
@@ -829,9 +1002,10 @@ def command_line(args, models):
     Example:
     >>> import argparse
     >>> args = argparse.Namespace(photo=None, language=["en"], tracks=2, duration=15.0, seed=0,
-    ...                           reference_corpus=None, reference_utterances=8, output="out")
+    ...                           condition=["clean", "phone"], reference_corpus=None,
+    ...                           reference_utterances=8, output="out")
     >>> command_line(args, {"before": "demo"})
-    'autalk evaluate --real-speech --model before=demo --language en --tracks 2 --duration 15 --seed 0 -o out'
+    'autalk evaluate --real-speech --model before=demo --language en --tracks 2 --duration 15 --seed 0 --condition clean --condition phone -o out'
     """
     import shlex
 
@@ -844,6 +1018,8 @@ def command_line(args, models):
         parts += ["--language", language]
     parts += ["--tracks", str(args.tracks), "--duration", f"{args.duration:g}",
               "--seed", str(args.seed)]
+    for condition in getattr(args, "condition", None) or []:
+        parts += ["--condition", condition]
     if args.reference_corpus:
         parts += ["--reference-corpus", str(args.reference_corpus),
                   "--reference-utterances", str(args.reference_utterances)]
@@ -882,6 +1058,8 @@ def run_cli(args, note=print):
                   tracks_per_language=args.tracks, duration_s=args.duration, seed=args.seed,
                   reference_corpus=args.reference_corpus,
                   reference_utterances=args.reference_utterances, keep_videos=args.keep_videos,
-                  command=command_line(args, models), log=_progress)
+                  command=command_line(args, models),
+                  conditions=tuple(getattr(args, "condition", None) or ("clean",)),
+                  log=_progress)
     print((out_dir / "real_speech.md").read_text())
     return 0

@@ -146,6 +146,110 @@ def test_build_track_needs_a_recording():
         real_speech.build_track([], seed=0)
 
 
+def synthetic_track(waveform, speech=None):
+    """A `Track` of `waveform` at 16 kHz, all speech unless `speech` says otherwise."""
+    waveform = np.asarray(waveform, np.float32)
+    speech = np.ones(len(waveform), bool) if speech is None else np.asarray(speech, bool)
+    return real_speech.Track(waveform, RATE, speech, [])
+
+
+def band_energy(waveform, low, high):
+    """The fraction of `waveform`'s energy between `low` and `high` Hz (Hann window)."""
+    waveform = np.asarray(waveform, np.float64)
+    power = np.abs(np.fft.rfft(waveform * np.hanning(len(waveform)))) ** 2
+    frequency = np.fft.rfftfreq(len(waveform), 1.0 / RATE)
+    return float(power[(frequency >= low) & (frequency < high)].sum() / power.sum())
+
+
+def level_db(samples):
+    return 10 * np.log10(np.mean(np.asarray(samples, np.float64) ** 2))
+
+
+def test_clean_is_the_track_itself_and_unknown_conditions_are_named(rng):
+    track = synthetic_track(0.1 * rng.normal(size=RATE))
+    clean = real_speech.apply_condition(track, "clean", seed=3)
+    assert clean.dtype == np.float32
+    np.testing.assert_array_equal(clean, track.waveform)
+    with pytest.raises(AutalkError, match="'loud' is unknown; the conditions are "
+                                          "clean, phone, noisy and reverb"):
+        real_speech.apply_condition(track, "loud", seed=0)
+    assert real_speech.check_conditions(["phone", "clean"]) == ("phone", "clean")
+    with pytest.raises(AutalkError, match="'noisy' is given twice"):
+        real_speech.check_conditions(["noisy", "clean", "noisy"])
+    with pytest.raises(AutalkError, match="at least one condition"):
+        real_speech.check_conditions([])
+
+
+def test_phone_keeps_only_the_phone_band(rng):
+    white = synthetic_track(0.1 * rng.normal(size=2 * RATE))
+    assert band_energy(white.waveform, 4000, RATE) > 0.45  # white: half above 4 kHz
+    assert band_energy(white.waveform, 0, 300) > 0.03
+    phone = real_speech.apply_condition(white, "phone", seed=0)
+    assert phone.dtype == np.float32 and phone.shape == white.waveform.shape
+    assert band_energy(phone, 0, 4000) > 0.99
+    assert band_energy(phone, 4100, RATE) < 1e-4
+    assert band_energy(phone, 0, 300) < 0.005  # the high-pass: mostly gone
+    assert band_energy(phone, 0, 200) < 1e-4
+    # A 1 kHz tone, well inside the band, keeps its level (and its shape).
+    time = np.arange(RATE) / RATE
+    tone = synthetic_track(0.5 * np.sin(2 * np.pi * 1000 * time))
+    passed = real_speech.apply_condition(tone, "phone", seed=0)
+    middle = slice(2000, -2000)  # away from the filter's start and end
+    assert level_db(passed[middle]) == pytest.approx(level_db(tone.waveform[middle]), abs=0.2)
+    assert np.max(np.abs(passed[middle] - tone.waveform[middle])) < 0.02
+
+
+def test_noisy_adds_pink_noise_at_10_db_snr_on_the_speech(rng):
+    # Speech in the middle second only; digital silence around it.
+    speech = np.zeros(3 * RATE, bool)
+    speech[RATE:2 * RATE] = True
+    waveform = np.where(speech, 0.1 * np.sin(np.arange(3 * RATE) / 4.0), 0.0)
+    track = synthetic_track(waveform, speech)
+    noisy = real_speech.apply_condition(track, "noisy", seed=7)
+    noise = noisy.astype(np.float64) - track.waveform
+    snr = level_db(track.waveform[speech]) - level_db(noise[speech])
+    assert snr == pytest.approx(10.0, abs=0.5)
+    # The noise is there in the pauses too, at the same level (stationary).
+    assert level_db(noise[~speech]) == pytest.approx(level_db(noise[speech]), abs=1.0)
+    # Pink-ish: far more energy per hertz at the bottom than at the top.
+    assert band_energy(noise, 0, 1000) / 1000 > 20 * band_energy(noise, 6000, 8000) / 2000
+    np.testing.assert_array_equal(real_speech.apply_condition(track, "noisy", seed=7), noisy)
+    assert not np.allclose(real_speech.apply_condition(track, "noisy", seed=8), noisy)
+
+
+def test_reverb_turns_a_click_into_a_tail_60_db_down_after_half_a_second():
+    click = np.zeros(2 * RATE, np.float32)
+    click[RATE // 2] = 0.5
+    wet = real_speech.apply_condition(synthetic_track(click), "reverb", seed=1)
+    assert wet.shape == click.shape and wet.dtype == np.float32
+    before, after = wet[:RATE // 2], wet[RATE // 2 + 1:]
+    assert np.max(np.abs(before)) < 1e-6  # nothing before the click
+    assert wet[RATE // 2] == pytest.approx(0.5, abs=1e-5)  # the direct sound
+
+    def block(seconds):  # the tail's level over 20 ms from `seconds` after the click
+        start = int(seconds * RATE)
+        return level_db(after[start:start + 320])
+
+    assert block(0.1) > block(0.0) - 20  # it rings on ...
+    assert block(0.49) - block(0.0) == pytest.approx(-60.0, abs=5.0)  # ... and dies away
+    assert np.max(np.abs(after[int(0.61 * RATE):])) < 1e-6
+    np.testing.assert_array_equal(
+        real_speech.apply_condition(synthetic_track(click), "reverb", seed=1), wet)
+    assert not np.allclose(
+        real_speech.apply_condition(synthetic_track(click), "reverb", seed=2), wet)
+
+
+def test_conditions_stay_within_full_scale_by_scaling_down():
+    time = np.arange(RATE) / RATE
+    loud = synthetic_track(0.99 * np.sign(np.sin(2 * np.pi * 200 * time)))
+    for name in ("reverb", "noisy"):  # both raise the peak past 1
+        changed = real_speech.apply_condition(loud, name, seed=0)
+        peak = np.max(np.abs(changed))
+        assert peak == pytest.approx(1.0, abs=1e-6), name  # scaled down to 1, not clipped
+        assert np.mean(np.abs(changed) >= 1.0 - 1e-6) < 0.001, name
+    assert np.max(np.abs(real_speech.apply_condition(loud, "phone", seed=0))) <= 1.0
+
+
 def test_targets_and_tables():
     assert real_speech.missed_targets(
         {"corr": 0.6, "pause_ratio": 0.4, "lag": -1.0, "identity": 0.39}) == []
@@ -156,20 +260,29 @@ def test_targets_and_tables():
     report = {
         "command": "autalk evaluate --real-speech -o out",
         "settings": {"duration_s": 15.0, "tracks_per_language": 2, "seed": 0,
-                     "pause_range_s": [0.4, 0.8]},
+                     "pause_range_s": [0.4, 0.8], "conditions": ["clean", "phone"]},
         "photos": [{"name": "grace_hopper"}, {"name": "astronaut"}],
         "english": ["en"],
-        "means": [{"model": "m", "photo": photo, "language": language, "tracks": 2, **means}
-                  for photo in ("grace_hopper", "astronaut") for language in ("en", "fr")],
-        "language_means": [{"model": "m", "language": "en", "tracks": 2, **means}],
+        "means": [{"model": "m", "photo": photo, "language": language, "condition": condition,
+                   "tracks": 2, **means}
+                  for photo in ("grace_hopper", "astronaut") for language in ("en", "fr")
+                  for condition in ("clean", "phone")],
+        "language_means": [{"model": "m", "language": "en", "condition": condition,
+                            "tracks": 2, **means} for condition in ("clean", "phone")],
         "reference": {"utterances": 3, "mean": {**means, "identity": None}},
     }
     text = real_speech.benchmark_markdown(report)
     assert "`autalk evaluate --real-speech -o out`" in text and "seeds 0-1" in text
     assert "### Photo: grace_hopper (matplotlib's grace_hopper, the bundled photo)" in text
-    assert "| m | en | 2 | 0.70 | 0.30 | +0.0 | 0.200 | met |" in text
-    assert "| m | fr | 2 | 0.70 | 0.30 | +0.0 | 0.200 |  |" in text  # not judged
-    assert text.count("| ground truth (demo corpus) | en (espeak-ng) | 3 videos |") == 3
+    assert "| model | language | condition | tracks |" in text
+    assert "phone: 8 kHz phone audio" in text and "noisy:" not in text
+    # Only the clean English rows are judged, in each photo's table.
+    assert text.count("| m | en | clean | 2 | 0.70 | 0.30 | +0.0 | 0.200 | met |") == 2
+    assert text.count("| m | en | phone | 2 | 0.70 | 0.30 | +0.0 | 0.200 |  |") == 2
+    assert text.count("| m | fr | clean | 2 | 0.70 | 0.30 | +0.0 | 0.200 |  |") == 2
+    assert "| m | en | phone | 2 | 0.70 | 0.30 | +0.0 | 0.200 |\n" in text  # per language
+    assert "judges the clean English rows only" in text
+    assert text.count("| ground truth (demo corpus) | en (espeak-ng) | clean | 3 videos |") == 3
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):
         rows = [row for row in block.splitlines() if row.startswith("|")]
@@ -217,24 +330,33 @@ def test_evaluate_real_speech_cli_writes_the_tables(klettres_folder, prepared, t
     out = tmp_path / "rs"
     status, stdout, stderr = run(
         capsys, "evaluate", "--real-speech", "--model", "bundled=demo", "--photo",
-        "grace_hopper", "--language", "en", "--duration", "2", "--reference-corpus",
-        str(prepared.parent / "corpus"), "--reference-utterances", "2", "-o", str(out))
+        "grace_hopper", "--language", "en", "--duration", "2", "--condition", "clean",
+        "--condition", "phone", "--reference-corpus", str(prepared.parent / "corpus"),
+        "--reference-utterances", "2", "-o", str(out))
     assert status == 0, stderr
-    assert "[1/1] bundled / grace_hopper / en seed 0" in stderr
+    assert "[1/2] bundled / grace_hopper / en seed 0 clean" in stderr
+    assert "[2/2] bundled / grace_hopper / en seed 0 phone" in stderr
     report = json.loads((out / "real_speech.json").read_text())
-    [row] = report["rows"]
-    assert (row["model"], row["photo"], row["language"], row["seed"]) == \
-        ("bundled", "grace_hopper", "en", 0)
-    assert row["frames"] >= 50 and all(row[key] is not None for key in ("corr", "identity"))
+    assert [(row["model"], row["photo"], row["language"], row["seed"], row["condition"])
+            for row in report["rows"]] == [("bundled", "grace_hopper", "en", 0, "clean"),
+                                           ("bundled", "grace_hopper", "en", 0, "phone")]
+    for row in report["rows"]:
+        assert row["frames"] >= 50 and all(row[key] is not None for key in ("corr", "identity"))
+    assert report["settings"]["conditions"] == ["clean", "phone"]
     assert report["reference"]["utterances"] == 2
     assert report["reference"]["mean"]["corr"] is not None
     assert report["english"] == ["en"]
-    assert (out / "tracks" / "en_seed0.wav").is_file()
+    clean, _ = soundfile.read(out / "tracks" / "en_seed0.wav")
+    phone, _ = soundfile.read(out / "tracks" / "en_seed0_phone.wav")
+    assert clean.shape == phone.shape and band_energy(phone, 4100, RATE) < 1e-4 < \
+        band_energy(clean, 4100, RATE)
     assert not (out / "videos").exists()  # the MP4s are deleted after measuring
     table = (out / "real_speech.md").read_text()
     assert table in stdout
     assert "--model bundled=demo --photo grace_hopper --language en" in table
-    assert "| bundled | en | 1 |" in table and "| ground truth (demo corpus) |" in table
+    assert "--condition clean --condition phone" in table
+    assert "| bundled | en | clean | 1 |" in table and "| bundled | en | phone | 1 |" in table
+    assert "| ground truth (demo corpus) |" in table
 
 
 @pytest.mark.parametrize("case", ["prepared", "photo_only", "no_corpus", "bad_photo",
@@ -256,6 +378,15 @@ def test_evaluate_real_speech_bad_input_is_one_sentence(case, tmp_path, capsys):
     status, _, stderr = run(capsys, *argv, *extra)
     assert_one_sentence_error(status, stderr)
     assert message in stderr
+    assert not (tmp_path / "rs").exists()
+
+
+def test_an_unknown_condition_lists_the_conditions(tmp_path, capsys):
+    status, _, stderr = run(capsys, "evaluate", "--real-speech", "--language", "en",
+                            "--condition", "clean", "--condition", "underwater",
+                            "-o", str(tmp_path / "rs"))
+    assert_one_sentence_error(status, stderr)
+    assert "'underwater' is unknown; the conditions are clean, phone, noisy and reverb" in stderr
     assert not (tmp_path / "rs").exists()
 
 
