@@ -686,7 +686,7 @@ def _is_aligned_crop(image, config):
     return image.shape[0] == image.shape[1] == config.crop_size
 
 
-def face_embeddings(images, aligned=None, config=FaceConfig()):
+def face_embeddings(images, aligned=None, config=FaceConfig(), landmarks=None):
     """dlib's 128-D face-recognition descriptors of face images.
 
     On an aligned crop the 68 landmarks are fitted inside `aligned_face_box`;
@@ -701,6 +701,9 @@ def face_embeddings(images, aligned=None, config=FaceConfig()):
         aligned: whether the images are aligned crops; by default, those
             whose size is `config.crop_size` square are.
         config: `FaceConfig` (crop size, template, detector).
+        landmarks: optional `(N, 68, 2)` landmarks already fitted to the
+            images (e.g. by a video's measure): used instead of finding the
+            face again.
 
     Returns:
         `(N, 128)` float64.
@@ -717,20 +720,24 @@ def face_embeddings(images, aligned=None, config=FaceConfig()):
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = [images]
     descriptors = []
-    for image in images:
+    for index, image in enumerate(images):
         image = _to_uint8(image)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise AutalkError(f"Expected RGB images shaped (H, W, 3), got {image.shape}.")
         is_crop = _is_aligned_crop(image, config) if aligned is None else aligned
-        if is_crop:
+        if landmarks is not None:
+            points = np.asarray(landmarks[index], np.float64)
+            box = (*points.min(axis=0), *points.max(axis=0))
+            landmarks_here = points
+        elif is_crop:
             box = aligned_face_box(_crop_config(_square_size(image, "crops"), config))
-            landmarks = face.fit_landmarks(image, box)
+            landmarks_here = face.fit_landmarks(image, box)
         else:
             found = face.find_face(image, config)
-            box, landmarks = found.box, found.landmarks
+            box, landmarks_here = found.box, found.landmarks
         shape = dlib.full_object_detection(
-            dlib.rectangle(*[int(v) for v in box]),
-            [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks],
+            dlib.rectangle(*[int(round(v)) for v in box]),
+            [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks_here],
         )
         descriptors.append(np.array(_face_encoder().compute_face_descriptor(image, shape)))
     return np.stack(descriptors).astype(np.float64) if descriptors else np.zeros((0, 128))

@@ -450,6 +450,20 @@ def video_landmarks(frames, config=FaceConfig()):
     return np.stack([face.fit_landmarks(frame, found.box) for frame in frames])
 
 
+_PHOTO_EMBEDDINGS = {}
+
+
+def _photo_embedding(photo, config):
+    """The photo's face embedding, computed once per photo (a benchmark measures many videos)."""
+    from keras_autalk.evaluation import metrics
+
+    photo = np.ascontiguousarray(photo)
+    key = (photo.shape, hash(photo.tobytes()), config)
+    if key not in _PHOTO_EMBEDDINGS:
+        _PHOTO_EMBEDDINGS[key] = metrics.face_embeddings(photo, aligned=False, config=config)[0]
+    return _PHOTO_EMBEDDINGS[key]
+
+
 def measure(frames, waveform, sample_rate, fps, speech, photo=None, identity_every=25,
             config=FaceConfig()):
     """The benchmark's measures of one talking-head video.
@@ -476,9 +490,11 @@ def measure(frames, waveform, sample_rate, fps, speech, photo=None, identity_eve
     if photo is not None:
         from keras_autalk.evaluation import metrics
 
-        reference = metrics.face_embeddings(photo, aligned=False, config=config)[0]
-        chosen = frames[::max(1, identity_every)]
-        embeddings = metrics.face_embeddings(list(chosen), aligned=False, config=config)
+        reference = _photo_embedding(photo, config)
+        step = max(1, identity_every)
+        # The landmarks fitted above: no second face search per frame.
+        embeddings = metrics.face_embeddings(list(frames[::step]), aligned=False,
+                                             config=config, landmarks=landmarks[::step])
         identity = float(np.mean(np.linalg.norm(embeddings - reference, axis=-1)))
     return {
         "corr": pearson(opening, envelope),

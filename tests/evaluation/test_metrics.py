@@ -360,3 +360,14 @@ def test_keras_metrics_match_numpy(rng):
     restored.update_state(frames * 255.0, generated * 255.0)
     assert float(restored.result()) == pytest.approx(
         metrics.psnr(generated, frames).mean(), abs=1e-3)
+
+
+def test_face_embeddings_from_given_landmarks_equal_a_fresh_search(astronaut):
+    found = face.find_face(astronaut)
+    searched = metrics.face_embeddings(astronaut, aligned=False)
+    given = metrics.face_embeddings([astronaut], aligned=False, landmarks=[found.landmarks])
+    np.testing.assert_allclose(given, searched, atol=1e-9)
+    # Landmarks of another place give another descriptor: they are really used.
+    moved = metrics.face_embeddings([astronaut], aligned=False,
+                                    landmarks=[found.landmarks + [40.0, 0.0]])
+    assert np.linalg.norm(moved - searched) > 0.05
