@@ -118,16 +118,37 @@ def fetch_klettres(cache_dir=None, download=None):
 
 
 def _apt_get_download(folder):
+    """`apt-get download klettres-data` into `folder`; the `.deb`'s path.
+
+    A machine whose package lists were never fetched (a fresh container)
+    cannot locate the package; then the lists are fetched with
+    `apt-get update` into a private folder beside the download (no system
+    state changes) and the download is tried again with them.
+    """
+    first = _run_apt(["download", PACKAGE], folder)
+    if first.returncode != 0 or not _debs(folder):
+        lists = pathlib.Path(folder) / "apt-lists"
+        (lists / "partial").mkdir(parents=True, exist_ok=True)
+        private = ["-o", f"Dir::State::Lists={lists}"]
+        _run_apt(private + ["update"], folder)
+        second = _run_apt(private + ["download", PACKAGE], folder)
+        if second.returncode != 0 or not _debs(folder):
+            last = (second.stderr.strip().splitlines()
+                    or first.stderr.strip().splitlines() or ["no output"])[-1]
+            raise AutalkError(f"`apt-get download {PACKAGE}` failed: {last}")
+    return _debs(folder)[0]
+
+
+def _debs(folder):
+    return sorted(pathlib.Path(folder).glob(f"{PACKAGE}_*.deb"))
+
+
+def _run_apt(arguments, folder):
     try:
-        result = subprocess.run(["apt-get", "download", PACKAGE], cwd=folder,
-                                capture_output=True, text=True, timeout=600)
+        return subprocess.run(["apt-get", *arguments], cwd=folder, capture_output=True,
+                              text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise AutalkError(f"Could not run `apt-get download {PACKAGE}` ({error}).") from None
-    debs = sorted(pathlib.Path(folder).glob(f"{PACKAGE}_*.deb"))
-    if result.returncode != 0 or not debs:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise AutalkError(f"`apt-get download {PACKAGE}` failed: {last}")
-    return debs[0]
+        raise AutalkError(f"Could not run `apt-get {' '.join(arguments)}` ({error}).") from None
 
 
 def list_recordings(folder, language, kinds=("alpha", "syllab")):

@@ -10,14 +10,8 @@ from keras_autalk.errors import AutalkError
 
 
 @pytest.fixture(scope="session")
-def recordings(tmp_path_factory):
-    """The cached recordings (fetched once; in CI a failed fetch fails, elsewhere it skips)."""
-    try:
-        return klettres.fetch_klettres()
-    except AutalkError as error:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"klettres-data could not be fetched here: {error}")
+def recordings(klettres_folder):
+    return klettres_folder
 
 
 def test_deb_members_reads_an_ar_archive():
@@ -50,3 +44,24 @@ def test_english_recordings_are_real_speech_and_evaluation_only(recordings):
     assert klettres.fetch_klettres() == recordings
     with pytest.raises(AutalkError, match="the languages are"):
         klettres.list_recordings(recordings, "xx")
+
+
+@pytest.mark.slow
+def test_a_machine_without_package_lists_still_downloads(tmp_path, monkeypatch):
+    # A fresh container has never run `apt-get update`: the first download
+    # cannot locate the package, and the lists are fetched privately instead.
+    empty = tmp_path / "no-lists"
+    (empty / "partial").mkdir(parents=True)
+    config = tmp_path / "apt.conf"
+    config.write_text(f'Dir::State::Lists "{empty}";\n')
+    monkeypatch.setenv("APT_CONFIG", str(config))
+    folder = tmp_path / "download"
+    folder.mkdir()
+    try:
+        deb = klettres._apt_get_download(folder)
+    except AutalkError as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"the Debian registry cannot be reached here: {error}")
+    assert deb.name.startswith("klettres-data_") and deb.stat().st_size > 30_000_000
+    assert not any(empty.glob("*Packages*"))   # the system's (here: empty) lists untouched
