@@ -132,13 +132,16 @@ def convolve(waveform, impulse_response):
     return tf.signal.irfft(spectrum, [fft_length])[:num_samples]
 
 
+def pink_noise(white):
+    """Pink-ish noise: `white` noise through a one-pole low-pass (pole 0.9, 64 taps)."""
+    return convolve(white, 0.9 ** tf.range(64, dtype=tf.float32))
+
+
 def add_noise(waveform, seed, snr_db):
     """`waveform` plus white or pink noise at `snr_db` below its speech power."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
     white = tf.random.stateless_normal(tf.shape(waveform), seeds[0])
-    # Pink-ish: white noise through a one-pole low-pass, in half the draws.
-    pink = convolve(white, 0.9 ** tf.range(64, dtype=tf.float32))
-    noise = tf.where(_happens(seeds[1], 0.5), pink, white)
+    noise = tf.where(_happens(seeds[1], 0.5), pink_noise(white), white)  # pink in half
     # The speech power of the loudest 30 % of 20 ms blocks, so pauses do not
     # make the noise quieter.
     frames = tf.signal.frame(waveform, 320, 320, pad_end=True)
@@ -192,15 +195,18 @@ def augment_waveform(waveform, seed, settings=AudioAugmentation(), config=AudioC
     speed = tf.where(_happens(seeds[0], settings.speed_probability),
                      _uniform(seeds[1], *settings.speed_range), 1.0)
     waveform = change_speed(waveform, speed)
+    # tf.cond: the convolutions run only for the utterances drawn for them.
     if settings.reverb_probability > 0:
         rt60 = _uniform(seeds[3], *settings.reverb_rt60_range)
-        reverberant = convolve(waveform, room_impulse_response(
-            seeds[4], rt60, config.sample_rate))
-        waveform = tf.where(_happens(seeds[2], settings.reverb_probability),
-                            reverberant, waveform)
+        waveform = tf.cond(
+            _happens(seeds[2], settings.reverb_probability),
+            lambda: convolve(waveform, room_impulse_response(seeds[4], rt60,
+                                                             config.sample_rate)),
+            lambda: waveform)
     if settings.noise_probability > 0:
-        noisy = add_noise(waveform, seeds[6], _uniform(seeds[7], *settings.noise_snr_db_range))
-        waveform = tf.where(_happens(seeds[5], settings.noise_probability), noisy, waveform)
+        snr_db = _uniform(seeds[7], *settings.noise_snr_db_range)
+        waveform = tf.cond(_happens(seeds[5], settings.noise_probability),
+                           lambda: add_noise(waveform, seeds[6], snr_db), lambda: waveform)
     bins = config.fft_length // 2 + 1
     gain = tf.ones([bins])
     gain = tf.where(_happens(seeds[8], settings.eq_probability),

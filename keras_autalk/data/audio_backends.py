@@ -370,8 +370,9 @@ def decode_with_fallback(path, backend="auto"):
     )
 
 
-# Blocks of 20 ms within 40 dB of the loudest one count as speech for the level.
-_LEVEL_BLOCK_S = 0.02
+# Levels are measured over blocks of 20 ms; those within 40 dB of the loudest
+# one count as speech for the level.
+LEVEL_BLOCK_S = 0.02
 _LEVEL_RANGE_DB = 40.0
 # A mix-down keeping less than this share of the loudest channel's energy has
 # cancelled the speech.
@@ -410,6 +411,20 @@ def mix_down(samples):
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def block_power(waveform, sample_rate, block_s=LEVEL_BLOCK_S):
+    """The mean power of each whole 20 ms block of `waveform` (one block if it is shorter).
+
+    Example:
+    >>> block_power(np.full(800, 0.5), 16000).tolist()
+    [0.25, 0.25]
+    """
+    waveform = np.asarray(waveform, np.float64).ravel()
+    block = max(1, int(round(block_s * sample_rate)))
+    count = max(1, waveform.size // block)
+    blocks = waveform[:count * block] if waveform.size >= block else waveform
+    return np.mean(np.square(blocks.reshape(count, -1)), axis=1)
+
+
 def speech_level_dbfs(waveform, sample_rate):
     """The active speech level of `waveform` in dB full scale (-inf for silence).
 
@@ -421,11 +436,7 @@ def speech_level_dbfs(waveform, sample_rate):
     >>> round(speech_level_dbfs(np.concatenate([tone, np.zeros(32000)]), 16000), 1)
     -23.0
     """
-    waveform = np.asarray(waveform, np.float64).ravel()
-    block = max(1, int(round(_LEVEL_BLOCK_S * sample_rate)))
-    count = max(1, waveform.size // block)
-    blocks = waveform[:count * block] if waveform.size >= block else waveform
-    power = np.mean(np.square(blocks.reshape(count, -1)), axis=1)
+    power = block_power(waveform, sample_rate)
     loudest = float(power.max(initial=0.0))
     if loudest <= 0.0:
         return -math.inf

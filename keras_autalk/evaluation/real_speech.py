@@ -204,10 +204,10 @@ def speech_bounds(waveform, sample_rate, trim_db=TRIM_DB, floor_margin_db=FLOOR_
     >>> speech_bounds(np.concatenate([np.zeros(1600), tone, np.zeros(800)]), 16000)
     (1600, 4800)
     """
-    block = max(1, int(0.02 * sample_rate))
-    count = max(1, len(waveform) // block)
-    blocks = np.asarray(waveform[:count * block], np.float64).reshape(count, block)
-    level = 10.0 * np.log10(np.mean(blocks * blocks, axis=1) + 1e-12)
+    from keras_autalk.data import audio_backends
+
+    block = max(1, int(round(audio_backends.LEVEL_BLOCK_S * sample_rate)))
+    level = 10.0 * np.log10(audio_backends.block_power(waveform, sample_rate) + 1e-12)
     threshold = max(level.max() - trim_db, np.percentile(level, 10) + floor_margin_db)
     loud = np.flatnonzero(level >= min(threshold, level.max()))
     return int(loud[0] * block), int((loud[-1] + 1) * block)
@@ -239,9 +239,10 @@ def build_track(recordings, seed, duration_s=15.0, pause_range_s=PAUSE_RANGE_S,
     (`speech_bounds`) and set to -20 dBFS RMS; the track starts and ends
     with a pause, and every pause lasts a seeded random 0.4-0.8 s. A pause
     holds the background of the recording before it (what was cut off,
-    at the same gain, repeated as needed), so pauses sound like the room
-    they were recorded in rather than digital silence. Recordings are added until the track is at least
-    `duration_s` long (cycling through them if needed).
+    at the same gain, repeated as needed; the opening pause that of the
+    first recording), so pauses sound like the room they were recorded in
+    rather than digital silence. Recordings are added until the track is
+    at least `duration_s` long (cycling through them if needed).
 
     Args:
         recordings: audio file paths (e.g. `klettres.list_recordings`).
@@ -277,30 +278,27 @@ def build_track(recordings, seed, duration_s=15.0, pause_range_s=PAUSE_RANGE_S,
         pieces.append(sound)
         labels.append(np.zeros(samples, bool))
 
-    def recording(index):
-        waveform = audio.load_audio(recordings[order[index % len(order)]], config)
-        start, end = speech_bounds(waveform, rate)
-        return waveform, start, end
-
-    # The first pause sounds like the first recording's room.
-    waveform, start, end = recording(0)
-    pause(np.concatenate([waveform[:start], waveform[end:]]) * _track_gain(waveform[start:end]))
-    total, position = len(pieces[0]), 0
+    total, position = 0, 0
     while total < duration_s * rate:
         path = recordings[order[position % len(order)]]
-        waveform, start, end = recording(position)
         position += 1
+        if position > 100 * len(order):
+            raise AutalkError("The recordings hold no sound to build a track from.")
+        waveform = audio.load_audio(path, config)
+        start, end = speech_bounds(waveform, rate)
         gain = _track_gain(waveform[start:end])
         if gain == 0:
             continue
+        background = np.clip(np.concatenate([waveform[:start], waveform[end:]]) * gain,
+                             -1.0, 1.0)
+        if not pieces:
+            pause(background)  # the opening pause sounds like the first recording's room
         speech = np.clip(waveform[start:end] * gain, -1.0, 1.0)
         pieces.append(speech.astype(np.float32))
         labels.append(np.ones(len(speech), bool))
         used.append(path)
-        pause(np.clip(np.concatenate([waveform[:start], waveform[end:]]) * gain, -1.0, 1.0))
-        total += len(pieces[-2]) + len(pieces[-1])
-        if position > 100 * len(order):
-            raise AutalkError("The recordings hold no sound to build a track from.")
+        pause(background)
+        total = sum(len(piece) for piece in pieces)
     return Track(np.concatenate(pieces), rate, np.concatenate(labels), used)
 
 
@@ -368,8 +366,7 @@ def apply_condition(track, name, seed):
 
     phone: `audio_backends.resample` both ways (nothing above 4 kHz is
     left), then a 4th-order Butterworth high-pass run forwards and
-    backwards (no delay). noisy: white noise through a one-pole low-pass
-    (as `audio_augment.add_noise` makes its pink noise), its power over
+    backwards (no delay). noisy: `audio_augment.pink_noise`, its power over
     the speech samples (`track.speech`) a tenth of the speech's. reverb:
     `audio_augment.room_impulse_response` (a unit direct path and a tail
     of about the same energy, 60 dB down after 0.5 s) through
@@ -421,7 +418,7 @@ def apply_condition(track, name, seed):
     tf_seed = tf.constant([int(seed), CONDITIONS.index(name)], tf.int64)
     if name == "noisy":
         white = tf.random.stateless_normal([len(waveform)], tf_seed)
-        pink = audio_augment.convolve(white, 0.9 ** tf.range(64, dtype=tf.float32)).numpy()
+        pink = audio_augment.pink_noise(white).numpy()
         speech = np.asarray(track.speech, bool)
         if not speech.any():  # no speech: the level of the whole track
             speech = np.ones(len(waveform), bool)
