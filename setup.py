@@ -46,7 +46,7 @@ setup(
     # The repository's top-level saved_models/ (the bundled pretrained
     # models, e.g. saved_models/demo/{model.json,generator.weights.npz})
     # installs as the data-only package keras_autalk.saved_models, where
-    # keras_autalk.pretrained looks for it.
+    # keras_autalk.presets.pretrained looks for it.
     packages=find_packages(include=["keras_autalk", "keras_autalk.*"])
     + ["keras_autalk.saved_models"],
     package_dir={"keras_autalk.saved_models": "saved_models"},

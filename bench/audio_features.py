@@ -20,7 +20,8 @@ import soundfile
 import tensorflow as tf
 
 from keras_autalk.config import AudioConfig
-from keras_autalk.data import audio, audio_backends
+from keras_autalk.media import audio, audio_backends
+from keras_autalk.features import log_mel
 
 DURATION_S = 10.0
 SOURCE_RATE = 44100
@@ -57,9 +58,9 @@ def main():
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
     def traced_features(waveform):
-        log_mel = audio.log_mel_spectrogram(waveform, config)
+        log_mel = log_mel.log_mel_spectrogram(waveform, config)
         num_frames = audio.num_video_frames(tf.size(waveform), config)
-        return audio.frame_features(log_mel, num_frames, config)
+        return log_mel.frame_features(log_mel, num_frames, config)
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -74,7 +75,7 @@ def main():
                     lambda: audio.load_audio(path, config, backend), args.repeats
                 )
                 features_s = median_seconds(
-                    lambda: audio.audio_features(waveform, config), args.repeats
+                    lambda: log_mel.audio_features(waveform, config), args.repeats
                 )
                 rows.append((suffix[1:], backend, decoded_by, load_s, features_s))
         waveform_tensor = tf.constant(waveform)

@@ -4,7 +4,7 @@ Builds an untrained `AUTalker` of the `small` preset at 128x128 (its
 zero-initialised content head gets random weights, as training gives, so
 the TFLite parity columns compare real rendering, not the identity photo),
 and times one clip: batch 1, `--window` frames (default 64), on seeded
-`keras_autalk.export.parity_inputs`. Modes:
+`keras_autalk.export.saved_model.parity_inputs`. Modes:
 
 - Keras eager: `model(inputs)`;
 - tf.function: `tf.function(model.call)` traced once;
@@ -72,7 +72,7 @@ def main():
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    from keras_autalk import export
+    from keras_autalk.export import saved_model as export
 
     model = build_model()
     size = model.model_config.image_size

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.data import face, photos
+from keras_autalk.media import face, photos
 
 
 def timed(function, repeats=5):

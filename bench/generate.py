@@ -13,7 +13,7 @@ grace_hopper (512x600). Prints two Markdown tables:
   the Python start-up + imports alone, with their CPU time (user + sys,
   ffmpeg included): on a busy machine the wall time grows, the CPU time
   much less;
-- `keras_autalk.generate(...)` in one process: the first call (cold: dlib
+- `keras_autalk.inference.generate(...)` in one process: the first call (cold: dlib
   and the model are loaded, the model is traced) and the next ones (warm),
   split into the stages of `GenerateResult.timings`, and the CPU time
   used (all threads; ffmpeg's encoder runs in its own process, not counted). Generation streams
@@ -42,7 +42,8 @@ TEXT = ("The quick brown fox jumps over the lazy dog. A talking head speaks thes
 
 def make_inputs(folder):
     """The photo, 10 s of speech at 44.1 kHz, and (unless given) a small model."""
-    from keras_autalk.data import audio_backends, photos, speech
+    from keras_autalk.media import audio_backends, photos
+    from keras_autalk.corpora.demo import speech
 
     photo = folder / "grace_hopper.jpg"
     Image.fromarray(photos.load_photo("grace_hopper")).save(photo, quality=95)
@@ -56,7 +57,7 @@ def make_inputs(folder):
 
 
 def save_small_model(folder):
-    from keras_autalk import pretrained
+    from keras_autalk.presets import pretrained
     from keras_autalk.config import model_config
 
     model = pretrained.build_inference_model(model_config("small"))
@@ -85,7 +86,7 @@ def main(argv=None):
 
     import_tensorflow()
     import keras_autalk
-    from keras_autalk import pretrained
+    from keras_autalk.presets import pretrained
 
     folder = pathlib.Path(tempfile.mkdtemp(prefix="autalk_bench_generate_"))
     photo, audio = make_inputs(folder)
@@ -98,14 +99,14 @@ def main(argv=None):
                "-o", str(output), "--model", str(model_dir)]
     cli_best, cli_median, cli_cpu = wall(command, args.repeats)
     imports = [sys.executable, "-c", "from keras_autalk.native import import_tensorflow; "
-               "import_tensorflow(); import keras_autalk.generate, keras_autalk.cli"]
+               "import_tensorflow(); import keras_autalk.inference.generate, keras_autalk.cli"]
     import_best, import_median, import_cpu = wall(imports, args.repeats)
 
     pretrained.clear_cache()
     runs = []
     for _ in range(1 + args.repeats):
         cpu = time.process_time()
-        result = keras_autalk.generate(photo, audio, output, model=model_dir, progress=False)
+        result = keras_autalk.inference.generate(photo, audio, output, model=model_dir, progress=False)
         runs.append(dict(result.timings, **{"CPU time (all threads)": time.process_time() - cpu}))
     stages = list(runs[0])
 

@@ -17,7 +17,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_autalk.config import FaceConfig  # noqa: E402
-from keras_autalk.data import face, photos  # noqa: E402
+from keras_autalk.media import face, photos  # noqa: E402
 from keras_autalk.evaluation import metrics  # noqa: E402
 
 NUM_FRAMES = 50

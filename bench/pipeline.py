@@ -21,8 +21,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from keras_autalk.config import AutalkConfig, DataConfig  # noqa: E402
-from keras_autalk.data import face, photos, pipeline, tfrecords  # noqa: E402
-from keras_autalk.data.audio_augment import AudioAugmentation  # noqa: E402
+from keras_autalk.media import face, photos  # noqa: E402
+from keras_autalk.datasets import pipeline, tfrecords  # noqa: E402
+from keras_autalk.datasets.audio_augment import AudioAugmentation  # noqa: E402
 
 FRAMES_PER_UTTERANCE = 75
 

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from keras_autalk.config import MOUTH_PARAMETERS  # noqa: E402
-from keras_autalk.data import render  # noqa: E402
+from keras_autalk.corpora.demo import render  # noqa: E402
 
 # Mouth shapes for the contact sheet's rows.
 SHAPES = {

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from keras_autalk.data.video import iter_frames, read_video, write_video  # noqa: E402
+from keras_autalk.media.video import iter_frames, read_video, write_video  # noqa: E402
 
 FPS = 25
 SAMPLE_RATE = 16000

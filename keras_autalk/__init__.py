@@ -11,13 +11,11 @@ needs it is imported.
 from keras_autalk.version import __version__
 
 # Loaded on first use (module __getattr__, PEP 562), so `import keras_autalk`
-# does not import TensorFlow. `keras_autalk.generate` is the module of the
-# same name, which is callable: `keras_autalk.generate(image, audio, output)`
-# runs `keras_autalk.generate.generate`.
+# does not import TensorFlow.
 _LAZY = {
-    "generate": ("keras_autalk.generate", None),
-    "load_pretrained": ("keras_autalk.pretrained", "load_pretrained"),
-    "save_pretrained": ("keras_autalk.pretrained", "save_pretrained"),
+    "generate": ("keras_autalk.inference.generate", "generate"),
+    "load_pretrained": ("keras_autalk.presets.pretrained", "load_pretrained"),
+    "save_pretrained": ("keras_autalk.presets.pretrained", "save_pretrained"),
 }
 
 

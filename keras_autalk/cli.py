@@ -33,7 +33,7 @@ def _add_doctor(subparsers):
 
 
 def _run_doctor(args):
-    from keras_autalk import doctor
+    from keras_autalk.commands import doctor
     from keras_autalk.native import import_tensorflow
 
     import_tensorflow()
@@ -63,7 +63,7 @@ def _add_align(subparsers):
 
 
 def _run_align(args):
-    from keras_autalk import align
+    from keras_autalk.commands import align
 
     config = align.face_config(size=args.size, detector=args.detector)
     result = align.align_photo(args.image, args.output, args.landmarks, config)
@@ -90,7 +90,7 @@ def _run_features(args):
     from keras_autalk.native import import_tensorflow
 
     import_tensorflow()
-    from keras_autalk import features
+    from keras_autalk.commands import features
 
     shape = features.write_features(args.audio, args.output, backend=args.backend)
     print(f"wrote {args.output}: {shape[0]} frames x {shape[1]} steps x {shape[2]} mel bins")
@@ -125,7 +125,7 @@ def _run_prepare(args):
     from keras_autalk.native import import_tensorflow
 
     import_tensorflow()
-    from keras_autalk import preparation
+    from keras_autalk.commands import prepare as preparation
 
     notes = []
     test_speakers = [name for name in args.test_speakers.split(",") if name]
@@ -159,7 +159,7 @@ def _add_train(subparsers):
 def _run_train(args):
     import runpy
 
-    from keras_autalk.training import find_recipe
+    from keras_autalk.training.fit import find_recipe
 
     path = find_recipe(args.recipe)
     recipe = runpy.run_path(str(path), run_name="autalk_recipe")
@@ -242,8 +242,9 @@ def _run_demo(args):
     from keras_autalk.native import import_tensorflow
 
     import_tensorflow()
-    from keras_autalk import generate, pretrained
-    from keras_autalk.data import photos
+    from keras_autalk.inference import generate
+    from keras_autalk.presets import pretrained
+    from keras_autalk.media import photos
 
     # Checked first, so a missing bundled part is said before any work.
     pretrained.resolve_model_dir(pretrained.DEFAULT_MODEL)
@@ -288,7 +289,7 @@ def _run_generate(args):
     from keras_autalk.native import import_tensorflow
 
     import_tensorflow()
-    from keras_autalk import generate
+    from keras_autalk.inference import generate
 
     result = generate.generate(
         args.image, args.audio, args.output, model=args.model, size=args.size,
@@ -331,8 +332,8 @@ def _run_export(args):
     from keras_autalk.native import import_tensorflow
 
     import_tensorflow()
-    from keras_autalk import export
-    from keras_autalk.pretrained import load_pretrained
+    from keras_autalk.export import saved_model as export
+    from keras_autalk.presets.pretrained import load_pretrained
 
     if args.format not in EXPORT_FORMATS:
         raise AutalkError(f"--format must be saved_model or tflite, got {args.format!r}.")

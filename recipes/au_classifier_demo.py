@@ -15,7 +15,7 @@ options.
 
 import sys
 
-from keras_autalk import training
+from keras_autalk.training import fit as training
 
 
 def main(argv=None):

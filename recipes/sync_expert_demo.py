@@ -18,7 +18,7 @@ options.
 
 import sys
 
-from keras_autalk import training
+from keras_autalk.training import fit as training
 from keras_autalk.evaluation import sync
 
 

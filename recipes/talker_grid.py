@@ -17,7 +17,7 @@ chief writes it; the backup there is what every worker resumes from).
 
 import sys
 
-from keras_autalk import training
+from keras_autalk.training import fit as training
 
 
 def main(argv=None):

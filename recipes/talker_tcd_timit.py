@@ -11,7 +11,7 @@ the AU classifier (unless `--au-classifier PATH`), stage 2 the talker.
 
 import sys
 
-from keras_autalk import training
+from keras_autalk.training import fit as training
 
 
 def main(argv=None):

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from keras_autalk.data import photos  # noqa: E402
+from keras_autalk.media import photos  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ def rng():
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory):
     """The tiny demo corpus (4 train / 5 test utterances), prepared once per session."""
-    from keras_autalk import preparation
+    from keras_autalk.commands import prepare as preparation
 
     folder = tmp_path_factory.mktemp("tiny_demo")
     preparation.prepare("demo", folder / "prepared", root=folder / "corpus", size="tiny",
@@ -53,7 +53,7 @@ def prepared(tmp_path_factory):
 @pytest.fixture(scope="session")
 def klettres_folder():
     """The cached klettres-data recordings (in CI a failed fetch fails, elsewhere it skips)."""
-    from keras_autalk.data import klettres
+    from keras_autalk.corpora import klettres
     from keras_autalk.errors import AutalkError
 
     try:

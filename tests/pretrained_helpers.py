@@ -31,7 +31,7 @@ def perturbed_talker(seed=0, **overrides):
     """A built tiny `AUTalker` whose output depends on the audio and the AUs."""
     import keras
 
-    from keras_autalk.pretrained import build_inference_model
+    from keras_autalk.presets.pretrained import build_inference_model
 
     keras.utils.set_random_seed(seed)
     model = build_inference_model(tiny_config(**overrides))

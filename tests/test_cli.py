@@ -41,8 +41,8 @@ def test_doctor_reports_every_component(capsys):
 
 
 def test_doctor_fails_when_a_required_part_is_missing(capsys, monkeypatch):
-    from keras_autalk import doctor
-    from keras_autalk.data import face
+    from keras_autalk.commands import doctor
+    from keras_autalk.media import face
 
     def missing(kind):
         raise face.MissingDependencyError("dlib's model file x.dat is missing.")

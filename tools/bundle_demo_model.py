@@ -28,7 +28,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_autalk.evaluation.evaluate import load_talker
-    from keras_autalk.pretrained import save_pretrained
+    from keras_autalk.presets.pretrained import save_pretrained
 
     card = json.loads(pathlib.Path(args.card).read_text()) if args.card else {}
     talker = load_talker(args.talker)

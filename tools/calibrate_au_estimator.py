@@ -18,7 +18,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from keras_autalk.data import au_labels, pipeline, tfrecords
+from keras_autalk.media import au_labels
+from keras_autalk.datasets import pipeline, tfrecords
 
 
 def read_split(prepared, split):

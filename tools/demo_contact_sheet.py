@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from keras_autalk.config import MOUTH_PARAMETERS
-from keras_autalk.data import corpora, face, video
+from keras_autalk.corpora import readers as corpora
+from keras_autalk.media import face, video
 
 COLUMNS = (("open vowel", "jaw_drop"), ("bilabial closure", "lip_press"),
            ("rounded vowel", "pucker"))

@@ -1,7 +1,7 @@
 """Synthesise the speech clip `autalk demo` animates: keras_autalk/assets/demo_speech.flac.
 
 About 8.5 seconds of English, spoken by espeak-ng (through
-`keras_autalk.data.speech`) with a voice without breath noise, so the clip
+`keras_autalk.corpora.demo.speech`) with a voice without breath noise, so the clip
 is the same in every run and on every machine; 16 kHz mono 16-bit FLAC
 (about 140 KiB) with 0.3 s of silence before and after. The voice (en-us
 with the m3 variant) is none of the demo corpus's eight speakers.
@@ -21,7 +21,7 @@ import numpy as np
 import soundfile
 
 from keras_autalk.config import AudioConfig
-from keras_autalk.data import speech
+from keras_autalk.corpora.demo import speech
 from keras_autalk.files import atomic_output
 
 TEXT = (

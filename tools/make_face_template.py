@@ -12,8 +12,8 @@ Run: python tools/make_face_template.py > keras_autalk/data/face_template.py
 
 import numpy as np
 
-from keras_autalk.data import face
-from keras_autalk.data import photos
+from keras_autalk.media import face
+from keras_autalk.media import photos
 
 # Landmark i of a face is landmark MIRROR[i] of its mirror image.
 MIRROR = (

@@ -97,7 +97,7 @@ def iter_utterances(prepared_dir, split="test", max_utterances=None, config=Auta
         [0, 1], "audio_features" (T, context, bins), "au_intensity" (T, A),
         "au_mask", "face_mask" (T,), "landmarks" (T, 68, 2), "waveform".
     """
-    from keras_autalk.data import pipeline, tfrecords
+    from keras_autalk.datasets import pipeline, tfrecords
 
     files = pipeline.list_shards(prepared_dir, split)
     pipeline.check_shard(files[0], config)
@@ -155,10 +155,10 @@ def load_talker(spec):
 
     path = pathlib.Path(str(spec))
     if path.suffix == ".keras":
-        from keras_autalk.training import load_model_file
+        from keras_autalk.training.fit import load_model_file
 
         return load_model_file(path, AUTalker, "talker", file_what="talker model")
-    from keras_autalk.pretrained import load_pretrained
+    from keras_autalk.presets.pretrained import load_pretrained
 
     return load_pretrained(str(spec))
 
@@ -175,9 +175,9 @@ def run_talker(model, identity_image, audio_features):
     Returns:
         `(frames (T, S, S, 3), au_intensity (T, A))` numpy float32.
     """
-    from keras_autalk.data import audio
+    from keras_autalk.features import log_mel
 
-    audio_features = audio.normalize_features(
+    audio_features = log_mel.normalize_features(
         np.asarray(audio_features, np.float32), model.model_config.audio_normalization)
     outputs = model({
         "identity_image": identity_image[None].astype(np.float32),
@@ -277,7 +277,7 @@ def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=Non
     """
     from tqdm import tqdm
 
-    from keras_autalk.data import pipeline
+    from keras_autalk.datasets import pipeline
 
     pipeline.list_shards(prepared_dir, settings.split)  # no shards: one sentence, no bar
     out_dir = pathlib.Path(out_dir)
@@ -496,9 +496,9 @@ def parse_model_specs(specs):
 def run_cli(args, note=print):
     """`autalk evaluate` from its parsed options; returns the exit status."""
     from keras_autalk.evaluation.sync import load_sync_expert
-    from keras_autalk.training import load_au_classifier
+    from keras_autalk.training.fit import load_au_classifier
 
-    from keras_autalk.data import pipeline
+    from keras_autalk.datasets import pipeline
 
     if getattr(args, "real_speech", False):
         from keras_autalk.evaluation import real_speech

@@ -6,7 +6,7 @@ embeddings), plus two `keras.metrics.Mean` wrappers for use in `fit`.
 Conventions:
 - Images are float in [0, 1], shaped `(..., H, W, 3)`; every per-image
   metric returns an array of the leading shape `(...)` (float64).
-- Frames are aligned face crops (`keras_autalk.data.face.align_face`), so
+- Frames are aligned face crops (`keras_autalk.media.face.align_face`), so
   the face sits where the template puts it.
 - Landmarks are dlib's 68 points in crop pixels, `(x, y)` with pixel
   `(row i, column j)` centred at `(j, i)`.
@@ -34,7 +34,7 @@ from scipy import ndimage  # noqa: E402
 from skimage import feature as skfeature  # noqa: E402
 
 from keras_autalk.config import FaceConfig  # noqa: E402
-from keras_autalk.data import face  # noqa: E402
+from keras_autalk.media import face  # noqa: E402
 from keras_autalk.errors import AutalkError  # noqa: E402
 from keras_autalk.models import losses  # noqa: E402
 
@@ -366,7 +366,7 @@ def crop_landmarks(frames, config=FaceConfig()):
     The shape predictor runs inside `aligned_face_box`, which is faster than
     detection and steadier from frame to frame (the detector's box jitters
     with the mouth). Frames whose landmarks fail
-    `keras_autalk.data.face.check_landmarks` (not a plausible face) are
+    `keras_autalk.media.face.check_landmarks` (not a plausible face) are
     marked not found; their landmarks are still returned. This is a weak
     guard: started from the mean face in a known box, the predictor returns
     a face-like shape even on noise, a flat image or a rotated crop, so it

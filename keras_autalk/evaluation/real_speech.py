@@ -204,7 +204,7 @@ def speech_bounds(waveform, sample_rate, trim_db=TRIM_DB, floor_margin_db=FLOOR_
     >>> speech_bounds(np.concatenate([np.zeros(1600), tone, np.zeros(800)]), 16000)
     (1600, 4800)
     """
-    from keras_autalk.data import audio_backends
+    from keras_autalk.media import audio_backends
 
     block = max(1, int(round(audio_backends.LEVEL_BLOCK_S * sample_rate)))
     level = 10.0 * np.log10(audio_backends.block_power(waveform, sample_rate) + 1e-12)
@@ -259,7 +259,7 @@ def build_track(recordings, seed, duration_s=15.0, pause_range_s=PAUSE_RANGE_S,
     track = build_track(klettres.list_recordings(fetch_klettres(), "en"), seed=0)
     ```
     """
-    from keras_autalk.data import audio
+    from keras_autalk.media import audio
 
     recordings = [pathlib.Path(path) for path in recordings]
     if not recordings:
@@ -403,7 +403,7 @@ def apply_condition(track, name, seed):
     if name == "phone":
         from scipy import signal
 
-        from keras_autalk.data import audio_backends
+        from keras_autalk.media import audio_backends
 
         narrow = audio_backends.resample(waveform, rate, PHONE_SAMPLE_RATE)
         back = audio_backends.resample(narrow, PHONE_SAMPLE_RATE, rate)[:len(waveform)]
@@ -412,7 +412,7 @@ def apply_condition(track, name, seed):
 
     import tensorflow as tf
 
-    from keras_autalk.data import audio_augment
+    from keras_autalk.datasets import audio_augment
 
     # One stateless seed per (track seed, condition): noisy and reverb draw apart.
     tf_seed = tf.constant([int(seed), CONDITIONS.index(name)], tf.int64)
@@ -441,7 +441,7 @@ def video_landmarks(frames, config=FaceConfig()):
     Raises:
         NoFaceError: no face in the first frame.
     """
-    from keras_autalk.data import face
+    from keras_autalk.media import face
 
     found = face.find_face(frames[0], config)
     return np.stack([face.fit_landmarks(frame, found.box) for frame in frames])
@@ -522,7 +522,7 @@ def measure_video(path, speech_samples=None, speech_frames=None, photo=None,
     result = measure_video("out.mp4", speech_samples=track.speech, photo=photo)
     ```
     """
-    from keras_autalk.data import video
+    from keras_autalk.media import video
 
     clip = video.read_video(path, sample_rate=AudioConfig().sample_rate)
     if clip.audio is None:
@@ -594,7 +594,7 @@ def load_benchmark_photo(name_or_path):
     >>> load_benchmark_photo("astronaut")[1].shape
     (512, 512, 3)
     """
-    from keras_autalk.data import image, photos
+    from keras_autalk.media import image, photos
 
     if str(name_or_path) in photos.PHOTO_NAMES:
         return str(name_or_path), photos.load_photo(str(name_or_path))
@@ -659,7 +659,7 @@ def measure_reference(entry, fps=AudioConfig().fps, config=FaceConfig()):
 
     There is no photo separate from the video, so identity is not measured (nan).
     """
-    from keras_autalk.data import grid
+    from keras_autalk.corpora import grid
 
     segments = grid.read_align(entry["align"])
     speech = segment_labels(segments, max(end for _, end, _ in segments), fps)
@@ -844,8 +844,9 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
 
     import soundfile
 
-    from keras_autalk import generate as generate_module
-    from keras_autalk.data import face, klettres
+    from keras_autalk.inference import generate as generate_module
+    from keras_autalk.media import face
+    from keras_autalk.corpora import klettres
     from keras_autalk.evaluation import evaluate as evaluation
 
     started = time.perf_counter()

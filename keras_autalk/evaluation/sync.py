@@ -47,7 +47,7 @@ import time
 
 import numpy as np
 
-from keras_autalk import training
+from keras_autalk.training import fit as training
 from keras_autalk.errors import AutalkError
 from keras_autalk.files import atomic_output
 from keras_autalk.native import import_tensorflow
@@ -189,7 +189,7 @@ def sync_scores(expert, frames, audio_features, max_offset=DEFAULT_MAX_OFFSET, b
         frames: `(T, S, S, 3)` aligned face crops in [0, 1] (real or
             generated).
         audio_features: `(T, context, bins)`: each frame's audio window
-            (`keras_autalk.features`, `AudioConfig`).
+            (`keras_autalk.commands.features`, `AudioConfig`).
         max_offset: offsets tried, each way, in frames.
         batch_size: windows per forward pass.
 
@@ -235,7 +235,7 @@ def load_sync_expert(path):
     ```
     """
     from keras_autalk.models.sync_expert import SyncExpert
-    from keras_autalk.training import load_model_file
+    from keras_autalk.training.fit import load_model_file
 
     return load_model_file(path, SyncExpert, "sync expert")
 
@@ -443,7 +443,7 @@ def sync_batches(dataset, flip_seed=None):
     """Pipeline batches -> the `SyncExpertTrainer`'s inputs (real frames only).
 
     Args:
-        dataset: batches of `keras_autalk.data.pipeline.make_dataset`.
+        dataset: batches of `keras_autalk.datasets.pipeline.make_dataset`.
         flip_seed: mirror each chunk left-right (all its frames alike) at
             random with this seed; None: no mirroring. Mouth movements
             are left-right symmetric, so a mirrored chunk keeps its sync.
@@ -478,7 +478,7 @@ def sync_batches(dataset, flip_seed=None):
 
 def _utterances(files):
     """`(speaker, utterance_id, frames uint8, audio_features)` of every record."""
-    from keras_autalk.data import tfrecords
+    from keras_autalk.datasets import tfrecords
 
     for path in sorted(str(f) for f in files):
         for record in tf.data.TFRecordDataset(path):
@@ -593,7 +593,7 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
     positions; colour jitter and mirroring with `augment`) train a
     `SyncExpert` through `SyncExpertTrainer` (symmetric InfoNCE, see the
     module docstring). Nothing generated is ever shown to it. The run is
-    resumable (`keras_autalk.training.fit`); at the end it writes
+    resumable (`keras_autalk.training.fit.fit`); at the end it writes
     `out_dir/sync_expert.keras` and `out_dir/sync_expert_eval.json`
     (`evaluate_sync_expert` on the "test" split, plus "train_seconds").
 
@@ -634,7 +634,7 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
     ```
     """
     from keras_autalk.config import AutalkConfig
-    from keras_autalk.data import pipeline
+    from keras_autalk.datasets import pipeline
     from keras_autalk.models.sync_expert import SyncExpert
 
     config = config or AutalkConfig()

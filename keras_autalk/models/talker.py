@@ -121,7 +121,7 @@ class AUTalker(keras.Model):
         given), "blend_mask" (B, T, H, W, 1).
 
     Training: `fit` on `(inputs, targets)` from
-    `keras_autalk.data.pipeline.make_dataset` (the batch is the global batch
+    `keras_autalk.datasets.pipeline.make_dataset` (the batch is the global batch
     under `tf.distribute`; create and compile the model inside
     `strategy.scope()`). Saving: `.keras` files keep the compile settings and
     both optimisers' state; `tf.train.Checkpoint(model=model)` and

@@ -11,7 +11,7 @@ from keras_autalk.config import AutalkConfig, model_config
 from keras_autalk.evaluation import evaluate as evaluation
 from keras_autalk.models import AUClassifier
 from keras_autalk.models.talker import AUTalker
-from keras_autalk.training import load_au_classifier
+from keras_autalk.training.fit import load_au_classifier
 from tests.test_cli import assert_one_sentence_error, run
 
 
@@ -157,7 +157,7 @@ def test_every_kth_utterance_spans_the_split(prepared):
 
 
 def test_run_talker_normalises_the_features_of_a_normalising_model():
-    from keras_autalk.data import audio
+    from keras_autalk.features import log_mel
     from tests.pretrained_helpers import perturbed_talker
 
     talker = perturbed_talker(seed=3, audio_normalization="utterance")
@@ -166,7 +166,7 @@ def test_run_talker_normalises_the_features_of_a_normalising_model():
     features = (rng.normal(size=(12, 20, 80)) - 4).astype(np.float32)
     frames, au_intensity = evaluation.run_talker(talker, image, features)
     expected = talker({"identity_image": image[None],
-                       "audio_features": audio.normalize_features(features)[None]},
+                       "audio_features": log_mel.normalize_features(features)[None]},
                       training=False)
     np.testing.assert_allclose(au_intensity, np.asarray(expected["au_intensity"])[0], atol=1e-5)
     np.testing.assert_allclose(frames, np.asarray(expected["frames"])[0], atol=1e-5)

@@ -8,7 +8,7 @@ from skimage import filters
 from skimage.metrics import structural_similarity
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.data import face
+from keras_autalk.media import face
 from keras_autalk.errors import AutalkError, NoFaceError
 from keras_autalk.evaluation import metrics
 from keras_autalk.models import losses

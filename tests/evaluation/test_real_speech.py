@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_autalk import generate
-from keras_autalk.data import klettres
+from keras_autalk.inference import generate
+from keras_autalk.corpora import klettres
 from keras_autalk.errors import AutalkError
 from keras_autalk.evaluation import real_speech
 from tests.test_cli import assert_one_sentence_error, run

@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_autalk import training
-from keras_autalk.data import pipeline
+from keras_autalk.training import fit as training
+from keras_autalk.datasets import pipeline
 from keras_autalk.errors import AutalkError, InputFileError
 from keras_autalk.evaluation import sync
 from keras_autalk.models import SyncExpert

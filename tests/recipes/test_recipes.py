@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from keras_autalk import training
+from keras_autalk.training import fit as training
 from keras_autalk.native import import_tensorflow
 from tests.test_cli import assert_one_sentence_error, run
 
@@ -204,7 +204,7 @@ def test_talker_recipe_logs_losses_and_sample_strips(capsys, prepared, au_classi
     width, height, png = tf.make_ndarray(strips["samples/example_0"][-1][1])
     image = tf.image.decode_png(png).numpy() / 255.0
     assert image.shape == (3 * 128, 8 * 128, 3) and (int(height), int(width)) == (384, 1024)
-    from keras_autalk.data import pipeline
+    from keras_autalk.datasets import pipeline
 
     _, targets = next(iter(pipeline.make_dataset(pipeline.list_shards(prepared, "test"),
                                                  batch_size=2, training=False)))

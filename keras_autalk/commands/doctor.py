@@ -1,0 +1,161 @@
+"""`autalk doctor`: is everything the package needs installed and working?
+
+One line per component; required components that fail make the command
+exit non-zero. tensorflow-io is optional: without its ops the audio code
+falls back to soundfile and librosa.
+"""
+
+import dataclasses
+import importlib.metadata
+import platform
+import subprocess
+
+
+@dataclasses.dataclass
+class Check:
+    """One line of the report."""
+
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _version(distribution):
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_python():
+    return Check("python", True, platform.python_version())
+
+
+def check_package():
+    from keras_autalk import __version__
+
+    return Check("keras-autalk", True, __version__)
+
+
+def check_tensorflow():
+    try:
+        import tensorflow as tf
+    except Exception as error:  # noqa: BLE001 - report any import failure
+        return Check("tensorflow", False, f"cannot import: {error}")
+    return Check("tensorflow", True, tf.__version__)
+
+
+def check_keras():
+    try:
+        import keras
+    except Exception as error:  # noqa: BLE001
+        return Check("keras", False, f"cannot import: {error}")
+    backend = keras.backend.backend()
+    return Check("keras", backend == "tensorflow", f"{keras.__version__} (backend {backend})")
+
+
+def check_numpy():
+    import numpy
+
+    return Check("numpy", numpy.__version__.startswith("1."), numpy.__version__)
+
+
+def check_tensorflow_io():
+    from keras_autalk.media import audio_backends
+
+    loaded, reason = audio_backends.tfio_status()
+    version = _version("tensorflow-io") or "not installed"
+    if loaded:
+        return Check("tensorflow-io", True, f"{version}, ops load", required=False)
+    return Check(
+        "tensorflow-io", False,
+        f"{version}, ops do not load ({reason}); audio uses soundfile + librosa instead",
+        required=False,
+    )
+
+
+def check_dlib():
+    try:
+        import dlib
+        from keras_autalk.media import face
+
+        face._hog_detector()
+        face._shape_predictor()
+        face._cnn_detector()
+        embedding = dlib.face_recognition_model_v1(str(face.model_path("embedding")))
+        del embedding
+    except Exception as error:  # noqa: BLE001
+        return Check("dlib", False, f"{error}")
+    return Check(
+        "dlib", True,
+        f"{dlib.__version__}, HOG + CNN detectors, 68-point predictor and face embedding load",
+    )
+
+
+def check_ffmpeg():
+    from keras_autalk.media import ffmpeg
+
+    try:
+        executable = ffmpeg.ffmpeg_exe()
+        encoders = subprocess.run(
+            [executable, "-hide_banner", "-encoders"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True,
+        ).stdout.decode("utf-8", "replace")
+    except Exception as error:  # noqa: BLE001
+        return Check("ffmpeg", False, f"{error}")
+    missing = [name for name in ("libx264", "aac") if f" {name} " not in encoders]
+    if missing:
+        return Check("ffmpeg", False, f"{executable} lacks the encoders {', '.join(missing)}")
+    return Check("ffmpeg", True, f"{ffmpeg.ffmpeg_version()} with libx264 and aac ({executable})")
+
+
+def check_audio_libraries():
+    try:
+        import librosa
+        import soundfile
+    except Exception as error:  # noqa: BLE001
+        return Check("soundfile/librosa", False, f"cannot import: {error}")
+    return Check(
+        "soundfile/librosa", True,
+        f"libsndfile {soundfile.__libsndfile_version__}, librosa {librosa.__version__}",
+    )
+
+
+def check_espeak():
+    try:
+        import ctypes
+
+        import espeakng_loader
+
+        library = espeakng_loader.get_library_path()
+        ctypes.CDLL(library)
+        data = espeakng_loader.get_data_path()
+    except Exception as error:  # noqa: BLE001
+        return Check("espeak-ng", False, f"{error}")
+    return Check("espeak-ng", True, f"libespeak-ng loads ({library}); data {data}")
+
+
+CHECKS = (
+    check_package, check_python, check_tensorflow, check_keras, check_numpy,
+    check_tensorflow_io, check_dlib, check_ffmpeg, check_audio_libraries, check_espeak,
+)
+
+
+def run_checks():
+    """Run every check; return the list of `Check`s."""
+    return [check() for check in CHECKS]
+
+
+def format_report(checks):
+    """The report: one line per check, `ok`, `MISSING` or `fallback` first."""
+    lines = []
+    for check in checks:
+        status = "ok" if check.ok else ("MISSING" if check.required else "fallback")
+        lines.append(f"{status:8s} {check.name:18s} {check.detail}")
+    return "\n".join(lines)
+
+
+def all_required_ok(checks):
+    """Whether every required check passed."""
+    return all(check.ok for check in checks if check.required)

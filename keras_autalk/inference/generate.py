@@ -1,0 +1,628 @@
+"""The `generate` task: one face photo + speech in, a talking-head MP4 out.
+
+Steps: read the photo (any format `data.image` reads) -> find the face (the
+largest, if several) -> align it to the model's crop -> read the speech (any
+format and rate `data.audio` reads) -> per-video-frame audio features ->
+run the model over the whole utterance in overlapping windows -> paste each
+generated crop back into the full photo through a feathered mask -> stream
+the frames into an H.264 MP4 with the original audio muxed.
+
+Long audio: the model sees `window_frames` frames at a time (its fusion
+attends over the whole window), windows overlap by at least
+`overlap_frames`, and the frames of an overlap are crossfaded linearly from
+the earlier window to the later one, so there is no jump at a seam. Only one
+window of crops and one full frame are held at a time, so memory does not
+grow with the length of the audio (the audio itself and its features are
+held whole: about 50 MB for 5 minutes).
+
+Frame rate: the model runs at `AudioConfig.fps` (25). Another output `fps`
+resamples the generated sequence in time: output frame j, centred at
+`(j + 0.5) / fps` seconds, is the linear interpolation of the two model
+frames whose centres surround it (the same for the AU curves). Either way
+the video has `ceil(duration * fps)` frames (it never ends before the
+audio; the audio is padded with silence to the video's length).
+"""
+
+import contextlib
+import dataclasses
+import math
+import os
+import pathlib
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import scipy.sparse
+
+from keras_autalk.config import AudioConfig, FaceConfig
+from keras_autalk.errors import AutalkError, InputFileError, MissingDependencyError
+from keras_autalk.files import atomic_output, check_input_file, check_output_path
+
+DEFAULT_WINDOW_FRAMES = 128
+DEFAULT_OVERLAP_FRAMES = 16
+# A progress bar is shown (when asked for) from this much audio on.
+LONG_AUDIO_S = 10.0
+MAX_FPS = 120.0
+MAX_ARTICULATION = 5.0
+# Video encoding: x264 "veryfast" at CRF 18 looks the same as "medium" on a
+# mostly static talking head and encodes about 3 times faster.
+VIDEO_PRESET = "veryfast"
+VIDEO_CRF = 18
+STAGES = ("load model", "face", "audio features", "model", "paste-back", "encode")
+# What `autalk demo` animates: a photo shipped by an installed package
+# (`data.photos`; grace_hopper has one clear face, astronaut also makes the
+# HOG detector fire on the suit) and the clip tools/make_demo_speech.py makes.
+DEMO_PHOTO = "grace_hopper"
+DEMO_SPEECH = pathlib.Path(__file__).resolve().parents[1] / "assets" / "demo_speech.flac"
+
+
+@dataclasses.dataclass
+class GenerateResult:
+    """What `generate` wrote and how long it took.
+
+    Attributes:
+        output: the MP4 written.
+        num_frames: video frames written (`ceil(audio_seconds * fps)`).
+        fps: the video's frame rate.
+        audio_seconds: duration of the speech.
+        face_box: `(left, top, right, bottom)` of the face used, in photo pixels.
+        action_units: the AU numbers of `au_intensity`'s columns.
+        au_intensity: `(num_frames, A)` predicted AU intensities (0-5, after
+            `articulation`), one row per video frame.
+        au_csv: the AU CSV written, or None.
+        notes: things the user should know (several faces, ignored detections).
+        timings: seconds per stage (`STAGES`) and "total".
+    """
+
+    output: pathlib.Path
+    num_frames: int
+    fps: float
+    audio_seconds: float
+    face_box: Tuple[int, int, int, int]
+    action_units: Tuple[int, ...]
+    au_intensity: np.ndarray
+    au_csv: Optional[pathlib.Path]
+    notes: List[str]
+    timings: Dict[str, float]
+
+
+# ------------------------------------------------------------------ windows
+def window_plan(num_frames, window_frames=DEFAULT_WINDOW_FRAMES,
+                overlap_frames=DEFAULT_OVERLAP_FRAMES):
+    """The `(start, end)` frame ranges the model runs on.
+
+    As few windows as cover the clip with at most `window_frames` frames
+    each and at least `overlap_frames` frames shared by neighbours, all of
+    one length (as short as that allows, so little is computed twice):
+    consecutive windows overlap by exactly `overlap_frames`, except the last
+    one, which ends at the last frame and may overlap more.
+
+    Example:
+    >>> window_plan(300, 128, 16)
+    [(0, 111), (95, 206), (189, 300)]
+    >>> window_plan(50, 128, 16)
+    [(0, 50)]
+    """
+    _check_windows(window_frames, overlap_frames)
+    num_frames = int(num_frames)
+    if num_frames <= window_frames:
+        return [(0, num_frames)]
+    count = -(-(num_frames - overlap_frames) // (window_frames - overlap_frames))
+    length = -(-(num_frames + (count - 1) * overlap_frames) // count)
+    step = length - overlap_frames
+    starts = [index * step for index in range(count - 1)] + [num_frames - length]
+    return [(start, start + length) for start in starts]
+
+
+def _check_windows(window_frames, overlap_frames):
+    if not (isinstance(window_frames, (int, np.integer)) and window_frames >= 1):
+        raise AutalkError(f"window_frames must be a positive integer, got {window_frames!r}.")
+    if not (isinstance(overlap_frames, (int, np.integer))
+            and 0 <= overlap_frames < window_frames):
+        raise AutalkError(
+            f"overlap_frames must be an integer from 0 to window_frames - 1 "
+            f"({window_frames - 1}), got {overlap_frames!r}."
+        )
+
+
+def crossfade_weights(num_frames):
+    """Weights of the later window over an overlap of `num_frames` frames.
+
+    A linear ramp strictly between 0 and 1: `(i + 1) / (num_frames + 1)`.
+    """
+    return (np.arange(1, num_frames + 1, dtype=np.float32) / (num_frames + 1))
+
+
+def _inference_function(model):
+    """The model's forward pass as one traced `tf.function` (cached on the model).
+
+    Batch and clip length are left open in the signature, so one trace
+    serves every window.
+    """
+    function = getattr(model, "_autalk_generate_function", None)
+    if function is None:
+        from keras_autalk.native import import_tensorflow
+
+        tf = import_tensorflow()
+        audio = AudioConfig()
+        size = model.model_config.image_size
+        signature = [{
+            "identity_image": tf.TensorSpec((None, size, size, 3), tf.float32),
+            "audio_features": tf.TensorSpec(
+                (None, None, audio.context_steps, audio.num_mel_bins), tf.float32),
+            "articulation": tf.TensorSpec((), tf.float32),
+        }]
+
+        @tf.function(input_signature=signature)
+        def function(inputs):
+            outputs = model(inputs, training=False)
+            return outputs["frames"], outputs["au_intensity"]
+
+        object.__setattr__(model, "_autalk_generate_function", function)
+    return function
+
+
+def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
+                      window_frames=DEFAULT_WINDOW_FRAMES,
+                      overlap_frames=DEFAULT_OVERLAP_FRAMES, timings=None):
+    """Run the model over a whole utterance in windows; yield frame by frame.
+
+    Args:
+        model: an `AUTalker` (e.g. from `load_pretrained`).
+        identity_crop: the aligned face, `(S, S, 3)` uint8, or float in [0, 1].
+        audio_features: `(T, context_steps, num_mel_bins)` from
+            `data.audio.audio_features`.
+        articulation: scale of the predicted AU intensities (1: as
+            predicted, 0: no mouth movement driven by AUs).
+        window_frames: frames per model call.
+        overlap_frames: least overlap of consecutive windows; overlaps are
+            crossfaded linearly.
+        timings: optional dict; "model" accumulates the seconds spent in
+            the model.
+
+    Yields:
+        `(crop, au_intensity)` for each of the T frames: float32
+        `(S, S, 3)` in [0, 1] and float32 `(A,)`.
+
+    Example:
+    ```python
+    crops = [crop for crop, _ in generate_sequence(model, aligned.crop, features)]
+    ```
+    """
+    plan = window_plan(len(audio_features), window_frames, overlap_frames)
+    identity = np.asarray(identity_crop)
+    if identity.dtype == np.uint8:
+        identity = identity.astype(np.float32) / 255.0
+    identity = identity.astype(np.float32)[None]
+    scale = np.asarray(articulation, dtype=np.float32)
+    function = _inference_function(model)
+    pending_frames = pending_aus = None
+    for index, (start, end) in enumerate(plan):
+        began = time.perf_counter()
+        frames, aus = function({
+            "identity_image": identity,
+            "audio_features": np.asarray(audio_features[start:end], np.float32)[None],
+            "articulation": scale,
+        })
+        frames, aus = frames.numpy()[0], aus.numpy()[0]
+        if timings is not None:
+            timings["model"] = timings.get("model", 0.0) + time.perf_counter() - began
+        if pending_frames is not None:
+            overlap = len(pending_frames)
+            weight = crossfade_weights(overlap)
+            frames[:overlap] = ((1.0 - weight[:, None, None, None]) * pending_frames
+                                + weight[:, None, None, None] * frames[:overlap])
+            aus[:overlap] = (1.0 - weight[:, None]) * pending_aus + weight[:, None] * aus[:overlap]
+        done = (plan[index + 1][0] if index + 1 < len(plan) else end) - start
+        for position in range(done):
+            yield frames[position], aus[position]
+        pending_frames, pending_aus = frames[done:], aus[done:]
+
+
+def resample_in_time(sequence, num_input, input_fps, output_fps, num_output):
+    """Resample a stream of `(crop, au)` frames to another frame rate.
+
+    Output frame j is centred at `(j + 0.5) / output_fps` seconds; it is the
+    linear interpolation of the two input frames whose centres surround it
+    (the first or last input frame beyond the ends). Holds two input frames.
+
+    Args:
+        sequence: iterable of `(crop, au)` at `input_fps` (`num_input` of them).
+        num_input: number of input frames.
+        input_fps, output_fps: frame rates.
+        num_output: frames to yield.
+
+    Yields:
+        `(crop, au)` at `output_fps`.
+    """
+    iterator = iter(sequence)
+    if input_fps == output_fps and num_output <= num_input:
+        for _, item in zip(range(num_output), iterator):
+            yield item
+        return
+    held = {}
+    next_index = 0
+
+    def fetch(index):
+        nonlocal next_index
+        while next_index <= index:
+            held[next_index] = next(iterator)
+            held.pop(next_index - 2, None)
+            next_index += 1
+        return held[index]
+
+    for j in range(num_output):
+        position = (j + 0.5) * input_fps / output_fps - 0.5
+        position = min(max(position, 0.0), num_input - 1.0)
+        lower = int(math.floor(position))
+        upper = min(lower + 1, num_input - 1)
+        fraction = np.float32(position - lower)
+        low_crop, low_au = fetch(lower)
+        if fraction == 0 or upper == lower:
+            yield low_crop, low_au
+            continue
+        high_crop, high_au = fetch(upper)
+        yield ((1 - fraction) * low_crop + fraction * high_crop,
+               (1 - fraction) * low_au + fraction * high_au)
+
+
+# -------------------------------------------------------------- paste-back
+class FacePaster:
+    """Pastes generated crops back into the photo, fast, frame after frame.
+
+    Computes once what `data.face.paste_back` computes per call (the region
+    the crop covers, where each of its pixels samples the crop, the warped
+    feathered mask, the photo's share of the blend), so each frame costs one
+    sparse product (4 bilinear weights per pixel the mask touches). Pixels the mask does
+    not touch are the photo's own, bit for bit.
+
+    Args:
+        photo: the `(h, w, 3)` uint8 photo.
+        matrix: the photo-to-crop transform (`AlignedFace.matrix`).
+        crop_size: side of the crops.
+        config: `FaceConfig` (its `feather`).
+
+    Example:
+    ```python
+    paster = FacePaster(photo, aligned.matrix, 128)
+    frame = paster.paste(crop)   # crop float in [0, 1]
+    ```
+    """
+
+    def __init__(self, photo, matrix, crop_size, config=FaceConfig()):
+        from keras_autalk.media import face
+
+        self.photo = np.ascontiguousarray(photo)
+        height, width = photo.shape[:2]
+        size = int(crop_size)
+        corners = face.apply_transform(
+            face.invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
+        )
+        left = int(max(0, np.floor(corners[:, 0].min()) - 1))
+        top = int(max(0, np.floor(corners[:, 1].min()) - 1))
+        right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
+        bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
+        self.box = (left, top, right, bottom)
+        self.size = size
+        rows, cols = np.mgrid[top:max(top, bottom), left:max(left, right)]
+        # Where each photo pixel of the region falls in the crop (pixel centres
+        # on integers, as skimage's warp), sampled bilinearly with edge clamping.
+        source = face.apply_transform(matrix, np.stack([cols.ravel(), rows.ravel()], axis=1))
+        mask = face.feather_mask(dataclasses.replace(config, crop_size=size))
+        x0, y0 = np.floor(source[:, 0]), np.floor(source[:, 1])
+        fx, fy = source[:, 0] - x0, source[:, 1] - y0
+        x0 = x0.astype(np.int64)
+        y0 = y0.astype(np.int64)
+        xs = (np.clip(x0, 0, size - 1), np.clip(x0 + 1, 0, size - 1))
+        ys = (np.clip(y0, 0, size - 1), np.clip(y0 + 1, 0, size - 1))
+        weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+        indices = (ys[0] * size + xs[0], ys[0] * size + xs[1],
+                   ys[1] * size + xs[0], ys[1] * size + xs[1])
+        warped_mask = sum(w * mask.ravel()[i] for w, i in zip(weights, indices))
+        warped_mask = np.clip(warped_mask, 0.0, 1.0)
+        active = warped_mask > 0
+        self._pixels = np.flatnonzero(active)
+        count = len(self._pixels)
+        # One sparse row per touched pixel holding its 4 bilinear weights:
+        # warping a crop is then a single sparse product.
+        self._sampling = scipy.sparse.csr_matrix(
+            (np.stack([w[active] for w in weights], axis=1).ravel().astype(np.float32),
+             np.stack([i[active] for i in indices], axis=1).ravel(),
+             np.arange(0, 4 * count + 1, 4)),
+            shape=(count, size * size))
+        self._mask = warped_mask[active].astype(np.float32)[:, None]
+        region = self.photo[top:bottom, left:right].reshape(-1, 3).astype(np.float32)
+        self._photo_share = (1.0 - self._mask) * region[self._pixels]
+        # The same pixels as indices into the whole (flattened) photo.
+        self._photo_pixels = ((top + self._pixels // max(1, right - left)) * width
+                              + left + self._pixels % max(1, right - left))
+
+    def paste(self, crop):
+        """The photo with `crop` (`(S, S, 3)`, float in [0, 1] or uint8) pasted in.
+
+        Returns:
+            A new `(h, w, 3)` uint8 frame.
+        """
+        crop = np.asarray(crop)
+        flat = crop.reshape(-1, 3).astype(np.float32)
+        if crop.dtype != np.uint8:
+            flat = np.clip(flat, 0.0, 1.0, out=flat) * np.float32(255.0)
+        blended = self._sampling @ flat
+        blended *= self._mask
+        blended += self._photo_share
+        # A convex combination of values in 0..255: rounding half up stays in range.
+        blended += 0.5
+        frame = self.photo.copy()
+        frame.reshape(-1, 3)[self._photo_pixels] = blended.astype(np.uint8)
+        return frame
+
+
+# ------------------------------------------------------------------- inputs
+def demo_speech_path():
+    """The bundled demo speech clip (`keras_autalk/assets/demo_speech.flac`).
+
+    Raises:
+        MissingDependencyError: the file is not installed.
+    """
+    if not DEMO_SPEECH.is_file():
+        raise MissingDependencyError(
+            f"The bundled demo speech '{DEMO_SPEECH}' is missing; reinstall keras-autalk "
+            "or run tools/make_demo_speech.py."
+        )
+    return DEMO_SPEECH
+
+
+def _load_photo(image, config):
+    from keras_autalk.media import image as image_lib
+
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise AutalkError(
+                f"A photo given as an array must be uint8 RGB of shape (h, w, 3), got "
+                f"{image.dtype} {image.shape}."
+            )
+        image_lib.check_image_size(image.shape[1], image.shape[0], config, name="photo")
+        return np.ascontiguousarray(image)
+    return image_lib.load_image(image, config)
+
+
+def _load_audio(path, config):
+    """The speech at the model's rate and level (checked) and the original samples and rate.
+
+    The model hears one channel without DC offset (`audio_backends.mix_down`:
+    the loudest channel where the channels cancel) at the demo corpus's
+    speech level (`set_speech_level`), so quiet, loud, offset and
+    opposite-phase recordings drive the face as a clean one does; the
+    silence check sees the level as recorded.
+    """
+    from keras_autalk.media import audio as audio_lib
+    from keras_autalk.media import audio_backends
+
+    path = check_input_file(path, "audio file")
+    # libsndfile (falling back to ffmpeg) unless the user chose a backend:
+    # it reads every format tensorflow-io does, and loading tensorflow-io's
+    # ops costs about 1 s of the 5 s a 10 s clip may take (measured).
+    chosen = os.environ.get(audio_backends.BACKEND_ENV_VAR, "").strip()
+    backend = audio_backends.resolve_backend_name(chosen or "soundfile")
+    decoded = audio_backends.decode_with_fallback(path, backend)
+    mono = audio_backends.mix_down(decoded.samples)
+    waveform = np.ascontiguousarray(
+        audio_backends.resample(mono, decoded.sample_rate, config.sample_rate, backend),
+        dtype=np.float32)
+    audio_lib.check_speech(waveform, config, name=f"The audio file '{path}'")
+    waveform = audio_backends.set_speech_level(waveform, config.sample_rate,
+                                               config.speech_level_dbfs)
+    # The video gets the recording as it was (rate, stereo); more channels
+    # than stereo are mixed down, which is what MP4 players expect anyway.
+    original = decoded.samples if decoded.samples.shape[1] <= 2 else mono
+    return waveform, original, int(decoded.sample_rate)
+
+
+def _check_options(articulation, fps):
+    if not (isinstance(articulation, (int, float, np.number)) and math.isfinite(articulation)
+            and 0.0 <= articulation <= MAX_ARTICULATION):
+        raise AutalkError(
+            f"articulation must be a number from 0 to {MAX_ARTICULATION:g} (1 is as "
+            f"predicted), got {articulation!r}."
+        )
+    if not (isinstance(fps, (int, float, np.number)) and math.isfinite(fps)
+            and 1.0 <= fps <= MAX_FPS):
+        raise AutalkError(f"fps must be a number from 1 to {MAX_FPS:g}, got {fps!r}.")
+
+
+def _notes(found):
+    notes = []
+    if found.num_faces > 1:
+        notes.append(f"found {found.num_faces} faces in the photo; animating the largest at "
+                     f"{found.box}.")
+    for rejected in found.rejected:
+        notes.append(f"ignored a {rejected}.")
+    return notes
+
+
+def au_csv_text(au_intensity, action_units, fps):
+    """The AU curves as an OpenFace-style CSV (", " separators).
+
+    Columns: `frame` (1-based), `timestamp` (seconds), `confidence`,
+    `success` (1: every frame shows the photo's face), then `AUxx_r` for
+    each AU (0-5). `data.au_labels.read_openface_csv` reads it back.
+
+    Example:
+    >>> print(au_csv_text(np.array([[0.5, 1.25]]), (25, 26), 25.0), end="")
+    frame, timestamp, confidence, success, AU25_r, AU26_r
+    1, 0.000, 1.00, 1, 0.50, 1.25
+    """
+    header = ["frame", "timestamp", "confidence", "success"] + [
+        f"AU{int(unit):02d}_r" for unit in action_units]
+    lines = [", ".join(header)]
+    for index, row in enumerate(np.asarray(au_intensity, dtype=np.float64)):
+        cells = [str(index + 1), f"{index / fps:.3f}", "1.00", "1"]
+        cells += [f"{value:.2f}" for value in row]
+        lines.append(", ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ generate
+def generate(image, audio, output, model="demo", size=None, au_csv=None, articulation=1.0,
+             fps=None, progress=True, window_frames=DEFAULT_WINDOW_FRAMES,
+             overlap_frames=DEFAULT_OVERLAP_FRAMES):
+    """Make a talking-head MP4 from one face photo and a speech recording.
+
+    Every input is checked before the long work starts; the MP4 (and the AU
+    CSV) appear only when completely written.
+
+    Args:
+        image: the photo: a path (JPEG, PNG, WebP, TIFF, ...; RGBA, grayscale,
+            16-bit and CMYK are converted) or a uint8 RGB array.
+        audio: the speech: WAV, FLAC, Ogg, MP3, M4A, ... at any rate and
+            channel count.
+        output: the `.mp4` to write; its folder must exist.
+        model: "demo" (the bundled model), another installed name, a model
+            folder path (`save_pretrained`), or a loaded `AUTalker`.
+        size: the crop side the model runs at; None: the model's
+            `image_size`. Anything else must equal it.
+        au_csv: optional path of a CSV for the predicted AU curves (one row
+            per video frame, OpenFace-style columns; see `au_csv_text`).
+        articulation: scales the predicted AU intensities (0..5; 1 as
+            predicted, 0 keeps the AU-driven mouth still).
+        fps: output frame rate; None: the model's (`AudioConfig.fps`, 25).
+            Another rate resamples the generated frames in time.
+        progress: show a progress bar for long audio.
+        window_frames: frames per model call (memory and the model's temporal
+            context).
+        overlap_frames: least overlap of consecutive windows (crossfaded).
+
+    Returns:
+        A `GenerateResult`.
+
+    Raises:
+        AutalkError: bad input, each explained in one sentence (a missing,
+            unreadable or tiny photo, no face, unreadable, empty, short or
+            silent audio, a missing output folder, a model of another
+            version, a size the model does not run at).
+
+    Example:
+    ```python
+    result = generate("face.jpg", "speech.wav", "talk.mp4", au_csv="talk_au.csv")
+    print(result.num_frames, result.timings)
+    ```
+    """
+    from keras_autalk.presets import pretrained
+    from keras_autalk.media import face as face_lib
+    from keras_autalk.media import video as video_lib
+
+    started = time.perf_counter()
+    timings = {stage: 0.0 for stage in STAGES}
+    audio_config = AudioConfig()
+    fps = audio_config.fps if fps is None else fps
+    _check_options(articulation, fps)
+    _check_windows(window_frames, overlap_frames)
+    output = check_output_path(output, "video")
+    if output.suffix.lower() != ".mp4":
+        raise InputFileError(
+            f"Cannot write the video '{output}': give a file name ending in .mp4."
+        )
+    if au_csv is not None:
+        au_csv = check_output_path(au_csv, "AU CSV")
+        if au_csv.resolve() == output.resolve():
+            raise InputFileError("The AU CSV and the video cannot be the same file.")
+
+    # The model's config first (cheap): the crop size depends on it.
+    began = time.perf_counter()
+    if isinstance(model, str) or isinstance(model, pathlib.PurePath):
+        model_dir = pretrained.resolve_model_dir(model)
+        model_config = pretrained.read_model_json(model_dir)["model_config"]
+        talker = None
+    else:
+        model_dir, talker = None, model
+        model_config = talker.model_config
+    if size is not None and int(size) != model_config.image_size:
+        raise AutalkError(
+            f"The model runs at {model_config.image_size}x{model_config.image_size} "
+            f"pixels, so --size {size} cannot be used with it (leave --size out or give "
+            f"{model_config.image_size})."
+        )
+    face_config = dataclasses.replace(FaceConfig(), crop_size=model_config.image_size)
+    timings["load model"] += time.perf_counter() - began
+
+    began = time.perf_counter()
+    photo = _load_photo(image, face_config)
+    found = face_lib.find_face(photo, face_config)
+    aligned = face_lib.align_face(photo, found.landmarks, face_config)
+    timings["face"] += time.perf_counter() - began
+
+    began = time.perf_counter()
+    waveform, original_audio, original_rate = _load_audio(audio, audio_config)
+    from keras_autalk.media import audio as audio_lib
+    from keras_autalk.features import log_mel
+
+    model_frames = audio_lib.num_video_frames(len(waveform), audio_config)
+    features = log_mel.audio_features(waveform, audio_config, num_frames=model_frames,
+                                        normalization=model_config.audio_normalization)
+    audio_seconds = len(waveform) / audio_config.sample_rate
+    num_frames = int(math.ceil(audio_seconds * fps - 1e-9))
+    timings["audio features"] += time.perf_counter() - began
+
+    began = time.perf_counter()
+    if talker is None:
+        talker = pretrained.load_pretrained(model_dir)
+    timings["load model"] += time.perf_counter() - began
+
+    paster = FacePaster(photo, aligned.matrix, model_config.image_size, face_config)
+    au_rows = []
+
+    def frames():
+        from tqdm.auto import tqdm
+
+        sequence = generate_sequence(talker, aligned.crop, features, articulation,
+                                     window_frames, overlap_frames, timings)
+        stream = resample_in_time(sequence, model_frames, audio_config.fps, fps, num_frames)
+        with tqdm(total=num_frames, unit="frame", desc="Generating",
+                  disable=not (progress and audio_seconds >= LONG_AUDIO_S)) as bar:
+            for crop, au in stream:
+                au_rows.append(np.asarray(au, np.float32))
+                began_paste = time.perf_counter()
+                frame = paster.paste(crop)
+                timings["paste-back"] += time.perf_counter() - began_paste
+                bar.update(1)
+                yield frame
+
+    began = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        # Both files are complete before either is renamed into place.
+        partial_video = stack.enter_context(atomic_output(output, "video"))
+        partial_csv = (stack.enter_context(atomic_output(au_csv, "AU CSV"))
+                       if au_csv is not None else None)
+        written = video_lib.write_video(
+            partial_video, frames(), fps, audio=original_audio, sample_rate=original_rate,
+            crf=VIDEO_CRF, preset=VIDEO_PRESET, progress=False)
+        au_intensity = np.stack(au_rows) if au_rows else np.zeros(
+            (0, model_config.num_action_units), np.float32)
+        if partial_csv is not None:
+            partial_csv.write_text(
+                au_csv_text(au_intensity, model_config.action_units, fps), encoding="utf-8")
+    timings["encode"] = max(0.0, time.perf_counter() - began - timings["model"]
+                            - timings["paste-back"])
+    timings["total"] = time.perf_counter() - started
+    return GenerateResult(
+        output=output, num_frames=int(written), fps=float(fps), audio_seconds=audio_seconds,
+        face_box=tuple(int(v) for v in found.box),
+        action_units=tuple(model_config.action_units), au_intensity=au_intensity,
+        au_csv=au_csv, notes=_notes(found), timings=timings,
+    )
+
+
+__all__ = [
+    "DEFAULT_OVERLAP_FRAMES",
+    "DEMO_PHOTO",
+    "DEFAULT_WINDOW_FRAMES",
+    "FacePaster",
+    "GenerateResult",
+    "au_csv_text",
+    "crossfade_weights",
+    "demo_speech_path",
+    "generate",
+    "generate_sequence",
+    "resample_in_time",
+    "window_plan",
+]

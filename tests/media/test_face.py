@@ -1,0 +1,190 @@
+"""Face detection, landmarks, alignment and paste-back on real photos."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from skimage import transform as sktransform
+from skimage.registration import phase_cross_correlation
+
+from keras_autalk.config import FaceConfig
+from keras_autalk.media import face
+from keras_autalk.errors import NoFaceError
+
+
+def psnr(first, second):
+    mse = np.mean((first.astype(np.float64) - second.astype(np.float64)) ** 2)
+    return np.inf if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+@pytest.fixture(scope="module")
+def astronaut_face(astronaut):
+    return face.find_face(astronaut)
+
+
+@pytest.fixture(scope="module")
+def hopper_face(grace_hopper):
+    return face.find_face(grace_hopper)
+
+
+def test_astronaut_real_face_chosen_over_suit_false_positive(astronaut, astronaut_face):
+    # The HOG detector fires twice on astronaut: the face (upper middle) and
+    # the suit's chest (around y = 380).
+    assert len(face.detect_faces(astronaut)) == 2
+    left, top, right, bottom = astronaut_face.box
+    assert 150 < left < right < 300 and 50 < top < bottom < 200
+    assert astronaut_face.num_faces == 1
+    assert len(astronaut_face.rejected) == 1
+    assert "(126, 335" in astronaut_face.rejected[0]
+
+
+def test_suit_detection_fails_cnn_confirmation_but_face_passes(astronaut):
+    boxes = dict((box[1], box) for box, _ in face.detect_faces(astronaut))
+    assert face.confirm_with_cnn(astronaut, boxes[76])
+    assert not face.confirm_with_cnn(astronaut, boxes[335])
+
+
+@pytest.mark.parametrize("photo_name", ["astronaut", "grace_hopper"])
+def test_landmarks_are_plausible(photo_name, request):
+    found = request.getfixturevalue(
+        {"astronaut": "astronaut_face", "grace_hopper": "hopper_face"}[photo_name]
+    )
+    landmarks = found.landmarks
+    assert landmarks.shape == (68, 2)
+    eyes_lowest = landmarks[36:48, 1].max()
+    assert np.all(landmarks[48:68, 1] > eyes_lowest), "mouth points must lie below the eyes"
+    left, top, right, bottom = found.box
+    width = right - left
+    inner = landmarks[17:68]  # all but the jaw line, which may leave the box
+    margin = 0.05 * width
+    assert np.all((inner[:, 0] >= left - margin) & (inner[:, 0] <= right + margin))
+    assert np.all((inner[:, 1] >= top - 2 * margin) & (inner[:, 1] <= bottom + 2 * margin))
+    # Left eye (36-41) is on the image's left of the right eye (42-47).
+    assert landmarks[36:42, 0].mean() < landmarks[42:48, 0].mean()
+    assert face.check_landmarks(landmarks, found.box) is None
+
+
+def test_estimate_similarity_recovers_a_known_transform(rng):
+    points = rng.uniform(0, 500, size=(30, 2))
+    angle, scale, shift = 0.3, 1.7, np.array([12.0, -40.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = scale * points @ rotation.T + shift
+    matrix = face.estimate_similarity(points, moved)
+    np.testing.assert_allclose(matrix[:, :2], scale * rotation, atol=1e-9)
+    np.testing.assert_allclose(matrix[:, 2], shift, atol=1e-7)
+
+
+def test_alignment_puts_the_face_on_the_template(grace_hopper, hopper_face):
+    config = FaceConfig()
+    aligned = face.align_face(grace_hopper, hopper_face.landmarks, config)
+    assert aligned.crop.shape == (128, 128, 3) and aligned.crop.dtype == np.uint8
+    template = face.template_points(config)
+    for eye in (face.LEFT_EYE, face.RIGHT_EYE):
+        error = np.linalg.norm(aligned.landmarks[eye].mean(axis=0) - template[eye].mean(axis=0))
+        assert error < 2.0
+    # The eye line is horizontal in the crop.
+    left_eye = aligned.landmarks[face.LEFT_EYE].mean(axis=0)
+    right_eye = aligned.landmarks[face.RIGHT_EYE].mean(axis=0)
+    assert abs(right_eye[1] - left_eye[1]) < 1.5
+
+
+def test_crop_size_is_configurable(astronaut, astronaut_face):
+    aligned = face.align_face(astronaut, astronaut_face.landmarks, FaceConfig(crop_size=96))
+    assert aligned.crop.shape == (96, 96, 3)
+
+
+@pytest.mark.parametrize("photo_name", ["astronaut", "grace_hopper"])
+def test_align_then_inverse_align_round_trips_within_a_pixel(photo_name, request):
+    photo = request.getfixturevalue(photo_name)
+    found = face.find_face(photo)
+    config = FaceConfig(crop_size=256)
+    aligned = face.align_face(photo, found.landmarks, config)
+    # Exact geometry: crop coordinates map back onto the original landmarks.
+    back = face.apply_transform(face.invert_transform(aligned.matrix), aligned.landmarks)
+    np.testing.assert_allclose(back, found.landmarks, atol=1e-6)
+    # Content: the crop warped back into the photo lines up with the original
+    # face to within a fraction of a pixel (sub-pixel phase correlation).
+    restored = face.paste_back(photo, aligned.crop, aligned.matrix, config)
+    left, top, right, bottom = found.box
+    original_region = photo[top:bottom, left:right].mean(axis=2)
+    restored_region = restored[top:bottom, left:right].mean(axis=2)
+    shift, _, _ = phase_cross_correlation(original_region, restored_region, upsample_factor=20)
+    assert np.hypot(*shift) < 0.5, f"round trip moved the face by {shift} pixels"
+
+
+def test_tilted_face_is_straightened(grace_hopper):
+    tilted = sktransform.rotate(grace_hopper, 20, resize=True, mode="edge", preserve_range=True)
+    tilted = tilted.astype(np.uint8)
+    found = face.find_face(tilted)
+    aligned = face.align_face(tilted, found.landmarks)
+    left_eye = aligned.landmarks[face.LEFT_EYE].mean(axis=0)
+    right_eye = aligned.landmarks[face.RIGHT_EYE].mean(axis=0)
+    assert abs(np.degrees(np.arctan2(*(right_eye - left_eye)[::-1]))) < 3.0
+
+
+def test_large_photo_is_detected_at_reduced_size_and_fitted_at_full_size(grace_hopper, hopper_face):
+    large = sktransform.rescale(grace_hopper, 3, channel_axis=2, order=1, preserve_range=True)
+    large = large.astype(np.uint8)  # 1800 x 1536: detection runs on a 1024 copy
+    found = face.find_face(large)
+    assert found.box[2] - found.box[0] == pytest.approx(
+        3 * (hopper_face.box[2] - hopper_face.box[0]), rel=0.05)
+    difference = np.linalg.norm(found.landmarks / 3.0 - hopper_face.landmarks, axis=1)
+    assert difference[face.STABLE_POINTS].mean() < 2.0
+
+
+def test_paste_back_of_unchanged_crop_leaves_photo_nearly_unchanged(astronaut, grace_hopper):
+    # Measured: astronaut 46.7 dB, grace_hopper 35.6 dB (its face is shrunk
+    # from about 186 to 128 pixels, so the round trip loses fine detail).
+    for photo, floor in ((astronaut, 42.0), (grace_hopper, 33.0)):
+        found = face.find_face(photo)
+        aligned = face.align_face(photo, found.landmarks)
+        restored = face.paste_back(photo, aligned.crop, aligned.matrix)
+        assert restored.shape == photo.shape and restored.dtype == np.uint8
+        assert psnr(restored, photo) > floor
+
+
+def test_paste_back_changes_only_the_face_region(astronaut, astronaut_face):
+    aligned = face.align_face(astronaut, astronaut_face.landmarks)
+    black = np.zeros_like(aligned.crop)
+    pasted = face.paste_back(astronaut, black, aligned.matrix)
+    changed = np.any(pasted != astronaut, axis=2)
+    rows, cols = np.nonzero(changed)
+    corners = face.apply_transform(face.invert_transform(aligned.matrix),
+                                   [[0, 0], [128, 0], [0, 128], [128, 128]])
+    assert cols.min() >= corners[:, 0].min() - 1 and cols.max() <= corners[:, 0].max() + 1
+    assert rows.min() >= corners[:, 1].min() - 1 and rows.max() <= corners[:, 1].max() + 1
+    nose = astronaut_face.landmarks[face.NOSE_TIP].astype(int)
+    assert pasted[nose[1], nose[0]].max() < 5  # fully replaced at the centre
+
+
+def test_feather_mask_is_one_inside_and_zero_at_the_border():
+    mask = face.feather_mask(FaceConfig(crop_size=128, feather=0.1))
+    assert mask.shape == (128, 128)
+    assert mask[64, 64] == pytest.approx(1.0)
+    assert mask[0, 64] < 0.01 and mask[64, 0] < 0.01
+    assert np.all(np.diff(mask[64, :64]) >= 0)
+
+
+def test_image_without_a_face_raises(rng):
+    noise = rng.integers(0, 255, size=(300, 300, 3), dtype=np.uint8)
+    with pytest.raises(NoFaceError, match="No face was found"):
+        face.find_face(noise)
+
+
+def test_two_faces_the_larger_wins(grace_hopper):
+    small = sktransform.rescale(grace_hopper, 0.6, channel_axis=2, preserve_range=True)
+    canvas = np.full((700, 1000, 3), 128, dtype=np.uint8)
+    canvas[:600, :512] = grace_hopper
+    canvas[:small.shape[0], 600:600 + small.shape[1]] = small.astype(np.uint8)
+    found = face.find_face(canvas)
+    assert found.num_faces == 2
+    assert found.box[0] < 512  # the full-size face, not the smaller copy
+
+
+@pytest.mark.slow
+def test_cnn_detector_finds_only_the_real_face(astronaut):
+    config = dataclasses.replace(FaceConfig(), detector="cnn", upsample=0)
+    found = face.find_face(astronaut, config)
+    left, top, right, bottom = found.box
+    assert 150 < left < right < 300 and 50 < top < bottom < 200
+    assert found.rejected == []
