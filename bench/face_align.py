@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.media import face, photos
+from keras_autalk.media import face, paste, photos
 
 
 def timed(function, repeats=5):
@@ -43,7 +43,7 @@ def main():
         config = FaceConfig()
         aligned, cold, warm = timed(lambda: face.align_face(photo, found.landmarks, config))
         rows.append((name, "align_face (128 px)", photo.shape, cold, warm))
-        _, cold, warm = timed(lambda: face.paste_back(photo, aligned.crop, aligned.matrix, config))
+        _, cold, warm = timed(lambda: paste.paste_back(photo, aligned.crop, aligned.matrix, config))
         rows.append((name, "paste_back", photo.shape, cold, warm))
     print("| photo | step | size | first call (s) | warm median (s) |")
     print("| --- | --- | --- | ---: | ---: |")

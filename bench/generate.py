@@ -13,7 +13,7 @@ grace_hopper (512x600). Prints two Markdown tables:
   the Python start-up + imports alone, with their CPU time (user + sys,
   ffmpeg included): on a busy machine the wall time grows, the CPU time
   much less;
-- `keras_autalk.inference.generate(...)` in one process: the first call (cold: dlib
+- `keras_autalk.generate(...)` in one process: the first call (cold: dlib
   and the model are loaded, the model is traced) and the next ones (warm),
   split into the stages of `GenerateResult.timings`, and the CPU time
   used (all threads; ffmpeg's encoder runs in its own process, not counted). Generation streams
@@ -106,7 +106,7 @@ def main(argv=None):
     runs = []
     for _ in range(1 + args.repeats):
         cpu = time.process_time()
-        result = keras_autalk.inference.generate(photo, audio, output, model=model_dir, progress=False)
+        result = keras_autalk.generate(photo, audio, output, model=model_dir, progress=False)
         runs.append(dict(result.timings, **{"CPU time (all threads)": time.process_time() - cpu}))
     stages = list(runs[0])
 

@@ -23,6 +23,7 @@ from PIL import Image  # noqa: E402
 
 from keras_autalk.config import MOUTH_PARAMETERS  # noqa: E402
 from keras_autalk.corpora.demo import render  # noqa: E402
+from keras_autalk.corpora.demo import identities
 
 # Mouth shapes for the contact sheet's rows.
 SHAPES = {
@@ -95,7 +96,7 @@ def main():
     args = parser.parse_args()
 
     start = time.perf_counter()
-    bank = render.identity_bank(args.identities, seed=0)
+    bank = identities.identity_bank(args.identities, seed=0)
     bank_time = time.perf_counter() - start
     rng = np.random.default_rng(0)
     mouth = speech_like_track(args.frames, rng)
@@ -114,9 +115,9 @@ def main():
     print("| --- | ---: |")
     print(f"| identity_bank({args.identities}) incl. dlib on the photos (first call) "
           f"| {bank_time:.2f} |")
-    seconds = timed(lambda: render.identity_bank(args.identities, seed=1))
+    seconds = timed(lambda: identities.identity_bank(args.identities, seed=1))
     print(f"| identity_bank({args.identities}) (photos' landmarks cached) | {seconds:.2f} |")
-    seconds = timed(lambda: render.morph_identities(bank[0], bank[1], 0.5))
+    seconds = timed(lambda: identities.morph_identities(bank[0], bank[1], 0.5))
     print(f"| morph_identities | {seconds:.3f} |")
     if args.sheet:
         contact_sheet(bank, args.sheet)

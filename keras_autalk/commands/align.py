@@ -1,106 +1,35 @@
-"""The `align` task: photo in, aligned face crop (and landmarks JSON) out."""
+"""`autalk align PHOTO -o crop.png`: the aligned face crop (and landmarks JSON) of a photo."""
 
-import contextlib
-import dataclasses
-import json
-import pathlib
-from typing import List
-
-import numpy as np
-from PIL import Image
-
-from keras_autalk.config import FaceConfig
-from keras_autalk.media import face, image
-from keras_autalk.errors import InputFileError
-from keras_autalk.files import atomic_output, check_output_path
-
-CROP_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+from keras_autalk.commands.common import EXIT_OK, note
 
 
-@dataclasses.dataclass
-class AlignResult:
-    """What `align_photo` found and wrote.
-
-    Attributes:
-        face: the chosen `face.Face`.
-        aligned: the `face.AlignedFace` (crop, transform, crop landmarks).
-        notes: messages for the user (several faces, rejected detections).
-    """
-
-    face: face.Face
-    aligned: face.AlignedFace
-    notes: List[str]
-
-
-def face_config(size=None, detector=None):
-    """A `FaceConfig` with the given crop size and detector (None: defaults)."""
-    changes = {}
-    if size is not None:
-        changes["crop_size"] = size
-    if detector is not None:
-        changes["detector"] = detector
-    try:
-        return dataclasses.replace(FaceConfig(), **changes)
-    except ValueError as error:
-        raise InputFileError(str(error)) from None
+def add_parser(subparsers):
+    """Add `autalk align` and its options to `subparsers`."""
+    parser = subparsers.add_parser(
+        "align", help="find the face in a photo and write the aligned crop"
+    )
+    parser.add_argument("image", help="the photo (JPEG, PNG, WebP, ...)")
+    parser.add_argument(
+        "-o", "--output", required=True, help="where to write the crop (.png or .jpg)"
+    )
+    parser.add_argument(
+        "--landmarks", help="also write the landmarks and transform to this JSON file"
+    )
+    parser.add_argument("--size", type=int, default=None, help="crop side in pixels (default 128)")
+    parser.add_argument(
+        "--detector", choices=("hog", "cnn"), default=None,
+        help="dlib face detector (default hog; cnn is slower and stricter)",
+    )
+    parser.set_defaults(handler=run)
 
 
-def landmarks_record(image_path, photo, found, aligned, config):
-    """The JSON-ready description of one alignment."""
-    return {
-        "image": str(image_path),
-        "image_size": [int(photo.shape[1]), int(photo.shape[0])],
-        "box": [int(v) for v in found.box],
-        "score": round(float(found.score), 4),
-        "num_faces": found.num_faces,
-        "landmarks": np.round(found.landmarks, 2).tolist(),
-        "crop_size": config.crop_size,
-        "crop_landmarks": np.round(aligned.landmarks, 2).tolist(),
-        "image_to_crop": np.round(aligned.matrix, 6).tolist(),
-    }
+def run(args):
+    """Run `autalk align` with its parsed options; return the exit status."""
+    from keras_autalk.media import align
 
-
-def format_json(record):
-    """`record` as JSON with one key per line and each value on its line."""
-    body = ",\n".join(f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in record.items())
-    return "{\n" + body + "\n}\n"
-
-
-def _notes(found):
-    notes = []
-    if found.num_faces > 1:
-        notes.append(f"found {found.num_faces} faces; using the largest at {found.box}.")
-    for rejected in found.rejected:
-        notes.append(f"ignored a {rejected}.")
-    return notes
-
-
-def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig()):
-    """Find the face in `image_path`, write its aligned crop (and landmarks).
-
-    Both outputs are checked before any work and written atomically.
-
-    Returns:
-        An `AlignResult`.
-    """
-    crop_path = check_output_path(crop_path, "crop image")
-    crop_format = CROP_FORMATS.get(crop_path.suffix.lower())
-    if crop_format is None:
-        raise InputFileError(
-            f"Cannot write the crop as '{crop_path.suffix or crop_path.name}'; "
-            f"use one of {', '.join(sorted(CROP_FORMATS))}."
-        )
-    if landmarks_path is not None:
-        check_output_path(landmarks_path, "landmarks file")
-    photo = image.load_image(image_path, config)
-    found = face.find_face(photo, config)
-    aligned = face.align_face(photo, found.landmarks, config)
-    # Both files are written before either is renamed into place.
-    with contextlib.ExitStack() as stack:
-        temporary = stack.enter_context(atomic_output(crop_path, "crop image"))
-        Image.fromarray(aligned.crop).save(temporary, format=crop_format)
-        if landmarks_path is not None:
-            record = landmarks_record(pathlib.Path(image_path), photo, found, aligned, config)
-            temporary = stack.enter_context(atomic_output(landmarks_path, "landmarks file"))
-            temporary.write_text(format_json(record))
-    return AlignResult(face=found, aligned=aligned, notes=_notes(found))
+    config = align.face_config(size=args.size, detector=args.detector)
+    result = align.align_photo(args.image, args.output, args.landmarks, config)
+    for message in result.notes:
+        note(message)
+    print(f"wrote {args.output}" + (f" and {args.landmarks}" if args.landmarks else ""))
+    return EXIT_OK

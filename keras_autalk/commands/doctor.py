@@ -10,6 +10,8 @@ import importlib.metadata
 import platform
 import subprocess
 
+from keras_autalk.commands.common import EXIT_ERROR, EXIT_OK
+
 
 @dataclasses.dataclass
 class Check:
@@ -159,3 +161,23 @@ def format_report(checks):
 def all_required_ok(checks):
     """Whether every required check passed."""
     return all(check.ok for check in checks if check.required)
+
+
+def add_parser(subparsers):
+    """Add `autalk doctor` and its options to `subparsers`."""
+    parser = subparsers.add_parser(
+        "doctor", help="check the installation: versions, dlib models, ffmpeg, tensorflow-io"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args):
+    """Run `autalk doctor` with its parsed options; return the exit status."""
+    from keras_autalk.commands import doctor
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
+
+    checks = doctor.run_checks()
+    print(doctor.format_report(checks))
+    return EXIT_OK if doctor.all_required_ok(checks) else EXIT_ERROR

@@ -7,6 +7,7 @@ path: `corpora.read_corpus` -> `prepare.prepare_corpus`.
 
 import pathlib
 
+from keras_autalk.commands.common import EXIT_OK, note
 from keras_autalk.config import AutalkConfig
 from keras_autalk.corpora import readers as corpora
 from keras_autalk.errors import AutalkError
@@ -92,3 +93,52 @@ def prepare(corpus, out_dir, root=None, size="default", seed=0, num_workers=2,
         num_shards=num_shards, shard_index=shard_index, progress=progress,
         au_estimator=au_estimator, corpus=corpus, manifest_extra=extra,
     )
+
+
+def add_parser(subparsers):
+    """Add `autalk prepare` and its options to `subparsers`."""
+    parser = subparsers.add_parser(
+        "prepare", help="turn a corpus (demo, GRID, TCD-TIMIT, a folder) into TFRecords"
+    )
+    parser.add_argument("--corpus", required=True, choices=("demo", "grid", "tcd-timit", "folder"))
+    parser.add_argument("--out", required=True, help="output folder for the TFRecords")
+    parser.add_argument(
+        "--root", help="the corpus folder (demo: where it is rendered; default demo_corpus "
+        "beside --out)",
+    )
+    parser.add_argument("--size", default="default", choices=("tiny", "small", "default"),
+                        help="demo corpus size (default: about 10 minutes on 2 cores)")
+    parser.add_argument("--seed", type=int, default=0, help="demo corpus seed")
+    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--num-shards", type=int, default=1,
+                        help="machines sharing the work (split by speaker)")
+    parser.add_argument("--shard-index", type=int, default=0, help="this machine's share (0-based)")
+    parser.add_argument("--test-speakers", default="",
+                        help="comma-separated speakers of the test split (real corpora)")
+    parser.add_argument("--au-estimator", default="default",
+                        help="AU labels for videos without an OpenFace CSV: default, none, or a JSON path")
+    parser.set_defaults(handler=run)
+
+
+def run(args):
+    """Run `autalk prepare` with its parsed options; return the exit status."""
+    from keras_autalk.native import import_tensorflow
+
+    import_tensorflow()
+    from keras_autalk.commands import prepare as preparation
+
+    notes = []
+    test_speakers = [name for name in args.test_speakers.split(",") if name]
+    manifest = preparation.prepare(
+        args.corpus, args.out, root=args.root, size=args.size, seed=args.seed,
+        num_workers=args.workers, num_shards=args.num_shards, shard_index=args.shard_index,
+        test_speakers=test_speakers, au_estimator=args.au_estimator, notes=notes,
+    )
+    for message in notes:
+        note(message)
+    summary = ", ".join(
+        f"{split}: {info['examples']} utterances, {info['frames']} frames"
+        for split, info in sorted(manifest.get("splits", {}).items())
+    )
+    print(f"wrote {args.out} ({summary}; {manifest.get('skipped', 0)} skipped)")
+    return EXIT_OK

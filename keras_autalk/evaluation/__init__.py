@@ -8,8 +8,11 @@ Modules:
         metric wrappers for PSNR and SSIM.
     sync: lip-sync scores from the audio-visual sync expert, and its
         training.
-    evaluate: `autalk evaluate`, which scores talkers on a prepared split.
+    evaluate: scores talkers on a prepared split (`autalk evaluate`).
+    speech_tracks: real recordings joined with pauses into labelled
+        tracks, and their phone / noisy / reverberant versions.
+    lip_sync: the measures on an output MP4 (lip opening vs speech
+        envelope, pause ratio, lag, identity).
     real_speech: the real-speech benchmark (`autalk evaluate --real-speech`):
-        real recordings through `generate`, measured on the output MP4
-        (lip opening vs speech envelope, pause ratio, lag, identity).
+        tracks through `generate`, measured with `lip_sync`.
 """

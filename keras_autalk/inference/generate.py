@@ -32,7 +32,6 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import scipy.sparse
 
 from keras_autalk.config import AudioConfig, FaceConfig
 from keras_autalk.errors import AutalkError, InputFileError, MissingDependencyError
@@ -266,98 +265,6 @@ def resample_in_time(sequence, num_input, input_fps, output_fps, num_output):
                (1 - fraction) * low_au + fraction * high_au)
 
 
-# -------------------------------------------------------------- paste-back
-class FacePaster:
-    """Pastes generated crops back into the photo, fast, frame after frame.
-
-    Computes once what `data.face.paste_back` computes per call (the region
-    the crop covers, where each of its pixels samples the crop, the warped
-    feathered mask, the photo's share of the blend), so each frame costs one
-    sparse product (4 bilinear weights per pixel the mask touches). Pixels the mask does
-    not touch are the photo's own, bit for bit.
-
-    Args:
-        photo: the `(h, w, 3)` uint8 photo.
-        matrix: the photo-to-crop transform (`AlignedFace.matrix`).
-        crop_size: side of the crops.
-        config: `FaceConfig` (its `feather`).
-
-    Example:
-    ```python
-    paster = FacePaster(photo, aligned.matrix, 128)
-    frame = paster.paste(crop)   # crop float in [0, 1]
-    ```
-    """
-
-    def __init__(self, photo, matrix, crop_size, config=FaceConfig()):
-        from keras_autalk.media import face
-
-        self.photo = np.ascontiguousarray(photo)
-        height, width = photo.shape[:2]
-        size = int(crop_size)
-        corners = face.apply_transform(
-            face.invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
-        )
-        left = int(max(0, np.floor(corners[:, 0].min()) - 1))
-        top = int(max(0, np.floor(corners[:, 1].min()) - 1))
-        right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
-        bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
-        self.box = (left, top, right, bottom)
-        self.size = size
-        rows, cols = np.mgrid[top:max(top, bottom), left:max(left, right)]
-        # Where each photo pixel of the region falls in the crop (pixel centres
-        # on integers, as skimage's warp), sampled bilinearly with edge clamping.
-        source = face.apply_transform(matrix, np.stack([cols.ravel(), rows.ravel()], axis=1))
-        mask = face.feather_mask(dataclasses.replace(config, crop_size=size))
-        x0, y0 = np.floor(source[:, 0]), np.floor(source[:, 1])
-        fx, fy = source[:, 0] - x0, source[:, 1] - y0
-        x0 = x0.astype(np.int64)
-        y0 = y0.astype(np.int64)
-        xs = (np.clip(x0, 0, size - 1), np.clip(x0 + 1, 0, size - 1))
-        ys = (np.clip(y0, 0, size - 1), np.clip(y0 + 1, 0, size - 1))
-        weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
-        indices = (ys[0] * size + xs[0], ys[0] * size + xs[1],
-                   ys[1] * size + xs[0], ys[1] * size + xs[1])
-        warped_mask = sum(w * mask.ravel()[i] for w, i in zip(weights, indices))
-        warped_mask = np.clip(warped_mask, 0.0, 1.0)
-        active = warped_mask > 0
-        self._pixels = np.flatnonzero(active)
-        count = len(self._pixels)
-        # One sparse row per touched pixel holding its 4 bilinear weights:
-        # warping a crop is then a single sparse product.
-        self._sampling = scipy.sparse.csr_matrix(
-            (np.stack([w[active] for w in weights], axis=1).ravel().astype(np.float32),
-             np.stack([i[active] for i in indices], axis=1).ravel(),
-             np.arange(0, 4 * count + 1, 4)),
-            shape=(count, size * size))
-        self._mask = warped_mask[active].astype(np.float32)[:, None]
-        region = self.photo[top:bottom, left:right].reshape(-1, 3).astype(np.float32)
-        self._photo_share = (1.0 - self._mask) * region[self._pixels]
-        # The same pixels as indices into the whole (flattened) photo.
-        self._photo_pixels = ((top + self._pixels // max(1, right - left)) * width
-                              + left + self._pixels % max(1, right - left))
-
-    def paste(self, crop):
-        """The photo with `crop` (`(S, S, 3)`, float in [0, 1] or uint8) pasted in.
-
-        Returns:
-            A new `(h, w, 3)` uint8 frame.
-        """
-        crop = np.asarray(crop)
-        flat = crop.reshape(-1, 3).astype(np.float32)
-        if crop.dtype != np.uint8:
-            flat = np.clip(flat, 0.0, 1.0, out=flat) * np.float32(255.0)
-        blended = self._sampling @ flat
-        blended *= self._mask
-        blended += self._photo_share
-        # A convex combination of values in 0..255: rounding half up stays in range.
-        blended += 0.5
-        frame = self.photo.copy()
-        frame.reshape(-1, 3)[self._photo_pixels] = blended.astype(np.uint8)
-        return frame
-
-
-# ------------------------------------------------------------------- inputs
 def demo_speech_path():
     """The bundled demo speech clip (`keras_autalk/assets/demo_speech.flac`).
 
@@ -509,6 +416,7 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
     """
     from keras_autalk.presets import pretrained
     from keras_autalk.media import face as face_lib
+    from keras_autalk.media import paste
     from keras_autalk.media import video as video_lib
 
     started = time.perf_counter()
@@ -568,7 +476,7 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
         talker = pretrained.load_pretrained(model_dir)
     timings["load model"] += time.perf_counter() - began
 
-    paster = FacePaster(photo, aligned.matrix, model_config.image_size, face_config)
+    paster = paste.FacePaster(photo, aligned.matrix, model_config.image_size, face_config)
     au_rows = []
 
     def frames():
@@ -616,7 +524,6 @@ __all__ = [
     "DEFAULT_OVERLAP_FRAMES",
     "DEMO_PHOTO",
     "DEFAULT_WINDOW_FRAMES",
-    "FacePaster",
     "GenerateResult",
     "au_csv_text",
     "crossfade_weights",

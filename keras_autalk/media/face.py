@@ -382,7 +382,7 @@ def alignment_matrix(landmarks, config=FaceConfig()):
     )
 
 
-def _warp(image, matrix, output_shape, order=1):
+def warp(image, matrix, output_shape, order=1):
     """Sample `image` at `invert(matrix)` of each output pixel (bilinear).
 
     `matrix` maps source pixel centres to output pixel centres.
@@ -412,7 +412,7 @@ def align_face(image, landmarks, config=FaceConfig()):
     """
     matrix = alignment_matrix(landmarks, config)
     size = config.crop_size
-    crop = _warp(image, matrix, (size, size))
+    crop = warp(image, matrix, (size, size))
     return AlignedFace(
         crop=np.clip(np.rint(crop), 0, 255).astype(np.uint8),
         matrix=matrix,
@@ -433,45 +433,3 @@ def feather_mask(config=FaceConfig()):
     edge = np.clip((distance_to_edge - 0.5) / ramp, 0.0, 1.0)
     edge = 0.5 - 0.5 * np.cos(np.pi * edge)
     return np.outer(edge, edge)
-
-
-def paste_back(image, crop, matrix, config=FaceConfig()):
-    """Put an (edited) aligned `crop` back into `image` with a feathered mask.
-
-    Only the region the crop covers is warped, so this stays cheap on large
-    photos.
-
-    Args:
-        image: the original `(h, w, 3)` uint8 photo.
-        crop: `(size, size, 3)` uint8 crop in template coordinates.
-        matrix: the image-to-crop transform from `align_face`.
-
-    Returns:
-        A new `(h, w, 3)` uint8 image.
-    """
-    height, width = image.shape[:2]
-    size = crop.shape[0]
-    corners = apply_transform(
-        invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
-    )
-    left = int(max(0, np.floor(corners[:, 0].min()) - 1))
-    top = int(max(0, np.floor(corners[:, 1].min()) - 1))
-    right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
-    bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
-    result = image.copy()
-    if right <= left or bottom <= top:
-        return result
-    # Transform from the region's own pixels to crop pixels.
-    region_matrix = matrix.copy()
-    region_matrix[:, 2] += matrix[:, :2] @ np.array([left, top], dtype=np.float64)
-    to_region = invert_transform(region_matrix)
-    region_shape = (bottom - top, right - left)
-    mask = feather_mask(dataclasses.replace(config, crop_size=size))
-    warped_crop = _warp(crop.astype(np.float64), to_region, region_shape)
-    warped_mask = _warp(mask, to_region, region_shape)
-    # Outside the crop, warp's edge mode repeats the mask's zero border.
-    warped_mask = np.clip(warped_mask, 0.0, 1.0)[..., None]
-    original = image[top:bottom, left:right].astype(np.float64)
-    blended = warped_mask * warped_crop + (1.0 - warped_mask) * original
-    result[top:bottom, left:right] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    return result

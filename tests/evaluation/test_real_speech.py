@@ -11,6 +11,8 @@ from keras_autalk.inference import generate
 from keras_autalk.corpora import klettres
 from keras_autalk.errors import AutalkError
 from keras_autalk.evaluation import real_speech
+from keras_autalk.evaluation import lip_sync
+from keras_autalk.evaluation import speech_tracks
 from tests.test_cli import assert_one_sentence_error, run
 
 RATE = 16000
@@ -21,7 +23,7 @@ def face_landmarks(gap=2.0, eye_distance=10.0, scale=1.0, shift=(0.0, 0.0)):
     points = np.zeros((68, 2))
     points[36:42] = [0.0, 0.0]
     points[42:48] = [eye_distance, 0.0]
-    for upper, lower in real_speech.INNER_LIP_PAIRS:
+    for upper, lower in lip_sync.INNER_LIP_PAIRS:
         points[upper] = [upper - 60.0, 8.0]
         points[lower] = [upper - 60.0, 8.0 + gap]
     return points * scale + np.asarray(shift)
@@ -33,28 +35,28 @@ def smooth_noise(length, seed):
 
 
 def test_lip_opening_is_the_inner_lip_gap_over_the_eye_distance():
-    assert real_speech.lip_opening(face_landmarks(gap=2.0, eye_distance=10.0)) == \
+    assert lip_sync.lip_opening(face_landmarks(gap=2.0, eye_distance=10.0)) == \
         pytest.approx(0.2)
     # The size and place of the face in the frame do not matter.
-    assert real_speech.lip_opening(face_landmarks(2.0, 10.0, scale=3.5, shift=(40, -7))) == \
+    assert lip_sync.lip_opening(face_landmarks(2.0, 10.0, scale=3.5, shift=(40, -7))) == \
         pytest.approx(0.2)
     closed_then_open = np.stack([face_landmarks(gap=0.0), face_landmarks(gap=5.0)])
-    np.testing.assert_allclose(real_speech.lip_opening(closed_then_open), [0.0, 0.5])
+    np.testing.assert_allclose(lip_sync.lip_opening(closed_then_open), [0.0, 0.5])
 
 
 def test_rms_envelope_and_frame_labels_follow_the_frames():
     waveform = np.concatenate([np.full(640, 0.5), -np.full(640, 0.25), np.zeros(320)])
-    np.testing.assert_allclose(real_speech.rms_envelope(waveform, 4, RATE, 25),
+    np.testing.assert_allclose(lip_sync.rms_envelope(waveform, 4, RATE, 25),
                                [0.5, 0.25, 0.0, 0.0])  # frame 3 lies past the audio
     labels = np.zeros(1600, bool)
     labels[640:1000] = True  # 360 of frame 1's 640 samples: more than half
-    assert list(real_speech.frame_labels(labels, 3, RATE, 25)) == [False, True, False]
+    assert list(lip_sync.frame_labels(labels, 3, RATE, 25)) == [False, True, False]
 
 
 def test_segment_labels_mark_the_words_not_the_silences():
     segments = [(0.0, 0.2, "sil"), (0.2, 0.4, "bin"), (0.4, 0.48, "sp"), (0.48, 0.6, "blue"),
                 (0.6, 0.8, "sil")]
-    labels = real_speech.segment_labels(segments, 0.8, 25)
+    labels = lip_sync.segment_labels(segments, 0.8, 25)
     assert len(labels) == 20
     assert list(np.flatnonzero(labels)) == [5, 6, 7, 8, 9, 12, 13, 14]
 
@@ -62,18 +64,18 @@ def test_segment_labels_mark_the_words_not_the_silences():
 def test_pause_ratio_is_zero_when_the_mouth_opens_only_in_speech():
     speech = np.tile(np.repeat([False, True], 20), 5)
     opening = np.where(speech, 0.3, 0.05)
-    assert real_speech.pause_ratio(opening, speech) == 0.0
+    assert lip_sync.pause_ratio(opening, speech) == 0.0
 
 
 def test_pause_ratio_is_about_one_for_a_face_that_ignores_the_pauses(rng):
     speech = np.tile(np.repeat([False, True], 20), 50)
     opening = 0.2 + rng.normal(scale=0.01, size=speech.size)
-    assert real_speech.pause_ratio(opening, speech) == pytest.approx(1.0, abs=0.1)
+    assert lip_sync.pause_ratio(opening, speech) == pytest.approx(1.0, abs=0.1)
     # Closed at rest now and then, half as open in pauses as in speech: a half.
     half = np.where(speech, 0.3, 0.2)
     half[::10] = 0.1
-    assert real_speech.pause_ratio(half, speech) == pytest.approx(0.5, abs=0.02)
-    assert math.isnan(real_speech.pause_ratio(opening, np.ones(speech.size, bool)))
+    assert lip_sync.pause_ratio(half, speech) == pytest.approx(0.5, abs=0.02)
+    assert math.isnan(lip_sync.pause_ratio(opening, np.ones(speech.size, bool)))
 
 
 @pytest.mark.parametrize("shift", [3, -4, 0])
@@ -81,18 +83,18 @@ def test_lag_recovers_a_known_shift_of_either_sign(shift):
     envelope = smooth_noise(300, seed=abs(shift))
     # opening[t] = envelope[t - shift]: the mouth trails the audio by `shift` frames.
     opening = np.roll(envelope, shift)
-    assert real_speech.lag_frames(opening, envelope) == shift
+    assert lip_sync.lag_frames(opening, envelope) == shift
 
 
 def test_pearson_of_a_constant_is_nan():
-    assert real_speech.pearson([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) > 0.99
-    assert math.isnan(real_speech.pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert lip_sync.pearson([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) > 0.99
+    assert math.isnan(lip_sync.pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
 
 
 def test_trim_recording_keeps_only_the_sound():
     tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(4800) / RATE + 0.3)
     padded = np.concatenate([1e-4 * np.ones(1920), tone, np.zeros(1280)])
-    np.testing.assert_array_equal(real_speech.trim_recording(padded, RATE), tone)
+    np.testing.assert_array_equal(speech_tracks.trim_recording(padded, RATE), tone)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +118,7 @@ def runs(labels):
 
 
 def test_build_track_joins_recordings_with_seeded_pauses(tone_recordings):
-    track = real_speech.build_track(tone_recordings, seed=5, duration_s=6.0)
+    track = speech_tracks.build_track(tone_recordings, seed=5, duration_s=6.0)
     assert track.sample_rate == RATE and track.duration >= 6.0
     assert track.speech.shape == track.waveform.shape
     pieces = runs(track.speech)
@@ -135,22 +137,22 @@ def test_build_track_joins_recordings_with_seeded_pauses(tone_recordings):
     first = track.waveform[start:start + speech_lengths[0]]
     assert 20 * np.log10(np.sqrt(np.mean(first.astype(np.float64) ** 2))) == \
         pytest.approx(-20.0, abs=0.01)
-    same = real_speech.build_track(tone_recordings, seed=5, duration_s=6.0)
+    same = speech_tracks.build_track(tone_recordings, seed=5, duration_s=6.0)
     np.testing.assert_array_equal(same.waveform, track.waveform)
-    other = real_speech.build_track(tone_recordings, seed=6, duration_s=6.0)
+    other = speech_tracks.build_track(tone_recordings, seed=6, duration_s=6.0)
     assert other.recordings != track.recordings or len(other.waveform) != len(track.waveform)
 
 
 def test_build_track_needs_a_recording():
     with pytest.raises(AutalkError, match="at least one recording"):
-        real_speech.build_track([], seed=0)
+        speech_tracks.build_track([], seed=0)
 
 
 def synthetic_track(waveform, speech=None):
     """A `Track` of `waveform` at 16 kHz, all speech unless `speech` says otherwise."""
     waveform = np.asarray(waveform, np.float32)
     speech = np.ones(len(waveform), bool) if speech is None else np.asarray(speech, bool)
-    return real_speech.Track(waveform, RATE, speech, [])
+    return speech_tracks.Track(waveform, RATE, speech, [])
 
 
 def band_energy(waveform, low, high):
@@ -167,24 +169,24 @@ def level_db(samples):
 
 def test_clean_is_the_track_itself_and_unknown_conditions_are_named(rng):
     track = synthetic_track(0.1 * rng.normal(size=RATE))
-    clean = real_speech.apply_condition(track, "clean", seed=3)
+    clean = speech_tracks.apply_condition(track, "clean", seed=3)
     assert clean.dtype == np.float32
     np.testing.assert_array_equal(clean, track.waveform)
     with pytest.raises(AutalkError, match="'loud' is unknown; the conditions are "
                                           "clean, phone, noisy and reverb"):
-        real_speech.apply_condition(track, "loud", seed=0)
-    assert real_speech.check_conditions(["phone", "clean"]) == ("phone", "clean")
+        speech_tracks.apply_condition(track, "loud", seed=0)
+    assert speech_tracks.check_conditions(["phone", "clean"]) == ("phone", "clean")
     with pytest.raises(AutalkError, match="'noisy' is given twice"):
-        real_speech.check_conditions(["noisy", "clean", "noisy"])
+        speech_tracks.check_conditions(["noisy", "clean", "noisy"])
     with pytest.raises(AutalkError, match="at least one condition"):
-        real_speech.check_conditions([])
+        speech_tracks.check_conditions([])
 
 
 def test_phone_keeps_only_the_phone_band(rng):
     white = synthetic_track(0.1 * rng.normal(size=2 * RATE))
     assert band_energy(white.waveform, 4000, RATE) > 0.45  # white: half above 4 kHz
     assert band_energy(white.waveform, 0, 300) > 0.03
-    phone = real_speech.apply_condition(white, "phone", seed=0)
+    phone = speech_tracks.apply_condition(white, "phone", seed=0)
     assert phone.dtype == np.float32 and phone.shape == white.waveform.shape
     assert band_energy(phone, 0, 4000) > 0.99
     assert band_energy(phone, 4100, RATE) < 1e-4
@@ -193,7 +195,7 @@ def test_phone_keeps_only_the_phone_band(rng):
     # A 1 kHz tone, well inside the band, keeps its level (and its shape).
     time = np.arange(RATE) / RATE
     tone = synthetic_track(0.5 * np.sin(2 * np.pi * 1000 * time))
-    passed = real_speech.apply_condition(tone, "phone", seed=0)
+    passed = speech_tracks.apply_condition(tone, "phone", seed=0)
     middle = slice(2000, -2000)  # away from the filter's start and end
     assert level_db(passed[middle]) == pytest.approx(level_db(tone.waveform[middle]), abs=0.2)
     assert np.max(np.abs(passed[middle] - tone.waveform[middle])) < 0.02
@@ -205,7 +207,7 @@ def test_noisy_adds_pink_noise_at_10_db_snr_on_the_speech(rng):
     speech[RATE:2 * RATE] = True
     waveform = np.where(speech, 0.1 * np.sin(np.arange(3 * RATE) / 4.0), 0.0)
     track = synthetic_track(waveform, speech)
-    noisy = real_speech.apply_condition(track, "noisy", seed=7)
+    noisy = speech_tracks.apply_condition(track, "noisy", seed=7)
     noise = noisy.astype(np.float64) - track.waveform
     snr = level_db(track.waveform[speech]) - level_db(noise[speech])
     assert snr == pytest.approx(10.0, abs=0.5)
@@ -213,14 +215,14 @@ def test_noisy_adds_pink_noise_at_10_db_snr_on_the_speech(rng):
     assert level_db(noise[~speech]) == pytest.approx(level_db(noise[speech]), abs=1.0)
     # Pink-ish: far more energy per hertz at the bottom than at the top.
     assert band_energy(noise, 0, 1000) / 1000 > 20 * band_energy(noise, 6000, 8000) / 2000
-    np.testing.assert_array_equal(real_speech.apply_condition(track, "noisy", seed=7), noisy)
-    assert not np.allclose(real_speech.apply_condition(track, "noisy", seed=8), noisy)
+    np.testing.assert_array_equal(speech_tracks.apply_condition(track, "noisy", seed=7), noisy)
+    assert not np.allclose(speech_tracks.apply_condition(track, "noisy", seed=8), noisy)
 
 
 def test_reverb_turns_a_click_into_a_tail_60_db_down_after_half_a_second():
     click = np.zeros(2 * RATE, np.float32)
     click[RATE // 2] = 0.5
-    wet = real_speech.apply_condition(synthetic_track(click), "reverb", seed=1)
+    wet = speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=1)
     assert wet.shape == click.shape and wet.dtype == np.float32
     before, after = wet[:RATE // 2], wet[RATE // 2 + 1:]
     assert np.max(np.abs(before)) < 1e-6  # nothing before the click
@@ -234,20 +236,20 @@ def test_reverb_turns_a_click_into_a_tail_60_db_down_after_half_a_second():
     assert block(0.49) - block(0.0) == pytest.approx(-60.0, abs=5.0)  # ... and dies away
     assert np.max(np.abs(after[int(0.61 * RATE):])) < 1e-6
     np.testing.assert_array_equal(
-        real_speech.apply_condition(synthetic_track(click), "reverb", seed=1), wet)
+        speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=1), wet)
     assert not np.allclose(
-        real_speech.apply_condition(synthetic_track(click), "reverb", seed=2), wet)
+        speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=2), wet)
 
 
 def test_conditions_stay_within_full_scale_by_scaling_down():
     time = np.arange(RATE) / RATE
     loud = synthetic_track(0.99 * np.sign(np.sin(2 * np.pi * 200 * time)))
     for name in ("reverb", "noisy"):  # both raise the peak past 1
-        changed = real_speech.apply_condition(loud, name, seed=0)
+        changed = speech_tracks.apply_condition(loud, name, seed=0)
         peak = np.max(np.abs(changed))
         assert peak == pytest.approx(1.0, abs=1e-6), name  # scaled down to 1, not clipped
         assert np.mean(np.abs(changed) >= 1.0 - 1e-6) < 0.001, name
-    assert np.max(np.abs(real_speech.apply_condition(loud, "phone", seed=0))) <= 1.0
+    assert np.max(np.abs(speech_tracks.apply_condition(loud, "phone", seed=0))) <= 1.0
 
 
 def test_targets_and_tables():
@@ -308,13 +310,13 @@ def test_reference_videos_take_each_held_out_speaker_in_turn(prepared, tmp_path)
 
 @pytest.mark.slow
 def test_real_track_end_to_end(klettres_folder, grace_hopper, tmp_path):
-    track = real_speech.build_track(klettres.list_recordings(klettres_folder, "en"), seed=0,
+    track = speech_tracks.build_track(klettres.list_recordings(klettres_folder, "en"), seed=0,
                                     duration_s=3.0)
     wav = tmp_path / "track.wav"
     soundfile.write(wav, track.waveform, track.sample_rate)
     mp4 = tmp_path / "track.mp4"
     generate.generate(grace_hopper, wav, mp4, model="demo", progress=False)
-    result = real_speech.measure_video(mp4, speech_samples=track.speech, photo=grace_hopper)
+    result = lip_sync.measure_video(mp4, speech_samples=track.speech, photo=grace_hopper)
     assert result["frames"] == math.ceil(track.duration * 25 - 1e-9)
     for key in ("corr", "pause_ratio", "identity"):
         assert math.isfinite(result[key]), key

@@ -7,7 +7,7 @@ import soundfile
 import keras_autalk
 from keras_autalk.inference import generate as generation
 from keras_autalk.presets import pretrained
-from keras_autalk.config import AudioConfig, FaceConfig
+from keras_autalk.config import AudioConfig
 from keras_autalk.media import au_labels, face, video
 from keras_autalk.layers import receptive_field
 from tests.conftest import files_in
@@ -44,7 +44,7 @@ def aligned(grace_hopper):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory, photo_file_module, speech_file, model_dir):
     folder = tmp_path_factory.mktemp("out")
-    result = keras_autalk.inference.generate(photo_file_module, speech_file, folder / "talk.mp4",
+    result = keras_autalk.generate(photo_file_module, speech_file, folder / "talk.mp4",
                                    model=model_dir, au_csv=folder / "talk.csv", progress=False)
     return result
 
@@ -90,21 +90,6 @@ def test_only_the_face_changes(generated, grace_hopper, tmp_path):
     mouth_change = np.abs(frames[(slice(None),) + mouth] - photo[mouth]).mean()
     assert background_error < 1.2 * codec_error
     assert mouth_change > 3 * codec_error
-
-
-def test_paste_back_keeps_every_pixel_outside_the_mask(grace_hopper, aligned):
-    paster = generation.FacePaster(grace_hopper, aligned.matrix, 128)
-    crop = np.random.default_rng(0).uniform(size=(128, 128, 3)).astype(np.float32)
-    frame = paster.paste(crop)
-    changed = np.any(frame != grace_hopper, axis=2)
-    left, top, right, bottom = paster.box
-    assert changed[top:bottom, left:right].mean() > 0.3
-    changed[top:bottom, left:right] = False
-    assert not changed.any()
-    # The same result as face.paste_back (up to rounding), which warps per call.
-    crop8 = np.rint(crop * 255).astype(np.uint8)
-    reference = face.paste_back(grace_hopper, crop8, aligned.matrix, FaceConfig())
-    assert np.abs(paster.paste(crop8).astype(int) - reference.astype(int)).max() <= 1
 
 
 def test_au_csv_has_openface_columns_and_one_row_per_frame(generated):

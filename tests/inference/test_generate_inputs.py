@@ -1,6 +1,6 @@
 """`generate` on the speech real users send, made from real recordings.
 
-One track of English klettres-data recordings (`real_speech.build_track`)
+One track of English klettres-data recordings (`speech_tracks.build_track`)
 with a second of silence added before and after is written as users send
 speech: at 8, 44.1 and 48 kHz, as stereo (the same twice, one channel
 silent, the channels in opposite phase), with a DC offset, clipped, very
@@ -26,7 +26,8 @@ from keras_autalk.config import AudioConfig
 from keras_autalk.media import au_labels, video
 from keras_autalk.corpora import klettres
 from keras_autalk.media.ffmpeg import run_ffmpeg
-from keras_autalk.evaluation import real_speech
+from keras_autalk.evaluation import lip_sync
+from keras_autalk.evaluation import speech_tracks
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +99,7 @@ def _write_variant(name, waveform, folder):
 @pytest.fixture(scope="module")
 def track(klettres_folder):
     """Three real English words with pauses (3.9 s), a second of silence each side."""
-    built = real_speech.build_track(klettres.list_recordings(klettres_folder, "en"), seed=6,
+    built = speech_tracks.build_track(klettres.list_recordings(klettres_folder, "en"), seed=6,
                                     duration_s=3.0)
     pad = int(SILENCE_S * built.sample_rate)
     waveform = np.pad(built.waveform, (pad, pad))
@@ -116,15 +117,15 @@ def _generate(photo, audio_path, folder, name):
                                  au_csv=folder / f"{name}.csv", progress=False)
     info = video.video_info(result.output)
     curves = au_labels.read_openface_csv(result.au_csv, action_units=MOUTH_AUS).intensity
-    opening = real_speech.lip_opening(
-        real_speech.video_landmarks(video.read_video(result.output).frames))
+    opening = lip_sync.lip_opening(
+        lip_sync.video_landmarks(video.read_video(result.output).frames))
     return result, info, curves, opening
 
 
 def _silence_ratio(opening, speech_samples):
     """Mean opening above rest in the added silences over the same in speech frames."""
     silent = int(SILENCE_S * FPS)
-    speech = real_speech.frame_labels(speech_samples, len(opening), RATE, FPS)
+    speech = lip_sync.frame_labels(speech_samples, len(opening), RATE, FPS)
     rest = np.percentile(opening, 5)
     in_silence = np.concatenate([opening[:silent], opening[-silent:]])
     return float(np.mean(in_silence - rest) / np.mean(opening[speech] - rest))
@@ -154,7 +155,7 @@ def test_clean_track_keeps_the_mouth_closed_through_the_silences(clean, track):
     assert ratio < MAX_SILENCE_RATIO, f"silence ratio {ratio:.3f}"
     # The AUs say the same: the mouth opens for the words only.
     silent = int(SILENCE_S * FPS)
-    speech = real_speech.frame_labels(track[1], len(curves), RATE, FPS)
+    speech = lip_sync.frame_labels(track[1], len(curves), RATE, FPS)
     assert curves[:silent].max() < 0.25 * curves[speech].mean()
     assert curves[-silent:].max() < 0.25 * curves[speech].mean()
 
@@ -169,6 +170,6 @@ def test_variant_is_handled_like_the_clean_track(name, clean, track, folder, gra
     ratio = _silence_ratio(opening, track[1])
     assert ratio < MAX_SILENCE_RATIO, f"{name}: silence ratio {ratio:.3f}"
     reference = clean[2]
-    corr = min(real_speech.pearson(curves[:, index], reference[:, index])
+    corr = min(lip_sync.pearson(curves[:, index], reference[:, index])
                for index in range(len(MOUTH_AUS)))
     assert corr >= variant.min_corr, f"{name}: AU25/AU26 correlation with clean {corr:.3f}"

@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_autalk.layers import TemporalSelfAttention
 from tests.layers.helpers import frame_influence

@@ -171,11 +171,11 @@ _IDENTITIES = {}
 
 def _identities(corpus_config):
     """The identity bank, built once per process."""
-    from keras_autalk.corpora.demo import render
+    from keras_autalk.corpora.demo import identities
 
     key = (corpus_config.seed, corpus_config.num_identities, corpus_config.frame_size)
     if key not in _IDENTITIES:
-        _IDENTITIES[key] = render.identity_bank(
+        _IDENTITIES[key] = identities.identity_bank(
             corpus_config.num_identities, corpus_config.seed, frame_size=corpus_config.frame_size
         )
     return _IDENTITIES[key]

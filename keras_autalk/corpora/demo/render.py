@@ -40,148 +40,67 @@ frames.shape  # (25, 288, 360, 3)
 ```
 """
 
-import dataclasses
-import functools
-
 import numpy as np
-from matplotlib.path import Path
 from scipy import ndimage
-from scipy.spatial import Delaunay
-
 from keras_autalk.config import MOUTH_PARAMETERS, AudioConfig
 from keras_autalk.errors import AutalkError
+from keras_autalk.corpora.demo.face_mesh import CORNER_EXTENSIONS, EYELIDS, EYES, INNER_PAIRS, JAW_MOVING, LOWER_INNER, LOWER_OUTER, OPENING_TRIANGLES, OUTER_LIPS, OUTER_PAIRS, SOFT_FOLLOW, SOFT_PAIRS, UPPER_INNER, UPPER_OUTER, corner_extensions, corner_steps, face_frame, from_local, ring_points, soft_points, to_local, triangulate
+from keras_autalk.corpora.demo.identities import apply, similarity
+from keras_autalk.corpora.demo.mesh import bilinear, rasterise
 
-# GRID's camera frame, (height, width).
-FRAME_SIZE = (288, 360)
-
-# Indices of dlib's 68 points after a horizontal mirror (iBUG 300-W scheme).
-MIRROR_68 = np.array(
-    list(range(16, -1, -1))                      # jaw
-    + list(range(26, 16, -1))                    # brows
-    + [27, 28, 29, 30, 35, 34, 33, 32, 31]       # nose
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lips
-    + [64, 63, 62, 61, 60, 67, 66, 65]           # inner lips
-)
 
 _PARAM = {name: index for index, name in enumerate(MOUTH_PARAMETERS)}
 
-# Landmark groups.
-_OUTER_LIPS = np.arange(48, 60)
-_UPPER_OUTER = np.array([48, 49, 50, 51, 52, 53, 54])
-_LOWER_OUTER = np.array([55, 56, 57, 58, 59])
-_UPPER_INNER = np.array([60, 61, 62, 63, 64])
-_LOWER_INNER = np.array([65, 66, 67])
-_INNER_PAIRS = np.array([[61, 67], [62, 66], [63, 65]])
-_OUTER_PAIRS = np.array([[49, 59], [50, 58], [51, 57], [52, 56], [53, 55]])
-_JAW_MOVING = np.arange(4, 13)
-_EYELIDS = np.array([[37, 41], [38, 40], [43, 47], [44, 46]])  # (upper, lower)
-_EYES = (np.array([36, 37, 38, 39]), np.array([42, 43, 44, 45]))  # upper lid curves
 
-# The mouth is triangulated by hand so that no triangle ever spans the
-# opening: the upper lip band, the lower lip band and the opening itself.
-_MOUTH_TRIANGLES = np.array([
-    # upper lip: outer 48-54 over inner 60-64
-    (48, 49, 60), (60, 49, 61), (49, 50, 61), (50, 51, 62), (50, 62, 61),
-    (51, 52, 62), (52, 63, 62), (52, 53, 63), (53, 64, 63), (53, 54, 64),
-    # lower lip: outer 54-59, 48 under inner 64-67, 60
-    (54, 55, 64), (64, 55, 65), (55, 56, 65), (56, 57, 66), (56, 66, 65),
-    (57, 58, 66), (58, 67, 66), (58, 59, 67), (59, 60, 67), (59, 48, 60),
-])
-_OPENING_TRIANGLES = np.array([
-    (60, 61, 67), (61, 66, 67), (61, 62, 66), (62, 63, 66), (63, 65, 66), (63, 64, 65),
-])
 # The opening's triangles get their own copies of the inner-lip points, whose
 # source lies inside the lips (toward these outer-lip points): wherever the
 # painted interior does not cover them they show lip, never the photo's own
 # teeth or mouth corners.
 _OPENING_SOURCE_TOWARD = np.array([48, 50, 51, 52, 54, 56, 57, 58])
+
+
 _OPENING_SOURCE_DEPTH = 0.35
+
 
 # How far the parameters move the mouth and where the teeth sit, in
 # inter-ocular distances (IOD), positive down: jaw_drop and lip_part at 1
 # part the lips by about 0.4 IOD (a wide-open "aa"; the mouth is about
 # 0.9 IOD wide).
 _JAW_CHIN = 0.30          # chin drop at jaw_drop = 1
+
+
 _JAW_LOWER_LIP = 0.27     # lower lip drop at jaw_drop = 1
+
+
 _TEETH_BELOW_REST = 0.06  # upper incisors' edge below the closed-lip line
+
+
 _LOWER_TEETH_UNDER_LIP = 0.02  # lower incisors' edge under the lower lip moved by the jaw alone
+
+
 _TEETH_HALF_WIDTH = 0.42  # visible teeth arch, either side of the centre
+
+
 _TEETH_CROWN = 0.16       # visible height of the upper incisors
+
 
 # Head motion bounds in pixels: the slow drift, and drift plus jitter.
 _MAX_DRIFT, _MAX_SHIFT = 2.5, 3.0
 
-# Extra mesh points in the cheeks, midway between two landmarks, following
-# the pair's mean displacement this much: they keep the mesh from linking
-# the mouth corners straight to the eyes.
-_SOFT_PAIRS = np.array([[2, 31], [3, 48], [14, 35], [13, 54]])
-_SOFT_FOLLOW = np.array([0.0, 0.5, 0.0, 0.5])
-# And one point just outside each lip corner, in line with the mouth, as far
-# out as this fraction of the corner's distance to its neighbour on the upper
-# lip: dlib puts 48 and 54 slightly inside the visible corners, and these
-# points carry the corners' crease along (shrinking it when the lips purse).
-_CORNER_EXTENSIONS = np.array([[48, 49], [54, 53]])
-_CORNER_CREASE = 0.7
 
-# Mesh ring: fixed points this far outside the jaw (sides, chin) and brows.
-_RING_SIDE, _RING_CHIN, _RING_TOP = 0.3, 0.7, 0.3
-
-
-@dataclasses.dataclass
-class Identity:
-    """A face placed in a camera frame, ready to animate.
-
-    Attributes:
-        image: `(height, width, 3)` uint8 camera frame with the face at rest.
-        landmarks: `(68, 2)` float dlib landmarks `(x, y)` in `image`.
-        name: a short label, e.g. "astronaut" or "morph-04".
-    """
-
-    image: np.ndarray
-    landmarks: np.ndarray
-    name: str = "identity"
-
-
-# --------------------------------------------------------------------------
-# Geometry in the face's own frame.
-
-
-def _face_frame(landmarks):
-    """Origin (eye centre), unit `across` and `down` axes, inter-ocular distance."""
-    left_eye = landmarks[36:42].mean(axis=0)
-    right_eye = landmarks[42:48].mean(axis=0)
-    vector = right_eye - left_eye
-    iod = float(np.linalg.norm(vector))
-    if iod <= 1e-6:
-        raise AutalkError("The face's landmarks have both eyes in one place.")
-    across = vector / iod
-    down = np.array([-across[1], across[0]])
-    return (left_eye + right_eye) / 2.0, across, down, iod
-
-
-def _to_local(points, frame):
-    origin, across, down, iod = frame
-    centred = np.asarray(points, dtype=np.float64) - origin
-    return np.stack([centred @ across, centred @ down], axis=-1) / iod
-
-
-def _from_local(local, frame):
-    origin, across, down, iod = frame
-    return origin + iod * (local[..., :1] * across + local[..., 1:] * down)
 
 
 def _close_lips(local):
     """Move the inner lips together (and the outer lips half as far)."""
     closed = local.copy()
-    for upper, lower in _INNER_PAIRS:
+    for upper, lower in INNER_PAIRS:
         middle = (local[upper, 1] + local[lower, 1]) / 2.0
         shift_up, shift_low = middle - local[upper, 1], middle - local[lower, 1]
         closed[upper, 1] = closed[lower, 1] = middle
         # The outer lip above/below the pair follows half way.
-        column = np.argmin(np.abs(local[_OUTER_PAIRS[:, 0], 0] - local[upper, 0]))
-        closed[_OUTER_PAIRS[column, 0], 1] += 0.5 * shift_up
-        closed[_OUTER_PAIRS[column, 1], 1] += 0.5 * shift_low
+        column = np.argmin(np.abs(local[OUTER_PAIRS[:, 0], 0] - local[upper, 0]))
+        closed[OUTER_PAIRS[column, 0], 1] += 0.5 * shift_up
+        closed[OUTER_PAIRS[column, 1], 1] += 0.5 * shift_low
     return closed
 
 
@@ -195,7 +114,7 @@ def _mouth_displacement(local, params):
     displacement = np.zeros((num_frames, 68, 2))
 
     mouth = local[48:68]
-    centre_a = local[_OUTER_LIPS, 0].mean()
+    centre_a = local[OUTER_LIPS, 0].mean()
     # Position across the lips: -1 and 1 at the corners of each contour.
     inner = np.arange(48, 68) >= 60
     left = np.where(inner, local[60, 0], local[48, 0])
@@ -224,15 +143,15 @@ def _mouth_displacement(local, params):
                        - 0.015 * stretch - 0.045 * press,
     }
     groups = {
-        "upper_outer": _UPPER_OUTER, "upper_inner": _UPPER_INNER,
-        "lower_inner": _LOWER_INNER, "lower_outer": _LOWER_OUTER,
+        "upper_outer": UPPER_OUTER, "upper_inner": UPPER_INNER,
+        "lower_inner": LOWER_INNER, "lower_outer": LOWER_OUTER,
     }
     for key, indices in groups.items():
         weight = (lower_profile if key.startswith("lower") else profile)[:, indices - 48]
         displacement[:, indices, 1] = corner + (middles[key] - corner) * weight
     # The upper-lip raiser lifts the middle of the lip most.
-    displacement[:, _UPPER_OUTER, 1] -= 0.10 * raise_ * lower_profile[:, _UPPER_OUTER - 48]
-    displacement[:, _UPPER_INNER, 1] -= 0.11 * raise_ * lower_profile[:, _UPPER_INNER - 48]
+    displacement[:, UPPER_OUTER, 1] -= 0.10 * raise_ * lower_profile[:, UPPER_OUTER - 48]
+    displacement[:, UPPER_INNER, 1] -= 0.11 * raise_ * lower_profile[:, UPPER_INNER - 48]
     # Raised or lowered corners curve the whole mouth, more toward the corners.
     displacement[:, 48:68, 1] += (0.08 * down - 0.08 * up) * np.abs(u)[None, :]
     # Puckering rounds the mouth: the corners move toward the lips' centre
@@ -245,8 +164,8 @@ def _mouth_displacement(local, params):
     # Jaw line: points below the nose follow the chin, more the lower they are.
     pivot = local[30, 1]
     reach = max(1e-3, local[8, 1] - pivot)
-    weight = np.clip((local[_JAW_MOVING, 1] - pivot) / reach, 0.0, 1.0) ** 1.5
-    displacement[:, _JAW_MOVING, 1] += (_JAW_CHIN * jaw - 0.05 * press) * weight[None, :]
+    weight = np.clip((local[JAW_MOVING, 1] - pivot) / reach, 0.0, 1.0) ** 1.5
+    displacement[:, JAW_MOVING, 1] += (_JAW_CHIN * jaw - 0.05 * press) * weight[None, :]
     return displacement
 
 
@@ -288,16 +207,16 @@ def mouth_landmarks(neutral_landmarks, mouth_params):
             f"({', '.join(MOUTH_PARAMETERS)}), got shape {np.shape(mouth_params)}."
         )
     params = np.clip(params, 0.0, 1.0)
-    frame = _face_frame(neutral)
-    local = _close_lips(_to_local(neutral, frame))
+    frame = face_frame(neutral)
+    local = _close_lips(to_local(neutral, frame))
     moved = local[None] + _mouth_displacement(local, params)
     # Pressing can push the lower inner lip above the upper: meet in the middle.
-    for upper, lower in _INNER_PAIRS:
+    for upper, lower in INNER_PAIRS:
         crossed = moved[:, lower, 1] < moved[:, upper, 1]
         middle = (moved[:, lower, 1] + moved[:, upper, 1]) / 2.0
         moved[crossed, upper, 1] = middle[crossed]
         moved[crossed, lower, 1] = middle[crossed]
-    result = _from_local(moved, frame)
+    result = from_local(moved, frame)
     return result[0] if single else result
 
 
@@ -322,426 +241,11 @@ def _close_eyes(landmarks, closure):
     """Slide the upper eyelids down (and the lower ones up a little)."""
     closed = landmarks.copy()
     amount = np.asarray(closure, dtype=np.float64)[:, None]
-    for upper, lower in _EYELIDS:
+    for upper, lower in EYELIDS:
         top, bottom = landmarks[:, upper], landmarks[:, lower]
         closed[:, upper] = top + 0.88 * amount * (bottom - top)
         closed[:, lower] = bottom + 0.12 * amount * (top - bottom)
     return closed
-
-
-# --------------------------------------------------------------------------
-# The mesh and the rasteriser.
-
-
-def _ring_points(landmarks):
-    """Fixed points around the face: outside the jaw line and above the brows."""
-    frame = _face_frame(landmarks)
-    local = _to_local(landmarks, frame)
-    jaw = local[0:17]
-    tangent = np.gradient(jaw, axis=0)
-    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
-    centre = local[27:36].mean(axis=0)
-    outward = np.sign(np.sum((jaw - centre) * normal, axis=1, keepdims=True))
-    normal *= np.where(outward == 0, 1.0, outward)
-    closeness = 1.0 - np.abs(np.arange(17) - 8) / 8.0
-    margin = _RING_SIDE + (_RING_CHIN - _RING_SIDE) * closeness ** 1.5
-    ring = [jaw + normal * margin[:, None]]
-    brows = local[17:27].copy()
-    brows[:, 1] -= _RING_TOP
-    ring.append(brows)
-    return _from_local(np.concatenate(ring), frame)
-
-
-def _corner_steps(landmarks, across):
-    """Signed distance across the face from each lip corner's neighbour to the corner."""
-    corners = landmarks[..., _CORNER_EXTENSIONS[:, 0], :]
-    return (corners - landmarks[..., _CORNER_EXTENSIONS[:, 1], :]) @ across
-
-
-def _corner_extensions(landmarks, across, rest_steps=None):
-    """Points just outside the lip corners, `(..., 2, 2)`, for `(..., 68, 2)` landmarks.
-
-    With `rest_steps` (the face at rest's `_corner_steps`), the crease may
-    shrink (pursed lips) but never grow (a stretched mouth would push the
-    points into the cheek's triangles).
-    """
-    steps = _corner_steps(landmarks, across)
-    if rest_steps is not None:
-        steps = np.sign(rest_steps) * np.minimum(np.abs(steps), np.abs(rest_steps))
-    corners = landmarks[..., _CORNER_EXTENSIONS[:, 0], :]
-    return corners + _CORNER_CREASE * steps[..., None] * across
-
-
-def _soft_points(landmarks):
-    """The extra (cheek and corner) mesh points of one face at rest, `(6, 2)`."""
-    across = _face_frame(landmarks)[1]
-    return np.concatenate([landmarks[_SOFT_PAIRS].mean(axis=1),
-                           _corner_extensions(landmarks, across)])
-
-
-def _triangulate(points, num_moving=68 + len(_SOFT_PAIRS) + len(_CORNER_EXTENSIONS),
-                 opening_offset=60, keep_static=False):
-    """Triangles over `points` with the hand-made mouth.
-
-    `points` holds the 68 landmarks, then other points that may move, then
-    static ones (the ring; `num_moving` points come before them). The
-    opening's triangles use the inner-lip points 60-67, or their copies at
-    `opening_offset`..`opening_offset + 7`. Triangles between static points
-    only are dropped unless `keep_static`.
-    """
-    keep = np.setdiff1d(np.arange(len(points)), np.arange(60, 68))
-    delaunay = Delaunay(points[keep])
-    triangles = keep[delaunay.simplices]
-    inside = Path(points[_OUTER_LIPS]).contains_points(points[triangles].mean(axis=1))
-    triangles = triangles[~inside]
-    # Triangles between ring points only never move relative to the frame.
-    if not keep_static:
-        triangles = triangles[(triangles < num_moving).any(axis=1)]
-    opening = _OPENING_TRIANGLES - 60 + opening_offset
-    return np.concatenate([triangles, _MOUTH_TRIANGLES, opening]).astype(np.int64)
-
-
-def _triangle_coefficients(target, source, triangles):
-    """Per triangle: barycentric rows (l1, l2) and the affine target->source map.
-
-    Returns `(coefficients (n, 12), valid (n,))`; degenerate target
-    triangles are not valid.
-    """
-    corners = target[triangles]  # (n, 3, 2)
-    matrix = np.concatenate([corners.transpose(0, 2, 1), np.ones((len(triangles), 1, 3))],
-                            axis=1)  # rows x, y, 1; columns the corners
-    determinant = np.linalg.det(matrix)
-    valid = np.abs(determinant) > 1e-6
-    matrix[~valid] = np.eye(3)
-    inverse = np.linalg.inv(matrix)  # barycentric = inverse @ (x, y, 1)
-    affine = source[triangles].transpose(0, 2, 1) @ inverse  # (n, 2, 3)
-    return np.concatenate([inverse[:, 1], inverse[:, 2], affine[:, 0], affine[:, 1]],
-                          axis=1), valid
-
-
-def _rasterise(target, source, triangles, height, width):
-    """Map every pixel covered by the target triangles to source coordinates.
-
-    Args:
-        target: `(n, 2)` vertex positions in the output image.
-        source: `(n, 2)` the same vertices in the source image.
-        triangles: `(m, 3)` vertex indices.
-
-    Returns:
-        `(flat_index, source_x, source_y)` for the covered output pixels
-        (pixel centres at integer coordinates).
-    """
-    coefficients, valid = _triangle_coefficients(target, source, triangles)
-    corners = target[triangles]
-    x_low = np.clip(np.ceil(corners[..., 0].min(axis=1) - 1e-6), 0, width)
-    x_high = np.clip(np.floor(corners[..., 0].max(axis=1) + 1e-6), -1, width - 1)
-    y_low = np.clip(np.ceil(corners[..., 1].min(axis=1) - 1e-6), 0, height)
-    y_high = np.clip(np.floor(corners[..., 1].max(axis=1) + 1e-6), -1, height - 1)
-    box_width = np.maximum(x_high - x_low + 1, 0)
-    counts = (box_width * np.maximum(y_high - y_low + 1, 0) * valid).astype(np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        empty = np.zeros(0, np.float32)
-        return empty.astype(np.int64), empty, empty
-    # Coefficients relative to each box's top-left pixel: small numbers,
-    # so float32 (twice as fast) stays accurate to ~1e-5 pixel.
-    for column in (0, 3, 6, 9):
-        coefficients[:, column + 2] += (coefficients[:, column] * x_low
-                                        + coefficients[:, column + 1] * y_low)
-    table = np.concatenate([coefficients, np.stack([box_width, x_low, y_low], axis=1)],
-                           axis=1).astype(np.float32)
-    per_pixel = table[np.repeat(np.arange(len(triangles)), counts)]
-    offset = np.arange(total, dtype=np.float32) - np.repeat(
-        (np.cumsum(counts) - counts).astype(np.float32), counts)
-    row = np.floor(offset / per_pixel[:, 12])
-    column = offset - row * per_pixel[:, 12]
-    l1 = per_pixel[:, 0] * column + per_pixel[:, 1] * row + per_pixel[:, 2]
-    l2 = per_pixel[:, 3] * column + per_pixel[:, 4] * row + per_pixel[:, 5]
-    tolerance = 1e-5
-    inside = (l1 >= -tolerance) & (l2 >= -tolerance) & (l1 + l2 <= 1.0 + tolerance)
-    per_pixel, row, column = per_pixel[inside], row[inside], column[inside]
-    source_x = per_pixel[:, 6] * column + per_pixel[:, 7] * row + per_pixel[:, 8]
-    source_y = per_pixel[:, 9] * column + per_pixel[:, 10] * row + per_pixel[:, 11]
-    flat_index = ((per_pixel[:, 14] + row).astype(np.int64) * width
-                  + (per_pixel[:, 13] + column).astype(np.int64))
-    return flat_index, source_x, source_y
-
-
-def _bilinear(flat_image, height, width, source_x, source_y):
-    """Sample a `(height * width, 3)` float image at fractional coordinates."""
-    source_x = np.clip(source_x, 0.0, width - 1.001)
-    source_y = np.clip(source_y, 0.0, height - 1.001)
-    x0 = source_x.astype(np.int64)
-    y0 = source_y.astype(np.int64)
-    fx = (source_x - x0)[:, None].astype(np.float32)
-    fy = (source_y - y0)[:, None].astype(np.float32)
-    index = y0 * width + x0
-    top_left, top_right = flat_image[index], flat_image[index + 1]
-    bottom_left, bottom_right = flat_image[index + width], flat_image[index + width + 1]
-    top = top_left + (top_right - top_left) * fx
-    bottom = bottom_left + (bottom_right - bottom_left) * fx
-    return top + (bottom - top) * fy
-
-
-def warp_piecewise_affine(image, source_points, target_points, triangles=None):
-    """Warp a whole image so that `source_points` land on `target_points`.
-
-    Pixels outside the triangulated area keep their place. Used for
-    morphing identities; frame rendering uses a faster local version.
-
-    Args:
-        image: `(h, w, 3)` uint8 image.
-        source_points, target_points: `(n, 2)` corresponding points; add
-            the image corners to cover the whole frame.
-        triangles: `(m, 3)` vertex indices (default: Delaunay of the target).
-
-    Returns:
-        The warped `(h, w, 3)` uint8 image.
-    """
-    height, width = image.shape[:2]
-    source_points = np.asarray(source_points, dtype=np.float64)
-    target_points = np.asarray(target_points, dtype=np.float64)
-    if triangles is None:
-        triangles = Delaunay(target_points).simplices
-    flat = image.reshape(-1, 3).astype(np.float32)
-    result = flat.copy()
-    index, source_x, source_y = _rasterise(target_points, source_points, triangles,
-                                           height, width)
-    result[index] = _bilinear(flat, height, width, source_x, source_y)
-    return np.clip(np.rint(result), 0, 255).astype(np.uint8).reshape(image.shape)
-
-
-# --------------------------------------------------------------------------
-# Identities.
-
-
-@functools.lru_cache(maxsize=None)
-def _photo_face(name):
-    from keras_autalk.media.face import find_face
-    from keras_autalk.media.photos import load_photo
-
-    photo = load_photo(name)
-    photo.flags.writeable = False
-    landmarks = find_face(photo).landmarks
-    landmarks.flags.writeable = False
-    return photo, landmarks
-
-
-def _similarity(scale, angle, centre_from, centre_to):
-    """Matrix of a rotation+scale about `centre_from`, then moved to `centre_to`."""
-    cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
-    linear = np.array([[cos, -sin], [sin, cos]])
-    return np.hstack([linear, (np.asarray(centre_to) - linear @ centre_from)[:, None]])
-
-
-def _apply(matrix, points):
-    return np.asarray(points) @ matrix[:2, :2].T + matrix[:2, 2]
-
-
-def _warp_affine(image, matrix, output_shape):
-    """Bilinear warp with `matrix` mapping source pixels to output pixels."""
-    full = np.vstack([matrix, [0.0, 0.0, 1.0]])
-    inverse = np.linalg.inv(full)
-    scale = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    source = image.astype(np.float32)
-    if scale < 0.95:  # shrinking: low-pass first so the photo does not alias
-        sigma = 0.5 * (1.0 / scale - 1.0)
-        source = ndimage.gaussian_filter(source, sigma=(sigma, sigma, 0))
-    # ndimage works in (row, column) = (y, x) order.
-    swap = np.array([[0, 1], [1, 0]])
-    linear = swap @ inverse[:2, :2] @ swap
-    offset = swap @ inverse[:2, 2]
-    out = np.empty(tuple(output_shape) + (3,), dtype=np.float32)
-    for channel in range(3):
-        ndimage.affine_transform(source[..., channel], linear, offset=offset,
-                                 output_shape=tuple(output_shape), output=out[..., channel],
-                                 order=1, mode="reflect")
-    return out
-
-
-def _augment_colour(image, rng):
-    """White balance, saturation, contrast, brightness, gamma and a light gradient."""
-    height, width = image.shape[:2]
-    image = image / 255.0
-    gains = np.clip(rng.normal(1.0, 0.06, size=3), 0.85, 1.15)
-    image = image * gains / gains.mean()
-    grey = image.mean(axis=2, keepdims=True)
-    image = grey + (image - grey) * rng.uniform(0.7, 1.25)
-    mean = image.mean()
-    image = mean + (image - mean) * rng.uniform(0.8, 1.2) + rng.uniform(-0.07, 0.07)
-    angle = rng.uniform(0, 2 * np.pi)
-    ys, xs = np.mgrid[0:height, 0:width]
-    ramp = ((xs - width / 2) * np.cos(angle) + (ys - height / 2) * np.sin(angle)) / max(
-        height, width)
-    image = image * (1.0 + rng.uniform(0.0, 0.35) * ramp)[..., None]
-    image = np.clip(image, 0.0, 1.0) ** rng.uniform(0.85, 1.15)
-    return image * 255.0
-
-
-def make_identity(photo, landmarks, rng, frame_size=FRAME_SIZE, augment=True,
-                  name="identity", face_width=None):
-    """Place a photo's face in a camera frame, optionally augmented.
-
-    The face is scaled so that its jaw line spans `face_width` pixels
-    (random in 100..130 when augmenting, else 115), levelled, and centred.
-    Augmentation keeps the landmarks exact: colour and white balance,
-    saturation, brightness and contrast, a lighting gradient, gamma, scale,
-    a small in-plane rotation (about +-4 degrees), a small shift and a
-    horizontal mirror (landmarks renumbered).
-
-    Args:
-        photo: `(h, w, 3)` uint8 RGB photo.
-        landmarks: its `(68, 2)` dlib landmarks.
-        rng: `numpy.random.Generator` for the augmentation.
-        frame_size: `(height, width)` of the camera frame.
-        augment: False places the face without any augmentation.
-        name: the identity's label.
-        face_width: jaw-line width in pixels (overrides the default).
-
-    Returns:
-        An `Identity`.
-
-    Example:
-    ```python
-    photo = load_photo("grace_hopper")
-    identity = make_identity(photo, find_face(photo).landmarks,
-                             np.random.default_rng(3))
-    ```
-    """
-    photo = np.asarray(photo)
-    landmarks = np.asarray(landmarks, dtype=np.float64)
-    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
-        raise AutalkError("The photo must be an (h, w, 3) uint8 RGB array.")
-    if landmarks.shape != (68, 2):
-        raise AutalkError(f"Landmarks must have shape (68, 2), got {landmarks.shape}.")
-    height, width = frame_size
-    if augment and rng.random() < 0.5:
-        photo = photo[:, ::-1]
-        landmarks = landmarks[MIRROR_68].copy()
-        landmarks[:, 0] = photo.shape[1] - 1 - landmarks[:, 0]
-    origin, across, _, _ = _face_frame(landmarks)
-    tilt = np.arctan2(across[1], across[0])
-    current_width = np.linalg.norm(landmarks[16] - landmarks[0])
-    if face_width is None:
-        face_width = rng.uniform(100.0, 130.0) if augment else 115.0
-    angle = -tilt + (np.deg2rad(rng.uniform(-4.0, 4.0)) if augment else 0.0)
-    shift = rng.uniform(-8.0, 8.0, size=2) if augment else np.zeros(2)
-    centre_from = (landmarks.min(axis=0) + landmarks.max(axis=0)) / 2.0
-    centre_to = np.array([width / 2.0, height * 0.48]) + shift
-    matrix = _similarity(face_width / current_width, angle, centre_from, centre_to)
-    image = _warp_affine(photo, matrix, (height, width))
-    if augment:
-        image = _augment_colour(image, rng)
-    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-    return Identity(image=image, landmarks=_apply(matrix, landmarks), name=name)
-
-
-def morph_identities(first, second, alpha, name=None):
-    """Blend two identities into a new face.
-
-    Both images are warped piecewise-affinely onto the blended landmarks
-    `(1 - alpha) * first + alpha * second` (the face mesh plus the frame's
-    border); inside the face (jaw line to brows, soft edge) they are
-    cross-dissolved with weight `alpha`, outside `first`'s hair, clothes and
-    background are kept so nothing ghosts.
-
-    Args:
-        first, second: `Identity` objects with frames of the same size.
-        alpha: 0 gives `first`'s shape and look, 1 `second`'s.
-        name: label of the result (default "first+second").
-
-    Returns:
-        An `Identity`.
-
-    Example:
-    ```python
-    astronaut, hopper = identity_bank(2, seed=0)
-    blend = morph_identities(astronaut, hopper, 0.5)
-    ```
-    """
-    if first.image.shape != second.image.shape:
-        raise AutalkError("Identities to morph must have frames of the same size.")
-    height, width = first.image.shape[:2]
-    target = (1.0 - alpha) * first.landmarks + alpha * second.landmarks
-    border = []
-    for fraction in np.linspace(0.0, 1.0, 7):
-        border += [(fraction * (width - 1), 0), (fraction * (width - 1), height - 1),
-                   (0, fraction * (height - 1)), (width - 1, fraction * (height - 1))]
-    border = np.unique(np.array(border), axis=0)
-    def mesh_points(landmarks):
-        return np.concatenate([landmarks, _soft_points(landmarks), _ring_points(landmarks),
-                               border])
-
-    target_points = mesh_points(target)
-    triangles = _triangulate(target_points, keep_static=True)
-    warped = []
-    for identity in (first, second):
-        source_points = mesh_points(identity.landmarks)
-        warped.append(warp_piecewise_affine(identity.image, source_points, target_points,
-                                            triangles).astype(np.float32))
-    # Only the face (jaw line to brows) is blended, with a soft edge: hair,
-    # clothes and background come from `first`, so nothing ghosts.
-    outline = np.concatenate([target[0:17], target[26:16:-1]])
-    ys, xs = np.mgrid[0:height, 0:width]
-    inside = Path(outline).contains_points(np.stack([xs.ravel(), ys.ravel()], axis=1))
-    iod = _face_frame(target)[3]
-    mask = ndimage.gaussian_filter(inside.reshape(height, width).astype(np.float32),
-                                   sigma=0.08 * iod)[..., None]
-    image = warped[0] + alpha * mask * (warped[1] - warped[0])
-    return Identity(image=np.clip(np.rint(image), 0, 255).astype(np.uint8),
-                    landmarks=target, name=name or f"{first.name}+{second.name}")
-
-
-def identity_bank(num_identities, seed, frame_size=FRAME_SIZE,
-                  photos=("astronaut", "grace_hopper")):
-    """`num_identities` distinct identities, deterministic for a seed.
-
-    The first identities are the photos themselves placed without
-    augmentation; then augmented copies and morphs alternate (every third
-    one a morph of two augmented photos with a blend weight in 0.3..0.7).
-    Identity `k` depends only on `(seed, k)`, so a larger bank extends a
-    smaller one.
-
-    Args:
-        num_identities: how many identities.
-        seed: integer seed.
-        frame_size: `(height, width)` of the camera frames.
-        photos: names understood by `keras_autalk.media.photos.load_photo`.
-
-    Returns:
-        A list of `Identity`.
-
-    Example:
-    ```python
-    bank = identity_bank(6, seed=0)
-    [identity.name for identity in bank][:2]  # ['astronaut', 'grace_hopper']
-    ```
-    """
-    if num_identities < 0:
-        raise AutalkError("The number of identities cannot be negative.")
-    faces = [(name,) + _photo_face(name) for name in photos]
-    bank = []
-    for index in range(num_identities):
-        rng = np.random.default_rng([seed, index])
-        if index < len(faces):
-            name, photo, landmarks = faces[index]
-            bank.append(make_identity(photo, landmarks, rng, frame_size, augment=False,
-                                      name=name))
-        elif index % 3 == 2 and len(faces) > 1:
-            pair = rng.choice(len(faces), size=2, replace=False)
-            parts = [make_identity(faces[k][1], faces[k][2], rng, frame_size) for k in pair]
-            bank.append(morph_identities(parts[0], parts[1], rng.uniform(0.3, 0.7),
-                                         name=f"morph-{index:02d}"))
-        else:
-            name, photo, landmarks = faces[index % len(faces)]
-            bank.append(make_identity(photo, landmarks, rng, frame_size,
-                                      name=f"{name}-{index:02d}"))
-    return bank
-
-
-# --------------------------------------------------------------------------
-# Head motion and blinks.
 
 
 def _head_motion(num_frames, rng, fps):
@@ -789,10 +293,6 @@ def _blink_closure(num_frames, rng, fps):
     return closure
 
 
-# --------------------------------------------------------------------------
-# The renderer.
-
-
 class _Renderer:
     """Everything about one identity that does not change from frame to frame."""
 
@@ -807,31 +307,31 @@ class _Renderer:
         self.padded = np.pad(image, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)),
                              mode="edge")
         self.neutral = np.asarray(identity.landmarks, dtype=np.float64)
-        self.frame = _face_frame(self.neutral)
+        self.frame = face_frame(self.neutral)
         self.iod = self.frame[3]
         # Mesh vertices: landmarks, cheek points, the static ring, and the
         # opening's own copies of the inner-lip points.
-        self.ring = _ring_points(self.neutral)
-        self.soft = _soft_points(self.neutral)
+        self.ring = ring_points(self.neutral)
+        self.soft = soft_points(self.neutral)
         self.num_moving = 68 + len(self.soft)
         self.ring_slice = slice(self.num_moving, self.num_moving + len(self.ring))
         self.source = self._vertices(self.neutral[None])[0]
         self.source[-8:] += _OPENING_SOURCE_DEPTH * (
             self.neutral[_OPENING_SOURCE_TOWARD] - self.neutral[60:68])
-        self.triangles = _triangulate(self.source[:-8], num_moving=self.num_moving,
+        self.triangles = triangulate(self.source[:-8], num_moving=self.num_moving,
                                       opening_offset=len(self.source) - 8)
         moving = np.zeros(len(self.source), bool)
-        soft = 68 + np.r_[np.flatnonzero(_SOFT_FOLLOW > 0),
-                          len(_SOFT_PAIRS) + np.arange(len(_CORNER_EXTENSIONS))]
-        moving[np.r_[_JAW_MOVING, 48:68, soft, len(moving) - 8:len(moving)]] = True
+        soft = 68 + np.r_[np.flatnonzero(SOFT_FOLLOW > 0),
+                          len(SOFT_PAIRS) + np.arange(len(CORNER_EXTENSIONS))]
+        moving[np.r_[JAW_MOVING, 48:68, soft, len(moving) - 8:len(moving)]] = True
         self.mouth_triangles = self.triangles[moving[self.triangles].any(axis=1)]
         # Triangles that must keep their orientation (the opening may collapse).
-        self.folding_triangles = self.triangles[:-len(_OPENING_TRIANGLES)]
+        self.folding_triangles = self.triangles[:-len(OPENING_TRIANGLES)]
         eyes = np.zeros(len(self.source), bool)
-        eyes[_EYELIDS.ravel()] = True
+        eyes[EYELIDS.ravel()] = True
         self.eye_triangles = self.triangles[eyes[self.triangles].any(axis=1)]
         self.rest = mouth_landmarks(self.neutral, np.zeros(len(MOUTH_PARAMETERS)))
-        self.rest_local = _to_local(self.rest, self.frame) * self.iod
+        self.rest_local = to_local(self.rest, self.frame) * self.iod
         self.centre = self.neutral[27:68].mean(axis=0)
         self._colours()
 
@@ -839,7 +339,7 @@ class _Renderer:
         """Mouth-interior colours matched to the face's skin tone and white balance."""
         # Cheeks beside the mouth and the sides of the nose.
         samples = (self.neutral[[3, 13, 29, 31, 35]] + self.neutral[[48, 54, 30, 48, 54]]) / 2.0
-        skin = _bilinear(self.flat, self.height, self.width, samples[:, 0], samples[:, 1])
+        skin = bilinear(self.flat, self.height, self.width, samples[:, 0], samples[:, 1])
         skin = skin.mean(axis=0).astype(np.float64)
         luminance = float(np.clip(skin.mean() / 150.0, 0.35, 1.3))
         # The photo's colour cast relative to a typical skin tone, softened.
@@ -853,11 +353,11 @@ class _Renderer:
     def _vertices(self, landmarks):
         """Mesh vertices `(T, n, 2)` for landmarks `(T, 68, 2)` in the still frame."""
         count = len(landmarks)
-        moved = (landmarks[:, _SOFT_PAIRS].mean(axis=2)
-                 - self.neutral[_SOFT_PAIRS].mean(axis=1))
-        cheeks = self.soft[:len(_SOFT_PAIRS)] + _SOFT_FOLLOW[:, None] * moved
-        corners = _corner_extensions(landmarks, self.frame[1],
-                                     _corner_steps(self.neutral, self.frame[1]))
+        moved = (landmarks[:, SOFT_PAIRS].mean(axis=2)
+                 - self.neutral[SOFT_PAIRS].mean(axis=1))
+        cheeks = self.soft[:len(SOFT_PAIRS)] + SOFT_FOLLOW[:, None] * moved
+        corners = corner_extensions(landmarks, self.frame[1],
+                                     corner_steps(self.neutral, self.frame[1]))
         return np.concatenate([landmarks, cheeks, corners,
                                np.broadcast_to(self.ring, (count,) + self.ring.shape),
                                landmarks[:, 60:68]], axis=1)
@@ -902,7 +402,7 @@ class _Renderer:
 
     def _face_matrix(self, motion):
         dx, dy, angle, scale = motion[:4]
-        return _similarity(scale, angle, self.centre, self.centre + np.array([dx, dy]))
+        return similarity(scale, angle, self.centre, self.centre + np.array([dx, dy]))
 
     def _background(self, frame, dx, dy):
         """Write the whole frame shifted by whole pixels `(dx, dy)` into `frame`."""
@@ -915,7 +415,7 @@ class _Renderer:
         """Render one frame into `frame` (H, W, 3) uint8; return its landmarks."""
         moved = motion is not None
         matrix = self._face_matrix(motion) if moved else None
-        out_landmarks = _apply(matrix, target) if moved else target
+        out_landmarks = apply(matrix, target) if moved else target
         if moved:
             self._background(frame, motion[4], motion[5])
         else:
@@ -923,16 +423,16 @@ class _Renderer:
         vertices = self._vertices(target[None])[0]
         if moved:
             ring = vertices[self.ring_slice] + motion[4:6]
-            vertices = _apply(matrix, vertices)
+            vertices = apply(matrix, vertices)
             vertices[self.ring_slice] = ring
             triangles = self.triangles
         else:
             triangles = (np.concatenate([self.mouth_triangles, self.eye_triangles])
                          if closure > 0 else self.mouth_triangles)
-        index, source_x, source_y = _rasterise(vertices, self.source, triangles,
+        index, source_x, source_y = rasterise(vertices, self.source, triangles,
                                                self.height, self.width)
         flat = frame.reshape(-1, 3)
-        values = _bilinear(self.flat, self.height, self.width, source_x, source_y)
+        values = bilinear(self.flat, self.height, self.width, source_x, source_y)
         flat[index] = (values + 0.5).astype(np.uint8)
         self._paint_mouth(frame, target, out_landmarks, params, matrix)
         if closure > 0.05:
@@ -950,8 +450,8 @@ class _Renderer:
         ys, xs = np.mgrid[low[1]:high[1] + 1, low[0]:high[0] + 1]
         points = np.stack([xs, ys], axis=-1).astype(np.float64)
         if matrix is not None:
-            points = _apply(np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2], points)
-        local = _to_local(points, self.frame) * self.iod
+            points = apply(np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2], points)
+        local = to_local(points, self.frame) * self.iod
         return (slice(low[1], high[1] + 1), slice(low[0], high[0] + 1)), local
 
     def _paint_mouth(self, frame, target, out_landmarks, params, matrix):
@@ -961,7 +461,7 @@ class _Renderer:
             return
         region, local = block
         a, b = local[..., 0], local[..., 1]
-        inner = _to_local(target[60:68], self.frame) * self.iod
+        inner = to_local(target[60:68], self.frame) * self.iod
         upper = inner[[0, 1, 2, 3, 4]]
         lower = inner[[0, 7, 6, 5, 4]]
         left, right = upper[0, 0], upper[-1, 0]
@@ -1020,13 +520,13 @@ class _Renderer:
 
     def _paint_lashes(self, frame, target, out_landmarks, closure, matrix):
         """A dark lash line along each closing upper eyelid."""
-        for lid in _EYES:
+        for lid in EYES:
             block = self._local_grid(out_landmarks[lid], matrix)
             if block is None:
                 continue
             region, local = block
             a, b = local[..., 0], local[..., 1]
-            curve = _to_local(target[lid], self.frame) * self.iod
+            curve = to_local(target[lid], self.frame) * self.iod
             y_lid = _curve_height(a, _smooth_curve(curve))
             inside = np.clip(np.minimum(a - curve[0, 0], curve[-1, 0] - a) + 0.5, 0.0, 1.0)
             line = np.clip(1.0 - np.abs(b - y_lid - 0.3) / 1.1, 0.0, 1.0)
@@ -1111,4 +611,3 @@ def contact_sheet(rows, tile_box=None):
             top, left = r * (height + gutter), c * (width + gutter)
             sheet[top:top + height, left:left + width] = tile
     return sheet
-

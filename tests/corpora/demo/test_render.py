@@ -6,6 +6,8 @@ import pytest
 from keras_autalk.config import MOUTH_PARAMETERS
 from keras_autalk.media import face
 from keras_autalk.corpora.demo import render
+from keras_autalk.corpora.demo import mesh
+from keras_autalk.corpora.demo import identities
 from keras_autalk.errors import AutalkError
 
 NUM_PARAMS = len(MOUTH_PARAMETERS)
@@ -40,7 +42,7 @@ def still(identity, shape, rng_seed=0):
 
 @pytest.fixture(scope="module")
 def bank():
-    return render.identity_bank(6, seed=0)
+    return identities.identity_bank(6, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +68,19 @@ def test_identity_bank_gives_distinct_identities_in_a_grid_frame(bank):
 
 
 def test_identity_bank_is_deterministic_and_extends(bank):
-    again = render.identity_bank(4, seed=0)
+    again = identities.identity_bank(4, seed=0)
     for first, second in zip(bank, again):
         assert first.name == second.name
         np.testing.assert_array_equal(first.image, second.image)
         np.testing.assert_array_equal(first.landmarks, second.landmarks)
-    other_seed = render.identity_bank(4, seed=1)
+    other_seed = identities.identity_bank(4, seed=1)
     assert not np.array_equal(other_seed[3].image, bank[3].image)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_make_identity_augmentation_keeps_the_landmarks_on_the_face(seed):
-    photo, landmarks = render._photo_face("grace_hopper")
-    identity = render.make_identity(photo, landmarks, np.random.default_rng(seed))
+    photo, landmarks = identities.photo_face("grace_hopper")
+    identity = identities.make_identity(photo, landmarks, np.random.default_rng(seed))
     assert identity.image.shape == (288, 360, 3)
     refit = face.find_face(identity.image).landmarks
     error = np.linalg.norm(refit - identity.landmarks, axis=1)
@@ -86,12 +88,12 @@ def test_make_identity_augmentation_keeps_the_landmarks_on_the_face(seed):
 
 
 def test_mirrored_identity_renumbers_the_landmarks():
-    photo, landmarks = render._photo_face("astronaut")
+    photo, landmarks = identities.photo_face("astronaut")
     for seed in range(10):
         rng = np.random.default_rng(seed)
         if rng.random() < 0.5:  # make_identity's first draw: mirror
             break
-    identity = render.make_identity(photo, landmarks, np.random.default_rng(seed))
+    identity = identities.make_identity(photo, landmarks, np.random.default_rng(seed))
     # Still dlib's scheme: left eye on the image's left, jaw 0 on the left.
     assert identity.landmarks[36:42, 0].mean() < identity.landmarks[42:48, 0].mean()
     assert identity.landmarks[0, 0] < identity.landmarks[16, 0]
@@ -101,14 +103,14 @@ def test_mirrored_identity_renumbers_the_landmarks():
 
 def test_morph_lands_between_the_two_faces(bank):
     first, second = bank[0], bank[1]
-    blend = render.morph_identities(first, second, 0.5, name="blend")
+    blend = identities.morph_identities(first, second, 0.5, name="blend")
     np.testing.assert_allclose(blend.landmarks, (first.landmarks + second.landmarks) / 2)
     refit = face.find_face(blend.image).landmarks
     assert np.median(np.linalg.norm(refit - blend.landmarks, axis=1)) < 0.08 * iod(refit)
     # Outside the face the first identity's frame is kept (no ghosting).
     np.testing.assert_allclose(blend.image[:20, :20], first.image[:20, :20], atol=2)
     with pytest.raises(AutalkError):
-        render.morph_identities(first, render.Identity(first.image[:100], first.landmarks), 0.5)
+        identities.morph_identities(first, identities.Identity(first.image[:100], first.landmarks), 0.5)
 
 
 def test_mouth_landmarks_move_as_the_parameters_say(hopper):
@@ -296,12 +298,12 @@ def test_extreme_parameters_never_fold_the_mesh(bank):
 
 def test_warp_piecewise_affine_identity_and_shift(hopper):
     points = np.array([[0, 0], [359, 0], [0, 287], [359, 287], [180, 144]], dtype=float)
-    same = render.warp_piecewise_affine(hopper.image, points, points)
+    same = mesh.warp_piecewise_affine(hopper.image, points, points)
     assert np.abs(same.astype(int) - hopper.image.astype(int)).max() <= 1
     # Moving the centre point right by 10 pulls the image content right.
     moved = points.copy()
     moved[4, 0] += 10
-    warped = render.warp_piecewise_affine(hopper.image, points, moved)
+    warped = mesh.warp_piecewise_affine(hopper.image, points, moved)
     np.testing.assert_allclose(warped[144, 190], hopper.image[144, 180], atol=2)
 
 

@@ -1,0 +1,147 @@
+"""Paste generated face crops back into the user's photo.
+
+`paste_back` warps one crop back through the inverse of the alignment
+transform and blends it in with the feathered mask; `FacePaster` does the
+same for a stream of crops, computing the geometry once per photo.
+"""
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse
+
+from keras_autalk.config import FaceConfig
+from keras_autalk.media.face import apply_transform, feather_mask, invert_transform, warp
+
+
+def paste_back(image, crop, matrix, config=FaceConfig()):
+    """Put an (edited) aligned `crop` back into `image` with a feathered mask.
+
+    Only the region the crop covers is warped, so this stays cheap on large
+    photos.
+
+    Args:
+        image: the original `(h, w, 3)` uint8 photo.
+        crop: `(size, size, 3)` uint8 crop in template coordinates.
+        matrix: the image-to-crop transform from `align_face`.
+
+    Returns:
+        A new `(h, w, 3)` uint8 image.
+    """
+    height, width = image.shape[:2]
+    size = crop.shape[0]
+    corners = apply_transform(
+        invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
+    )
+    left = int(max(0, np.floor(corners[:, 0].min()) - 1))
+    top = int(max(0, np.floor(corners[:, 1].min()) - 1))
+    right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
+    bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
+    result = image.copy()
+    if right <= left or bottom <= top:
+        return result
+    # Transform from the region's own pixels to crop pixels.
+    region_matrix = matrix.copy()
+    region_matrix[:, 2] += matrix[:, :2] @ np.array([left, top], dtype=np.float64)
+    to_region = invert_transform(region_matrix)
+    region_shape = (bottom - top, right - left)
+    mask = feather_mask(dataclasses.replace(config, crop_size=size))
+    warped_crop = warp(crop.astype(np.float64), to_region, region_shape)
+    warped_mask = warp(mask, to_region, region_shape)
+    # Outside the crop, warp's edge mode repeats the mask's zero border.
+    warped_mask = np.clip(warped_mask, 0.0, 1.0)[..., None]
+    original = image[top:bottom, left:right].astype(np.float64)
+    blended = warped_mask * warped_crop + (1.0 - warped_mask) * original
+    result[top:bottom, left:right] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return result
+
+
+class FacePaster:
+    """Pastes generated crops back into the photo, fast, frame after frame.
+
+    Computes once what `paste_back` computes per call (the region
+    the crop covers, where each of its pixels samples the crop, the warped
+    feathered mask, the photo's share of the blend), so each frame costs one
+    sparse product (4 bilinear weights per pixel the mask touches). Pixels the mask does
+    not touch are the photo's own, bit for bit.
+
+    Args:
+        photo: the `(h, w, 3)` uint8 photo.
+        matrix: the photo-to-crop transform (`AlignedFace.matrix`).
+        crop_size: side of the crops.
+        config: `FaceConfig` (its `feather`).
+
+    Example:
+    ```python
+    paster = FacePaster(photo, aligned.matrix, 128)
+    frame = paster.paste(crop)   # crop float in [0, 1]
+    ```
+    """
+
+    def __init__(self, photo, matrix, crop_size, config=FaceConfig()):
+        self.photo = np.ascontiguousarray(photo)
+        height, width = photo.shape[:2]
+        size = int(crop_size)
+        corners = apply_transform(
+            invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
+        )
+        left = int(max(0, np.floor(corners[:, 0].min()) - 1))
+        top = int(max(0, np.floor(corners[:, 1].min()) - 1))
+        right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
+        bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
+        self.box = (left, top, right, bottom)
+        self.size = size
+        rows, cols = np.mgrid[top:max(top, bottom), left:max(left, right)]
+        # Where each photo pixel of the region falls in the crop (pixel centres
+        # on integers, as skimage's warp), sampled bilinearly with edge clamping.
+        source = apply_transform(matrix, np.stack([cols.ravel(), rows.ravel()], axis=1))
+        mask = feather_mask(dataclasses.replace(config, crop_size=size))
+        x0, y0 = np.floor(source[:, 0]), np.floor(source[:, 1])
+        fx, fy = source[:, 0] - x0, source[:, 1] - y0
+        x0 = x0.astype(np.int64)
+        y0 = y0.astype(np.int64)
+        xs = (np.clip(x0, 0, size - 1), np.clip(x0 + 1, 0, size - 1))
+        ys = (np.clip(y0, 0, size - 1), np.clip(y0 + 1, 0, size - 1))
+        weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+        indices = (ys[0] * size + xs[0], ys[0] * size + xs[1],
+                   ys[1] * size + xs[0], ys[1] * size + xs[1])
+        warped_mask = sum(w * mask.ravel()[i] for w, i in zip(weights, indices))
+        warped_mask = np.clip(warped_mask, 0.0, 1.0)
+        active = warped_mask > 0
+        self._pixels = np.flatnonzero(active)
+        count = len(self._pixels)
+        # One sparse row per touched pixel holding its 4 bilinear weights:
+        # warping a crop is then a single sparse product.
+        self._sampling = scipy.sparse.csr_matrix(
+            (np.stack([w[active] for w in weights], axis=1).ravel().astype(np.float32),
+             np.stack([i[active] for i in indices], axis=1).ravel(),
+             np.arange(0, 4 * count + 1, 4)),
+            shape=(count, size * size))
+        self._mask = warped_mask[active].astype(np.float32)[:, None]
+        region = self.photo[top:bottom, left:right].reshape(-1, 3).astype(np.float32)
+        self._photo_share = (1.0 - self._mask) * region[self._pixels]
+        # The same pixels as indices into the whole (flattened) photo.
+        self._photo_pixels = ((top + self._pixels // max(1, right - left)) * width
+                              + left + self._pixels % max(1, right - left))
+
+    def paste(self, crop):
+        """The photo with `crop` (`(S, S, 3)`, float in [0, 1] or uint8) pasted in.
+
+        Returns:
+            A new `(h, w, 3)` uint8 frame.
+        """
+        crop = np.asarray(crop)
+        flat = crop.reshape(-1, 3).astype(np.float32)
+        if crop.dtype != np.uint8:
+            flat = np.clip(flat, 0.0, 1.0, out=flat) * np.float32(255.0)
+        blended = self._sampling @ flat
+        blended *= self._mask
+        blended += self._photo_share
+        # A convex combination of values in 0..255: rounding half up stays in range.
+        blended += 0.5
+        frame = self.photo.copy()
+        frame.reshape(-1, 3)[self._photo_pixels] = blended.astype(np.uint8)
+        return frame
+
+
+# ------------------------------------------------------------------- inputs
