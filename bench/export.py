@@ -73,17 +73,18 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     from keras_autalk.export import saved_model as export
+    from keras_autalk.export import tflite
 
     model = build_model()
     size = model.model_config.image_size
-    inputs = export.parity_inputs((1, size, size, 3), (1, args.window, 20, 80))
+    inputs = tflite.parity_inputs((1, size, size, 3), (1, args.window, 20, 80))
     tensors = {name: tf.constant(np.repeat(value, args.batch, axis=0))
                for name, value in inputs.items()}
     frames_per_call = args.batch * args.window
     rows = []
 
     def add(mode, function, file_bytes=None, parity=None):
-        ms = export.median_latency_ms(function, args.repeats)
+        ms = tflite.median_latency_ms(function, args.repeats)
         rows.append((mode, ms, file_bytes, parity))
         print(f"  {mode}: {ms:.0f} ms", file=sys.stderr)
 
@@ -98,8 +99,8 @@ def main():
         signature = tf.saved_model.load(str(saved_model_dir)).signatures["generate"]
         add("SavedModel signature", lambda: signature(**tensors),
             folder_bytes(saved_model_dir))
-        for quantize in (export.QUANTIZATIONS if args.batch == 1 else ()):
-            report = export.export_tflite(
+        for quantize in (tflite.QUANTIZATIONS if args.batch == 1 else ()):
+            report = tflite.export_tflite(
                 saved_model_dir, pathlib.Path(scratch) / f"tflite_{quantize}", quantize=quantize,
                 window_frames=args.window, reference_model=model, latency_runs=args.repeats,
                 num_threads=args.threads)

@@ -202,7 +202,7 @@ class ModelConfig:
             branch) or "au" (no audio branch).
         audio_normalization: how the audio features are normalised before
             the model sees them: "none" or "utterance" (per-utterance mean
-            per mel bin, `data.audio.normalize_features`). Part of the model:
+            per mel bin, `features.log_mel.normalize_features`). Part of the model:
             `generate`, `evaluate` and the exported signatures apply it.
         encoder_filters: identity encoder filters, one stride-2 stage each.
         decoder_filters: frame decoder filters, one upsampling stage each,

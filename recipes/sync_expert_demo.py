@@ -18,8 +18,8 @@ options.
 
 import sys
 
-from keras_autalk.training import fit as training
 from keras_autalk.evaluation import sync
+from keras_autalk.training import recipes
 
 
 def main(argv=None):
@@ -32,4 +32,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(training.recipe_main(main))
+    sys.exit(recipes.recipe_main(main))

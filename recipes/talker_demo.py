@@ -16,17 +16,17 @@ options.
 
 import sys
 
-from keras_autalk.training import fit as training
+from keras_autalk.training import recipes
 
 
 def main(argv=None):
-    parser = training.recipe_parser(
+    parser = recipes.recipe_parser(
         __doc__.splitlines()[0], prepared="prepared/demo", epochs=20, steps_per_epoch=200,
         batch_size=4)
     args = parser.parse_args(argv)
-    training.run_talker_recipe(args)
+    recipes.run_talker_recipe(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(training.recipe_main(main))
+    sys.exit(recipes.recipe_main(main))

@@ -11,17 +11,17 @@ the AU classifier (unless `--au-classifier PATH`), stage 2 the talker.
 
 import sys
 
-from keras_autalk.training import fit as training
+from keras_autalk.training import recipes
 
 
 def main(argv=None):
-    parser = training.recipe_parser(
+    parser = recipes.recipe_parser(
         __doc__.splitlines()[0], prepared="prepared/tcd", epochs=50, steps_per_epoch=1000,
         batch_size=16, preset="paper")
     args = parser.parse_args(argv)
-    training.run_talker_recipe(args)
+    recipes.run_talker_recipe(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(training.recipe_main(main))
+    sys.exit(recipes.recipe_main(main))

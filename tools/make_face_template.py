@@ -1,4 +1,4 @@
-"""Derive the 68-point alignment template in keras_autalk/data/face_template.py.
+"""Derive the 68-point alignment template in keras_autalk/media/face_template.py.
 
 The template is the mean of the dlib landmarks of the two real photos that
 ship inside installed packages (scikit-image's astronaut, matplotlib's
@@ -7,7 +7,7 @@ with its own mirror image so it is exactly left-right symmetric, and
 normalised so the landmarks span [0, 1] horizontally with the eyebrows'
 top at y = 0.
 
-Run: python tools/make_face_template.py > keras_autalk/data/face_template.py
+Run: python tools/make_face_template.py > keras_autalk/media/face_template.py
 """
 
 import numpy as np

@@ -73,7 +73,7 @@ def run(args):
 def _run_prepared(args):
     """`autalk evaluate --prepared DIR ...`: the metrics table of a prepared split."""
     from keras_autalk.evaluation.sync import load_sync_expert
-    from keras_autalk.training.fit import load_au_classifier
+    from keras_autalk.training.au_classifier import load_au_classifier
 
     from keras_autalk.datasets import pipeline
     from keras_autalk.evaluation import evaluate as evaluation

@@ -36,6 +36,7 @@ def run(args):
 
     import_tensorflow()
     from keras_autalk.export import saved_model as export
+    from keras_autalk.export import tflite
     from keras_autalk.presets.pretrained import load_pretrained
 
     if args.format not in EXPORT_FORMATS:
@@ -45,7 +46,7 @@ def run(args):
         raise AutalkError("--quantize and --window-frames apply to --format tflite only; "
                           "a SavedModel keeps float32 weights and any clip length.")
     quantize = "none" if args.quantize is None else args.quantize
-    if quantize not in export.QUANTIZATIONS:
+    if quantize not in tflite.QUANTIZATIONS:
         raise AutalkError(f"--quantize must be none, fp16 or int8, got {quantize!r}.")
     if args.window_frames is not None and args.window_frames < 1:
         raise AutalkError(f"--window-frames must be at least 1, got {args.window_frames}.")
@@ -56,7 +57,7 @@ def run(args):
         print(f"wrote {args.output}: SavedModel with signatures generate (serving_default), "
               "generate_from_waveform, audio_to_au")
         return EXIT_OK
-    report = export.export_tflite(model, args.output, quantize=quantize,
+    report = tflite.export_tflite(model, args.output, quantize=quantize,
                                   window_frames=args.window_frames)
     generator = report["files"]["generator.tflite"]
     psnr = generator["frames_psnr_db"]

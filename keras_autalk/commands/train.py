@@ -23,7 +23,7 @@ def run(args):
     """Run `autalk train` with its parsed options; return the exit status."""
     import runpy
 
-    from keras_autalk.training.fit import find_recipe
+    from keras_autalk.training.recipes import find_recipe
 
     path = find_recipe(args.recipe)
     recipe = runpy.run_path(str(path), run_name="autalk_recipe")

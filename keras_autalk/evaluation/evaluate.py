@@ -155,7 +155,7 @@ def load_talker(spec):
 
     path = pathlib.Path(str(spec))
     if path.suffix == ".keras":
-        from keras_autalk.training.fit import load_model_file
+        from keras_autalk.presets.model_files import load_model_file
 
         return load_model_file(path, AUTalker, "talker", file_what="talker model")
     from keras_autalk.presets.pretrained import load_pretrained

@@ -31,7 +31,7 @@ DEFAULT_PHOTOS = ("grace_hopper", "astronaut")
 DEFAULT_LANGUAGES = ("en", "en_GB")
 
 
-# Where each named photo comes from (`data.photos`); grace_hopper is also the
+# Where each named photo comes from (`media.photos`); grace_hopper is also the
 # photo `autalk demo` animates (`generate.DEMO_PHOTO`).
 PHOTO_SOURCES = {
     "grace_hopper": "matplotlib's grace_hopper, the bundled photo",
@@ -300,7 +300,7 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
             pretrained folder, a training run's `talker.keras`, or a loaded
             `AUTalker`.
         out_dir: output folder (created if its parent exists).
-        photos: bundled photo names (`data.photos`) or photo files.
+        photos: bundled photo names (`media.photos`) or photo files.
         languages: klettres-data languages (`klettres.list_recordings`).
         tracks_per_language: tracks per language.
         duration_s: the shortest track, in seconds (at least 1).

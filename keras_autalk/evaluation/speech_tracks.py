@@ -10,9 +10,15 @@ version of itself (`CONDITIONS`), with the same labels.
 import dataclasses
 import math
 import pathlib
+
 import numpy as np
+
 from keras_autalk.config import AudioConfig
 from keras_autalk.errors import AutalkError
+
+# Recordings are read with the "auto" audio backend: tensorflow-io where its
+# ops load, which needs its backend registered.
+from keras_autalk.features import tfio_backend  # noqa: F401,E402
 
 
 # A recording is trimmed to where its 20 ms blocks are within 40 dB of its

@@ -47,10 +47,18 @@ import time
 
 import numpy as np
 
-from keras_autalk.training import fit as training
 from keras_autalk.errors import AutalkError
 from keras_autalk.files import atomic_output
 from keras_autalk.native import import_tensorflow
+from keras_autalk.training.callbacks import make_callbacks
+from keras_autalk.training.fit import fit, learning_rate_schedule, window_config
+from keras_autalk.training.recipes import verbosity
+from keras_autalk.training.strategy import (
+    distributed_dataset,
+    is_chief,
+    make_strategy,
+    precision_and_xla,
+)
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -235,7 +243,7 @@ def load_sync_expert(path):
     ```
     """
     from keras_autalk.models.sync_expert import SyncExpert
-    from keras_autalk.training.fit import load_model_file
+    from keras_autalk.presets.model_files import load_model_file
 
     return load_model_file(path, SyncExpert, "sync expert")
 
@@ -653,8 +661,8 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
     out_dir.mkdir(parents=True, exist_ok=True)
     train_files = pipeline.list_shards(prepared_dir, "train")
     test_files = pipeline.list_shards(prepared_dir, "test")
-    chunked = training.window_config(config, chunk_frames)
-    _, jit = training.precision_and_xla(mixed_precision, jit_compile)
+    chunked = window_config(config, chunk_frames)
+    _, jit = precision_and_xla(mixed_precision, jit_compile)
 
     def make_chunks(context):
         pipeline_id = context.input_pipeline_id if context else 0
@@ -664,7 +672,7 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
             flip_seed=(seed + 7919 * (pipeline_id + 1)) if augment else None)
 
     def make_train_data(skip):
-        return training.distributed_dataset(strategy, make_chunks, skip)
+        return distributed_dataset(strategy, make_chunks, skip)
 
     test_chunks = sync_batches(pipeline.make_dataset(
         test_files, chunked, batch_size=batch_size, training=False))
@@ -679,23 +687,23 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
         trainer = SyncExpertTrainer(expert, name="sync_expert_trainer")
         trainer.build({key: tuple(value.shape) for key, value in sample.items()})
         trainer.compile(
-            keras.optimizers.Adam(training._learning_rate(learning_rate, epochs * steps_per_epoch),
+            keras.optimizers.Adam(learning_rate_schedule(learning_rate, epochs * steps_per_epoch),
                                   clipnorm=1.0),
             temperature=temperature, min_shift=min_shift, jit_compile=jit)
         trainer.optimizer.build(expert.trainable_variables)
-    callbacks, _ = training.make_callbacks(out_dir, strategy, backup_every=backup_every)
+    callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every)
     log(f"Sync expert ({expert.count_params():,} parameters, window {window}): {epochs} epochs "
         f"x {steps_per_epoch} steps of {batch_size} chunks of {chunk_frames} frames "
         f"({batch_size * (chunk_frames - window + 1)} windows), "
         f"{strategy.num_replicas_in_sync} replica(s).")
     start = time.perf_counter()
-    training.fit(trainer, make_train_data, epochs, steps_per_epoch, callbacks,
-                 validation_data=validation, validation_steps=validation_steps or None,
-                 verbose=verbose, log=log)
+    fit(trainer, make_train_data, epochs, steps_per_epoch, callbacks,
+        validation_data=validation, validation_steps=validation_steps or None,
+        verbose=verbose, log=log)
     elapsed = time.perf_counter() - start
     report = evaluate_sync_expert(expert, test_files, shift=eval_shift, max_offset=max_offset)
     report["train_seconds"] = round(elapsed, 1)
-    if training.is_chief(strategy):
+    if is_chief(strategy):
         with atomic_output(out_dir / SYNC_EXPERT_FILE, "sync expert") as partial:
             expert.save(partial)
         with atomic_output(out_dir / SYNC_EVAL_FILE, "sync evaluation") as partial:
@@ -751,7 +759,7 @@ def sync_expert_parser(description, prepared="prepared/demo", epochs=8, steps_pe
 
 def run_sync_expert_recipe(args, log=print):
     """Run the sync-expert training from parsed recipe options."""
-    strategy = training.make_strategy(args.strategy, args.logical_cpus)
+    strategy = make_strategy(args.strategy, args.logical_cpus)
     return train_sync_expert(
         args.prepared, args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size, window=args.window, seed=args.seed,
@@ -759,7 +767,7 @@ def run_sync_expert_recipe(args, log=print):
         learning_rate=args.learning_rate, strategy=strategy, backup_every=args.backup_every,
         validation_steps=args.validation_steps, eval_shift=args.eval_shift,
         jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-        verbose=training._verbose(args), log=log)
+        verbose=verbosity(args), log=log)
 
 
 __all__ = [

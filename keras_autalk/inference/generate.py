@@ -1,8 +1,8 @@
 """The `generate` task: one face photo + speech in, a talking-head MP4 out.
 
-Steps: read the photo (any format `data.image` reads) -> find the face (the
+Steps: read the photo (any format `media.image` reads) -> find the face (the
 largest, if several) -> align it to the model's crop -> read the speech (any
-format and rate `data.audio` reads) -> per-video-frame audio features ->
+format and rate `media.audio` reads) -> per-video-frame audio features ->
 run the model over the whole utterance in overlapping windows -> paste each
 generated crop back into the full photo through a feathered mask -> stream
 the frames into an H.264 MP4 with the original audio muxed.
@@ -49,7 +49,7 @@ VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 STAGES = ("load model", "face", "audio features", "model", "paste-back", "encode")
 # What `autalk demo` animates: a photo shipped by an installed package
-# (`data.photos`; grace_hopper has one clear face, astronaut also makes the
+# (`media.photos`; grace_hopper has one clear face, astronaut also makes the
 # HOG detector fire on the suit) and the clip tools/make_demo_speech.py makes.
 DEMO_PHOTO = "grace_hopper"
 DEMO_SPEECH = pathlib.Path(__file__).resolve().parents[1] / "assets" / "demo_speech.flac"
@@ -170,7 +170,7 @@ def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
         model: an `AUTalker` (e.g. from `load_pretrained`).
         identity_crop: the aligned face, `(S, S, 3)` uint8, or float in [0, 1].
         audio_features: `(T, context_steps, num_mel_bins)` from
-            `data.audio.audio_features`.
+            `features.log_mel.audio_features`.
         articulation: scale of the predicted AU intensities (1: as
             predicted, 0: no mouth movement driven by AUs).
         window_frames: frames per model call.
@@ -352,7 +352,7 @@ def au_csv_text(au_intensity, action_units, fps):
 
     Columns: `frame` (1-based), `timestamp` (seconds), `confidence`,
     `success` (1: every frame shows the photo's face), then `AUxx_r` for
-    each AU (0-5). `data.au_labels.read_openface_csv` reads it back.
+    each AU (0-5). `media.au_labels.read_openface_csv` reads it back.
 
     Example:
     >>> print(au_csv_text(np.array([[0.5, 1.25]]), (25, 26), 25.0), end="")

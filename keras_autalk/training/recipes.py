@@ -14,7 +14,10 @@ import sys
 
 from keras_autalk.errors import AutalkError
 from keras_autalk.training.au_classifier import (
-    AU_CLASSIFIER_FILE, AU_CLASSIFIER_MULTI_WORKER, train_au_classifier)
+    AU_CLASSIFIER_FILE,
+    AU_CLASSIFIER_MULTI_WORKER,
+    train_au_classifier,
+)
 from keras_autalk.training.strategy import STRATEGIES, make_strategy
 from keras_autalk.training.talker import train_talker
 

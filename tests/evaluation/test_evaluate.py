@@ -11,7 +11,7 @@ from keras_autalk.config import AutalkConfig, model_config
 from keras_autalk.evaluation import evaluate as evaluation
 from keras_autalk.models import AUClassifier
 from keras_autalk.models.talker import AUTalker
-from keras_autalk.training.fit import load_au_classifier
+from keras_autalk.training.au_classifier import load_au_classifier
 from tests.test_cli import assert_one_sentence_error, run
 
 

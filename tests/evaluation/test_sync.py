@@ -8,11 +8,12 @@ import keras
 import numpy as np
 import pytest
 
-from keras_autalk.training import fit as training
 from keras_autalk.datasets import pipeline
 from keras_autalk.errors import AutalkError, InputFileError
 from keras_autalk.evaluation import sync
 from keras_autalk.models import SyncExpert
+from keras_autalk.training.callbacks import TRAINING_LOG
+from keras_autalk.training.recipes import find_recipe
 
 SMALL = dict(video_filters=(8, 16), audio_filters=(8, 16), embedding_dim=16)
 
@@ -217,12 +218,12 @@ def test_recipe_trains_an_expert_that_tells_true_from_shifted_audio(prepared, tm
     (70-78 % of single windows), and averaged over the clips the delayed
     copies' distance curve bottoms out at +8.
     """
-    recipe = runpy.run_path(str(training.find_recipe("sync_expert_demo")))
+    recipe = runpy.run_path(str(find_recipe("sync_expert_demo")))
     out = tmp_path / "run"
     assert recipe["main"](["--prepared", str(prepared), "--out", str(out), "--epochs", "2",
                            "--steps-per-epoch", "20", "--batch-size", "8",
                            "--validation-steps", "1", "--verbose", "0"]) == 0
-    rows = read_csv_log(out / training.TRAINING_LOG)
+    rows = read_csv_log(out / TRAINING_LOG)
     assert len(rows) == 2 and {"loss", "accuracy", "sync_gap", "val_loss"} <= set(rows[0])
     assert float(rows[1]["loss"]) < float(rows[0]["loss"])
     report = json.loads((out / sync.SYNC_EVAL_FILE).read_text())

@@ -1,4 +1,4 @@
-"""SavedModel and TFLite export of the generator, the REST body, and `autalk export`.
+"""SavedModel export of the generator, the REST body, and `autalk export`.
 
 A tiny untrained `AUTalker` (32x32) whose zero-initialised content head gets
 random weights first, so its frames move away from the identity photo (by
@@ -14,11 +14,7 @@ the bound the tests use):
 - SavedModel vs Keras: < 3e-6, bound 1e-5 (frames, AU intensities, mask).
 - "generate_from_waveform" vs Keras on `keras_autalk.media.audio` features of
   the same waveform: < 2e-6, bound 1e-5.
-- TFLite fp32: < 3e-6, bound 1e-4.
-- TFLite fp16 weights: frames < 2e-4 (PSNR >= 89 dB), AU < 1e-3; bounds
-  frames 2e-3, PSNR 70 dB, AU 1e-2.
-- TFLite dynamic-range int8: frames < 1.6e-3 (PSNR >= 75 dB), AU < 0.03 (on
-  0-5); bounds frames 1e-2, PSNR 60 dB, AU 0.1.
+- TFLite: see test_tflite.py.
 """
 
 import json
@@ -35,34 +31,11 @@ from keras_autalk.media import audio
 from keras_autalk.features import log_mel
 from keras_autalk.errors import AutalkError
 from tests.conftest import files_in
-from tests.models.distributed_helper import IMAGE, tiny_config
+from tests.export.conftest import IMAGE, assert_close, clip_inputs, keras_outputs
+from tests.export.test_tflite import TOLERANCES
+from tests.models.distributed_helper import tiny_config
 from tests.models.test_generator import with_random_content_head
 
-WINDOW = 8
-TOLERANCES = {  # quantize: (frames max abs, frames PSNR dB, AU max abs)
-    "none": (1e-4, 100.0, 1e-4),
-    "fp16": (2e-3, 70.0, 1e-2),
-    "int8": (1e-2, 60.0, 0.1),
-}
-
-
-@pytest.fixture(scope="module")
-def talker():
-    import keras
-
-    from keras_autalk.models import AUTalker
-
-    keras.utils.set_random_seed(0)
-    model = AUTalker(tiny_config())
-    model.build({"identity_image": (None, IMAGE, IMAGE, 3),
-                 "audio_features": (None, None, 20, 80)})
-    with_random_content_head(model.decoder)  # it starts at zero: frames would be the photo
-    return model
-
-
-@pytest.fixture(scope="module")
-def saved_model_dir(talker, tmp_path_factory):
-    return export.export_saved_model(talker, tmp_path_factory.mktemp("export") / "autalk")
 
 
 @pytest.fixture(scope="module")
@@ -70,26 +43,6 @@ def served(saved_model_dir):
     import tensorflow as tf
 
     return tf.saved_model.load(str(saved_model_dir))
-
-
-def clip_inputs(batch=2, frames=7, seed=3):
-    rng = np.random.default_rng(seed)
-    return {
-        "identity_image": rng.uniform(size=(batch, IMAGE, IMAGE, 3)).astype("float32"),
-        "audio_features": (rng.normal(size=(batch, frames, 20, 80)) * 2 - 6).astype("float32"),
-        "articulation": np.linspace(1.0, 0.5, batch).astype("float32"),
-    }
-
-
-def keras_outputs(model, inputs):
-    return {name: np.asarray(value) for name, value in model(dict(inputs)).items()}
-
-
-def assert_close(actual, expected, atol):
-    assert set(actual) == set(expected)
-    for name in expected:
-        np.testing.assert_allclose(np.asarray(actual[name]), expected[name], atol=atol,
-                                   rtol=0, err_msg=name)
 
 
 # --------------------------------------------------------------- SavedModel
@@ -301,82 +254,6 @@ def test_atomic_directory_leaves_nothing_behind_on_failure(tmp_path):
         (partial / "done.txt").write_text("ok")
     assert files_in(tmp_path) == ["empty"]
     assert files_in(tmp_path / "empty") == ["done.txt"]
-
-
-# ------------------------------------------------------------------- TFLite
-@pytest.fixture(scope="module")
-def tflite_exports(talker, saved_model_dir, tmp_path_factory):
-    """Each quantisation's folder and report, converted from the exported SavedModel.
-
-    (`autalk export --format tflite` below converts from the Keras model.)
-    """
-    root = tmp_path_factory.mktemp("tflite")
-    exports = {}
-    for quantize in export.QUANTIZATIONS:
-        folder = root / quantize
-        report = export.export_tflite(saved_model_dir, folder, quantize=quantize,
-                                      window_frames=WINDOW, reference_model=talker,
-                                      latency_runs=2)
-        exports[quantize] = (folder, report)
-    return exports
-
-
-@pytest.mark.parametrize("quantize", export.QUANTIZATIONS)
-def test_tflite_matches_keras_within_its_tolerance(talker, tflite_exports, quantize):
-    import tensorflow as tf
-
-    folder, report = tflite_exports[quantize]
-    assert files_in(folder) == ["audio_to_au.tflite", "generator.tflite", "parity.json"]
-    assert json.loads((folder / "parity.json").read_text()) == report
-    assert report["reference"] == "keras" and report["window_frames"] == WINDOW
-    frames_tol, psnr_min, au_tol = TOLERANCES[quantize]
-    generator = report["files"]["generator.tflite"]
-    assert generator["max_abs_diff"]["frames"] < frames_tol
-    assert generator["max_abs_diff"]["au_intensity"] < au_tol
-    assert generator["frames_psnr_db"] > psnr_min
-    assert generator["latency_ms_per_window"] > 0
-    assert report["files"]["audio_to_au.tflite"]["max_abs_diff"]["au_intensity"] < au_tol
-
-    # Independently of the report: other inputs, fed through the interpreter here.
-    inputs = clip_inputs(batch=1, frames=WINDOW, seed=11)
-    inputs["articulation"] = np.ones([1], "float32")
-    expected = keras_outputs(talker, inputs)
-    interpreter = tf.lite.Interpreter(model_path=str(folder / "generator.tflite"))
-    runner = interpreter.get_signature_runner("generator")
-    details = runner.get_input_details()
-    assert list(details["identity_image"]["shape"]) == [1, IMAGE, IMAGE, 3]
-    assert list(details["audio_features"]["shape"]) == [1, WINDOW, 20, 80]
-    outputs = runner(**inputs)
-    assert np.abs(outputs["frames"] - expected["frames"]).max() < frames_tol
-    assert np.abs(outputs["au_intensity"] - expected["au_intensity"]).max() < au_tol
-    assert export.psnr(expected["frames"], outputs["frames"]) > psnr_min
-    interpreter = tf.lite.Interpreter(model_path=str(folder / "audio_to_au.tflite"))
-    au = interpreter.get_signature_runner("audio_to_au")(
-        audio_features=inputs["audio_features"])["au_intensity"]
-    assert np.abs(au - expected["au_intensity"]).max() < au_tol
-
-
-def test_quantised_tflite_files_are_smaller(tflite_exports):
-    size = {quantize: report["files"]["generator.tflite"]["bytes"]
-            for quantize, (_, report) in tflite_exports.items()}
-    assert size["fp16"] < 0.8 * size["none"]
-    assert size["int8"] < 0.8 * size["none"]
-
-
-def test_export_tflite_refuses_bad_options_and_leaves_nothing(talker, tmp_path):
-    with pytest.raises(AutalkError, match="quantize must be one of"):
-        export.export_tflite(talker, tmp_path / "a", quantize="int4")
-    with pytest.raises(AutalkError, match="window_frames"):
-        export.export_tflite(talker, tmp_path / "b", window_frames=0)
-    with pytest.raises(AutalkError, match="not a SavedModel folder"):
-        export.export_tflite(tmp_path, tmp_path / "c")
-    assert files_in(tmp_path) == []
-
-
-def test_psnr_known_values():
-    assert export.psnr(np.zeros(8), np.full(8, 0.1)) == pytest.approx(20.0)
-    assert export.psnr(np.zeros(8), np.full(8, 0.01)) == pytest.approx(40.0)
-    assert export.psnr(np.ones(3), np.ones(3)) is None
 
 
 # ---------------------------------------------------------------------- CLI

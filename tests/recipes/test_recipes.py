@@ -20,8 +20,14 @@ import time
 import numpy as np
 import pytest
 
-from keras_autalk.training import fit as training
 from keras_autalk.native import import_tensorflow
+from keras_autalk.training.au_classifier import (
+    AU_CLASSIFIER_FILE,
+    load_au_classifier,
+    train_au_classifier,
+)
+from keras_autalk.training.callbacks import TRAINING_LOG, ResumableBackupAndRestore
+from keras_autalk.training.talker import TALKER_FILE
 from tests.test_cli import assert_one_sentence_error, run
 
 tf = import_tensorflow()
@@ -36,9 +42,9 @@ TALKER_METRICS = ("g_loss", "d_loss", "l1_loss", "mouth_l1_loss", "adversarial_l
 def au_classifier_file(prepared, tmp_path_factory):
     """An AU classifier trained for a few steps (for the talker recipes)."""
     out = tmp_path_factory.mktemp("au_stage")
-    training.train_au_classifier(prepared, out, epochs=1, steps_per_epoch=2, batch_size=16,
-                                 validation_steps=0, verbose=0, log=lambda *_: None)
-    return out / training.AU_CLASSIFIER_FILE
+    train_au_classifier(prepared, out, epochs=1, steps_per_epoch=2, batch_size=16,
+                        validation_steps=0, verbose=0, log=lambda *_: None)
+    return out / AU_CLASSIFIER_FILE
 
 
 def read_csv_log(path):
@@ -113,7 +119,7 @@ def test_au_classifier_recipe_writes_model_evaluation_and_logs(capsys, prepared,
                               "--batch-size", "16", "--validation-steps", "1", "--verbose", "0")
     assert status == 0, err
     assert "| AU26 |" in stdout
-    rows = read_csv_log(out / training.TRAINING_LOG)
+    rows = read_csv_log(out / TRAINING_LOG)
     assert [row["epoch"] for row in rows] == ["0", "1"]
     for row in rows:
         for column in ("loss", "mae", "val_loss", "val_mae"):
@@ -124,7 +130,7 @@ def test_au_classifier_recipe_writes_model_evaluation_and_logs(capsys, prepared,
         "AU10", "AU14", "AU20", "AU25", "AU26"}
     assert sorted(report["by_speaker"]) == ["s1", "s2", "s3"]  # s3: the held-out voice
     assert sum(values["frames"] for values in report["by_speaker"].values()) == 256
-    classifier = training.load_au_classifier(out / training.AU_CLASSIFIER_FILE)
+    classifier = load_au_classifier(out / AU_CLASSIFIER_FILE)
     assert classifier(np.zeros((3, 128, 128, 3), "float32")).shape == (3, 5)
     assert not classifier.trainable
     scalars = summaries(out / "logs")
@@ -147,30 +153,30 @@ def test_au_classifier_resumes_after_sigkill_mid_epoch(prepared, tmp_path):
     state = None
     # Kill as soon as a backup half way through epoch 2 appears.
     while process.poll() is None and time.monotonic() < deadline:
-        state = training.ResumableBackupAndRestore.read_state(backup)
+        state = ResumableBackupAndRestore.read_state(backup)
         if state and state["epoch"] == 1 and state["steps_done"] > 0:
             process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
-    state = training.ResumableBackupAndRestore.read_state(backup)
+    state = ResumableBackupAndRestore.read_state(backup)
     assert state["epoch"] == 1 and 0 < state["steps_done"] < 6
     assert state["global_step"] == 6 + state["steps_done"]
-    assert not (out / training.AU_CLASSIFIER_FILE).exists()
+    assert not (out / AU_CLASSIFIER_FILE).exists()
 
     output = finish(autalk_process(*arguments, "--out", str(out)))
     assert (f"Resuming from the backup in {backup}: epoch 2/3, step {state['steps_done']}/6 "
             f"(global step {state['global_step']})") in output
-    rows = read_csv_log(out / training.TRAINING_LOG)
+    rows = read_csv_log(out / TRAINING_LOG)
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
-    resumed = keras.saving.load_model(out / training.AU_CLASSIFIER_FILE)
-    uninterrupted = keras.saving.load_model(tmp_path / "reference" / training.AU_CLASSIFIER_FILE)
+    resumed = keras.saving.load_model(out / AU_CLASSIFIER_FILE)
+    uninterrupted = keras.saving.load_model(tmp_path / "reference" / AU_CLASSIFIER_FILE)
     # Every step ran exactly once, on the same batches: the same model.
     assert int(resumed.optimizer.iterations) == int(uninterrupted.optimizer.iterations) == 18
     for mine, theirs in zip(resumed.get_weights(), uninterrupted.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
-    reference_rows = read_csv_log(tmp_path / "reference" / training.TRAINING_LOG)
+    reference_rows = read_csv_log(tmp_path / "reference" / TRAINING_LOG)
     assert float(rows[-1]["loss"]) == pytest.approx(float(reference_rows[-1]["loss"]), rel=1e-5)
     assert not backup.exists()
 
@@ -187,7 +193,7 @@ def test_talker_recipe_logs_losses_and_sample_strips(capsys, prepared, au_classi
                          "--epochs", "2", "--steps-per-epoch", "1", "--batch-size", "2",
                          "--validation-steps", "1", "--verbose", "0")
     assert status == 0, err
-    rows = read_csv_log(out / training.TRAINING_LOG)
+    rows = read_csv_log(out / TRAINING_LOG)
     assert len(rows) == 2
     for name in TALKER_METRICS:
         for row in rows:
@@ -212,7 +218,7 @@ def test_talker_recipe_logs_losses_and_sample_strips(capsys, prepared, au_classi
     np.testing.assert_allclose(image[:128], real, atol=1.01 / 255)
     assert np.abs(image[128:256] - image[:128]).mean() > 0.005  # generated, not copied
 
-    talker = keras.saving.load_model(out / training.TALKER_FILE)
+    talker = keras.saving.load_model(out / TALKER_FILE)
     outputs = talker({"identity_image": np.zeros((1, 128, 128, 3), "float32"),
                       "audio_features": np.zeros((1, 16, 20, 80), "float32")})
     assert outputs["frames"].shape == (1, 16, 128, 128, 3)
@@ -229,11 +235,11 @@ def test_talker_recipe_mirrored_on_two_logical_cpus_trains_the_au_classifier_fir
         "--batch-size", "2", "--validation-steps", "0", "--verbose", "0"))
     assert output.index("Stage 1: the AU classifier") < output.index("Stage 2: the talker")
     assert output.count("2 replica(s)") == 2  # both stages ran on both devices
-    assert (out / "au_classifier" / training.AU_CLASSIFIER_FILE).is_file()
+    assert (out / "au_classifier" / AU_CLASSIFIER_FILE).is_file()
     assert "AU classifier on)" in output
-    row = read_csv_log(out / training.TRAINING_LOG)[0]
+    row = read_csv_log(out / TRAINING_LOG)[0]
     assert all(np.isfinite(float(row[name])) for name in TALKER_METRICS)
-    assert (out / training.TALKER_FILE).is_file()
+    assert (out / TALKER_FILE).is_file()
 
 
 def free_port():
@@ -257,10 +263,10 @@ def test_talker_recipe_multi_worker_on_localhost(prepared, au_classifier_file, t
         for index in range(2)]
     outputs = [finish(worker, timeout=400) for worker in workers]
     assert all("2 replica(s)" in output for output in outputs)
-    rows = read_csv_log(out / training.TRAINING_LOG)
+    rows = read_csv_log(out / TRAINING_LOG)
     assert [row["epoch"] for row in rows] == ["0", "1"]
     assert all(np.isfinite(float(rows[-1][name])) for name in TALKER_METRICS)
-    assert (out / training.TALKER_FILE).is_file()
+    assert (out / TALKER_FILE).is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
         "epoch-001.weights.h5", "epoch-002.weights.h5"]
     assert not (out / "backup").exists()

@@ -66,7 +66,7 @@ def test_every_voice_gives_the_same_audio_in_another_process():
     code = (
         "import hashlib\n"
         "junk = [bytearray(n * 977) for n in range(1, 300)]\n"
-        "from keras_autalk.data import speech\n"
+        "from keras_autalk.corpora.demo import speech\n"
         f"for voice in speech.VOICES:\n"
         f"    print(hashlib.md5(speech.synthesize({TEXT!r}, voice).waveform.tobytes()).hexdigest())\n"
     )
