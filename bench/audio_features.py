@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from keras_autalk.config import AudioConfig
 from keras_autalk.media import audio, audio_backends
-from keras_autalk.features import log_mel
+from keras_autalk.features import log_mel, tfio_backend
 
 DURATION_S = 10.0
 SOURCE_RATE = 44100
@@ -53,13 +53,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     config = AudioConfig()
-    ok, reason = audio_backends.tfio_status()
+    ok, reason = tfio_backend.tfio_status()
     print(f"tfio: {reason}")
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
     def traced_features(waveform):
         log_mel = log_mel.log_mel_spectrogram(waveform, config)
-        num_frames = audio.num_video_frames(tf.size(waveform), config)
+        num_frames = log_mel.num_video_frames(tf.size(waveform), config)
         return log_mel.frame_features(log_mel, num_frames, config)
 
     rows = []

@@ -64,9 +64,9 @@ def check_numpy():
 
 
 def check_tensorflow_io():
-    from keras_autalk.media import audio_backends
+    from keras_autalk.features import tfio_backend
 
-    loaded, reason = audio_backends.tfio_status()
+    loaded, reason = tfio_backend.tfio_status()
     version = _version("tensorflow-io") or "not installed"
     if loaded:
         return Check("tensorflow-io", True, f"{version}, ops load", required=False)

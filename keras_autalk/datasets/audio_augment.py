@@ -239,8 +239,8 @@ def augment_record(record, seed, settings=AudioAugmentation(), normalization="no
         record[key] = tf.gather(record[key], frame_index)
     num_frames = tf.shape(frame_index)[0]
     record["num_frames"] = num_frames
-    log_mel = log_mel.log_mel_spectrogram(waveform, config, magnitude_gain=gain)
-    features = log_mel.frame_features(log_mel, num_frames, config)
+    spectrogram = log_mel.log_mel_spectrogram(waveform, config, magnitude_gain=gain)
+    features = log_mel.frame_features(spectrogram, num_frames, config)
     record["audio_features"] = log_mel.normalize_features(features, normalization, config)
     record["waveform"] = waveform
     return record

@@ -214,8 +214,8 @@ def serving_module(model, audio_config=AudioConfig()):
     @tf.function(input_signature=[specs["identity_image"], specs["waveform"]])
     def generate_from_waveform(identity_image, waveform):
         num_frames = log_mel.num_video_frames(tf.shape(waveform)[1], audio_config)
-        log_mel = log_mel.log_mel_spectrogram(waveform, audio_config)
-        audio_features = log_mel.frame_features(log_mel, num_frames, audio_config)
+        spectrogram = log_mel.log_mel_spectrogram(waveform, audio_config)
+        audio_features = log_mel.frame_features(spectrogram, num_frames, audio_config)
         outputs = run(identity_image, audio_features)
         return {name: outputs[name] for name in SIGNATURE_OUTPUTS["generate_from_waveform"]}
 

@@ -133,9 +133,10 @@ def test_names_resolve_in_the_search_folders(tmp_path, talker):
 
 def test_package_import_stays_cheap_and_exposes_the_loader():
     code = ("import sys, keras_autalk; cheap = 'tensorflow' not in sys.modules; "
-            "from keras_autalk import pretrained; "
+            "from keras_autalk.presets import pretrained; "
+            "from keras_autalk.inference import generate; "
             "print(cheap, keras_autalk.load_pretrained is pretrained.load_pretrained, "
-            "callable(keras_autalk.inference.generate))")
+            "keras_autalk.generate is generate.generate)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.split() == ["True", "True", "True"]
