@@ -7,7 +7,9 @@ only with `--debug` (or AUTALK_DEBUG=1), for bug reports.
 """
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 
 # TensorFlow's C++ start-up chatter is noise for a command-line user.
@@ -25,8 +27,9 @@ from keras_autalk.commands import (  # noqa: E402
     prepare,
     train,
 )
-from keras_autalk.commands.common import EXIT_ERROR, EXIT_INTERRUPTED  # noqa: E402
+from keras_autalk.commands.common import EXIT_ERROR  # noqa: E402
 from keras_autalk.errors import AutalkError  # noqa: E402
+from keras_autalk.files import process_temp_dir  # noqa: E402
 
 # In the order `autalk --help` lists them.
 COMMANDS = (demo, generate, prepare, train, evaluate, export, align, features, doctor)
@@ -49,28 +52,82 @@ def build_parser():
     return parser
 
 
+# The signals that stop a run cleanly: the temporaries go, the output is untouched.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+DEFAULT_STOPPED_NOTE = "nothing was written"
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread when a stop signal arrives.
+
+    A `KeyboardInterrupt`, so every `finally` and `with` on the way out runs
+    (temporaries removed, child processes killed) and no `except Exception`
+    swallows it.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    # Further stop signals would interrupt the clean-up itself.
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals_raise():
+    """SIGINT, SIGTERM and SIGHUP raise `Stopped` inside the block."""
+    previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stopped_note(args):
+    """What a stopped run of this command leaves (the command module's `STOPPED_NOTE`)."""
+    module = sys.modules.get(getattr(args.handler, "__module__", ""), None)
+    return getattr(module, "STOPPED_NOTE", DEFAULT_STOPPED_NOTE)
+
+
 def main(argv=None):
-    """Run `autalk` with `argv` (default: the process arguments); return the exit status."""
+    """Run `autalk` with `argv` (default: the process arguments); return the exit status.
+
+    Run as the process's own command line (`argv` None), it also makes stop
+    signals (SIGINT, SIGTERM, SIGHUP) end the run cleanly with exit status
+    128 + the signal's number, and keeps the process's temporary files in
+    one folder that is removed at the end (`files.process_temp_dir`).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("AUTALK_DEBUG") == "1"
-    try:
-        return args.handler(args)
-    except AutalkError as error:
-        print(f"autalk: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("autalk: interrupted; no output was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as error:  # noqa: BLE001 - the last line of defence
-        if debug:
-            raise
-        print(
-            f"autalk: error: unexpected failure ({type(error).__name__}: {error}); "
-            "run again with --debug and report the traceback.",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
+    with contextlib.ExitStack() as process:
+        try:
+            if argv is None:
+                process.enter_context(_stop_signals_raise())
+                process.enter_context(process_temp_dir())
+            return args.handler(args)
+        except AutalkError as error:
+            print(f"autalk: error: {error}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt as error:
+            signum = getattr(error, "signum", signal.SIGINT)
+            print(f"autalk: stopped by {signal.Signals(signum).name}; {_stopped_note(args)}.",
+                  file=sys.stderr)
+            return 128 + int(signum)
+        except Exception as error:  # noqa: BLE001 - the last line of defence
+            if debug:
+                raise
+            print(
+                f"autalk: error: unexpected failure ({type(error).__name__}: {error}); "
+                "run again with --debug and report the traceback.",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ import sys
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
 
 
 def note(message):

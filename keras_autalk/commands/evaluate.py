@@ -1,5 +1,6 @@
 """`autalk evaluate`: score talkers on a prepared split, or run the real-speech benchmark."""
 
+import os
 import sys
 
 from keras_autalk.commands.common import EXIT_OK, note
@@ -70,6 +71,19 @@ def run(args):
     return _run_prepared(args)
 
 
+def _refuse_overwriting_inputs(args):
+    """The output folder must not be the prepared folder, a model or a photo given."""
+    from keras_autalk.files import refuse_overwriting_inputs
+
+    inputs = [("prepared folder", args.prepared), ("AU classifier", args.au_classifier),
+              ("sync expert", args.sync_expert)]
+    inputs += [("model", spec.partition("=")[2] or spec) for spec in args.model or []]
+    inputs += [("photo", photo) for photo in args.photo or []]
+    # Bundled names ("demo", "grace_hopper") are not files.
+    inputs = [(what, path) for what, path in inputs if path and os.path.exists(path)]
+    refuse_overwriting_inputs([("output folder", args.output)], inputs)
+
+
 def _run_prepared(args):
     """`autalk evaluate --prepared DIR ...`: the metrics table of a prepared split."""
     from keras_autalk.evaluation.sync import load_sync_expert
@@ -88,6 +102,7 @@ def _run_prepared(args):
     if args.prepared is None:
         raise AutalkError("autalk evaluate needs --prepared DIR (or --real-speech for the "
                           "real-speech benchmark).")
+    _refuse_overwriting_inputs(args)
     out_dir = evaluation.check_out_dir(args.output)
     pipeline.check_shard(pipeline.list_shards(args.prepared, args.split)[0])
     if args.max_utterances is not None and args.max_utterances < 1:
@@ -165,6 +180,7 @@ def _run_real_speech(args):
     if args.reference_utterances < 1:
         raise AutalkError("--reference-utterances must be at least 1.")
     models = evaluation.parse_model_specs(args.model or ["demo"])
+    _refuse_overwriting_inputs(args)
     out_dir = evaluation.check_out_dir(args.output)
     real_speech.run_benchmark(
         models, out_dir, photos=tuple(args.photo or real_speech.DEFAULT_PHOTOS),

@@ -32,8 +32,12 @@ def add_parser(subparsers):
 
 def run(args):
     """Run `autalk export` with its parsed options; return the exit status."""
+    from keras_autalk.files import refuse_overwriting_inputs
     from keras_autalk.native import import_tensorflow
+    from keras_autalk.presets import pretrained
 
+    refuse_overwriting_inputs([("output folder", args.output)],
+                              [("model folder", pretrained.resolve_model_dir(args.model))])
     import_tensorflow()
     from keras_autalk.export import saved_model as export
     from keras_autalk.export import tflite

@@ -3,7 +3,7 @@
 from keras_autalk.commands.common import EXIT_OK
 from keras_autalk.config import AudioConfig
 from keras_autalk.errors import InputFileError
-from keras_autalk.files import atomic_output, check_output_path
+from keras_autalk.files import atomic_output, check_output_path, refuse_overwriting_inputs
 
 
 def write_features(audio_path, output_path, config=AudioConfig(), backend="auto"):
@@ -14,15 +14,16 @@ def write_features(audio_path, output_path, config=AudioConfig(), backend="auto"
     Returns:
         The shape written, `(frames, context_steps, num_mel_bins)`.
     """
-    import numpy as np
-
-    from keras_autalk.features import log_mel
-
     output_path = check_output_path(output_path, "features file")
     if output_path.suffix.lower() != ".npy":
         raise InputFileError(
             f"Cannot write features to '{output_path}'; give a file name ending in .npy."
         )
+    refuse_overwriting_inputs([("features file", output_path)], [("audio file", audio_path)])
+    import numpy as np
+
+    from keras_autalk.features import log_mel
+
     features = log_mel.audio_features(audio_path, config, backend=backend)
     with atomic_output(output_path, "features file") as temporary:
         with open(temporary, "wb") as handle:
@@ -46,9 +47,6 @@ def add_parser(subparsers):
 
 def run(args):
     """Run `autalk features` with its parsed options; return the exit status."""
-    from keras_autalk.native import import_tensorflow
-
-    import_tensorflow()
     shape = write_features(args.audio, args.output, backend=args.backend)
     print(f"wrote {args.output}: {shape[0]} frames x {shape[1]} steps x {shape[2]} mel bins")
     return EXIT_OK

@@ -31,9 +31,6 @@ def add_parser(subparsers):
 
 def run(args):
     """Run `autalk generate` with its parsed options; return the exit status."""
-    from keras_autalk.native import import_tensorflow
-
-    import_tensorflow()
     from keras_autalk.inference import generate
 
     result = generate.generate(

@@ -12,6 +12,9 @@ from keras_autalk.config import AutalkConfig
 from keras_autalk.corpora import readers as corpora
 from keras_autalk.errors import AutalkError
 
+# What `autalk prepare` leaves when a stop signal ends it (see cli.main).
+STOPPED_NOTE = "finished shards are kept; run the same command again to resume"
+
 
 def split_by_speakers(test_speakers):
     """`utterance -> split`: the named speakers are "test", the rest "train"."""
@@ -55,6 +58,7 @@ def prepare(corpus, out_dir, root=None, size="default", seed=0, num_workers=2,
         notes: a list that receives messages for the user.
     """
     from keras_autalk.datasets import prepare as prepare_module
+    from keras_autalk.files import refuse_overwriting_inputs
 
     notes = notes if notes is not None else []
     out_dir = pathlib.Path(out_dir)
@@ -76,6 +80,7 @@ def prepare(corpus, out_dir, root=None, size="default", seed=0, num_workers=2,
         split_fn = split_by_speakers(test_speakers)
         if test_speakers:
             extra = {"test_speakers": sorted(test_speakers)}
+    refuse_overwriting_inputs([("output folder", out_dir)], [("corpus folder", root)])
     utterances = corpora.read_corpus(corpus, root)
     known = {utterance.speaker for utterance in utterances}
     unknown = sorted(set(test_speakers or ()) - known)
@@ -122,8 +127,11 @@ def add_parser(subparsers):
 
 def run(args):
     """Run `autalk prepare` with its parsed options; return the exit status."""
+    from keras_autalk.files import refuse_overwriting_inputs
     from keras_autalk.native import import_tensorflow
 
+    # Before TensorFlow loads, so the mistake is told at once.
+    refuse_overwriting_inputs([("output folder", args.out)], [("corpus folder", args.root)])
     import_tensorflow()
     from keras_autalk.commands import prepare as preparation
 

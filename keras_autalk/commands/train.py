@@ -5,6 +5,9 @@ import argparse
 from keras_autalk.commands.common import EXIT_OK
 from keras_autalk.errors import AutalkError
 
+# What `autalk train` leaves when a stop signal ends it (see cli.main).
+STOPPED_NOTE = "run the same command again to resume from the last saved state"
+
 
 def add_parser(subparsers):
     """Add `autalk train` and its options to `subparsers`."""

@@ -641,6 +641,9 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
                                        steps_per_epoch=10)
     ```
     """
+    from keras_autalk.files import refuse_overwriting_inputs
+
+    refuse_overwriting_inputs([("output folder", out_dir)], [("prepared folder", prepared_dir)])
     from keras_autalk.config import AutalkConfig
     from keras_autalk.datasets import pipeline
     from keras_autalk.models.sync_expert import SyncExpert

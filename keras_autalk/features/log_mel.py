@@ -29,11 +29,13 @@ import math
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autalk.config import AudioConfig
 from keras_autalk.features import tfio_backend  # noqa: F401  (registers the "tfio" audio backend)
 from keras_autalk.media import audio
+from keras_autalk.native import import_tensorflow
+
+tf = import_tensorflow()
 
 
 def log_mel_spectrogram(waveform, config=AudioConfig(), magnitude_gain=None):

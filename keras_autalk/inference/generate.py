@@ -35,7 +35,14 @@ import numpy as np
 
 from keras_autalk.config import AudioConfig, FaceConfig
 from keras_autalk.errors import AutalkError, InputFileError, MissingDependencyError
-from keras_autalk.files import atomic_output, check_input_file, check_output_path
+from keras_autalk.files import (
+    atomic_output,
+    check_input_file,
+    check_output_path,
+    refuse_overwriting_inputs,
+    same_file,
+)
+from keras_autalk.native import import_tensorflow
 
 DEFAULT_WINDOW_FRAMES = 128
 DEFAULT_OVERLAP_FRAMES = 16
@@ -432,8 +439,10 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
         )
     if au_csv is not None:
         au_csv = check_output_path(au_csv, "AU CSV")
-        if au_csv.resolve() == output.resolve():
+        if same_file(au_csv, output):
             raise InputFileError("The AU CSV and the video cannot be the same file.")
+    refuse_overwriting_inputs([("video", output), ("AU CSV", au_csv)],
+                              [("photo", image), ("audio file", audio), ("model", model)])
 
     # The model's config first (cheap): the crop size depends on it.
     began = time.perf_counter()
@@ -461,8 +470,11 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
 
     began = time.perf_counter()
     waveform, original_audio, original_rate = _load_audio(audio, audio_config)
-    from keras_autalk.media import audio as audio_lib
+    # TensorFlow loads only now, after every input has been checked, so bad
+    # input is answered in about a second.
+    import_tensorflow()
     from keras_autalk.features import log_mel
+    from keras_autalk.media import audio as audio_lib
 
     model_frames = audio_lib.num_video_frames(len(waveform), audio_config)
     features = log_mel.audio_features(waveform, audio_config, num_frames=model_frames,
@@ -498,7 +510,9 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
     began = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # Both files are complete before either is renamed into place.
-        partial_video = stack.enter_context(atomic_output(output, "video"))
+        needed = video_lib.estimate_mp4_bytes(photo.shape[1], photo.shape[0], num_frames,
+                                              original_audio.shape[0], original_audio.shape[1])
+        partial_video = stack.enter_context(atomic_output(output, "video", needed=needed))
         partial_csv = (stack.enter_context(atomic_output(au_csv, "AU CSV"))
                        if au_csv is not None else None)
         written = video_lib.write_video(

@@ -15,7 +15,12 @@ from PIL import Image
 from keras_autalk.config import FaceConfig
 from keras_autalk.media import face, image
 from keras_autalk.errors import InputFileError
-from keras_autalk.files import atomic_output, check_output_path
+from keras_autalk.files import (
+    atomic_output,
+    check_output_path,
+    refuse_overwriting_inputs,
+    same_file,
+)
 
 CROP_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 
@@ -95,6 +100,10 @@ def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig())
         )
     if landmarks_path is not None:
         check_output_path(landmarks_path, "landmarks file")
+        if same_file(landmarks_path, crop_path):
+            raise InputFileError("The crop and the landmarks file cannot be the same file.")
+    refuse_overwriting_inputs([("crop image", crop_path), ("landmarks file", landmarks_path)],
+                              [("photo", image_path)])
     photo = image.load_image(image_path, config)
     found = face.find_face(photo, config)
     aligned = face.align_face(photo, found.landmarks, config)

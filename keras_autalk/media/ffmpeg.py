@@ -4,8 +4,10 @@ No system ffmpeg is needed: the wheel of `imageio-ffmpeg` carries a static
 build (with libx264 and AAC), found here once and reused.
 """
 
+import errno
 import functools
 import json
+import os
 import re
 import subprocess
 
@@ -38,11 +40,51 @@ def ffmpeg_version():
     return imageio_ffmpeg.get_ffmpeg_version()
 
 
+def file_argument(path):
+    """`path` as ffmpeg must be given a file: `file:` and the absolute path.
+
+    ffmpeg reads a bare argument as a URL when it looks like one
+    (`concat:a.m4a|b.ogg`, `subfile:...`, `http:...`) and as an option when
+    it starts with "-"; the `file:` protocol makes it read the named file
+    and nothing else. Every path handed to ffmpeg goes through here.
+
+    Example:
+    >>> file_argument("/data/concat:a.m4a|b.ogg")
+    'file:/data/concat:a.m4a|b.ogg'
+    """
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+# What ffmpeg says when the filesystem refuses a write, as the errno it means.
+_WRITE_FAILURES = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+    "Input/output error": errno.EIO,
+}
+
+
+def write_error(stderr_text):
+    """The `OSError` an ffmpeg error output reports for a failed write, or None.
+
+    A full disk while ffmpeg writes is the user's disk being full, not a
+    broken input; `files.atomic_output` turns the `OSError` into a sentence
+    naming the user's path.
+    """
+    for words, code in _WRITE_FAILURES.items():
+        if words in stderr_text:
+            return OSError(code, os.strerror(code))
+    return None
+
+
 def run_ffmpeg(arguments, input_bytes=None, what="the file"):
     """Run ffmpeg with `arguments`; return its stdout bytes.
 
+    Paths in `arguments` must come from `file_argument`.
+
     Raises:
         InputFileError: ffmpeg failed; the message quotes its last line.
+        OSError: ffmpeg could not write its output (no space, read-only).
     """
     command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
     command += list(arguments)
@@ -52,7 +94,11 @@ def run_ffmpeg(arguments, input_bytes=None, what="the file"):
         command, input=input_bytes, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     if result.returncode != 0:
-        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        text = result.stderr.decode("utf-8", "replace")
+        failure = write_error(text)
+        if failure is not None:
+            raise failure
+        lines = text.strip().splitlines()
         reason = lines[-1] if lines else f"exit status {result.returncode}"
         raise InputFileError(f"ffmpeg could not process {what}: {reason}")
     return result.stdout
@@ -79,7 +125,7 @@ def decode_audio(path, sample_rate=None, channels=None):
     rate = int(sample_rate or info["audio"]["sample_rate"])
     num_channels = int(channels or info["audio"]["channels"])
     raw = run_ffmpeg(
-        ["-i", str(path), "-vn", "-map", "0:a:0", "-ac", str(num_channels),
+        ["-i", file_argument(path), "-vn", "-map", "0:a:0", "-ac", str(num_channels),
          "-ar", str(rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"],
         what=f"'{path}'",
     )
@@ -121,7 +167,7 @@ def probe(path):
         InputFileError: ffmpeg cannot read the file at all.
     """
     result = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_argument(path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     text = result.stderr.decode("utf-8", "replace")

@@ -301,8 +301,10 @@ def train_au_classifier(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, p
     """
     from keras_autalk.config import AutalkConfig, model_config
     from keras_autalk.datasets import pipeline
+    from keras_autalk.files import refuse_overwriting_inputs
     from keras_autalk.models.au_classifier import AUClassifier
 
+    refuse_overwriting_inputs([("output folder", out_dir)], [("prepared folder", prepared_dir)])
     config = config or AutalkConfig()
     strategy = strategy or tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

@@ -63,8 +63,10 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
     """
     from keras_autalk.config import AutalkConfig, model_config
     from keras_autalk.datasets import pipeline
+    from keras_autalk.files import refuse_overwriting_inputs
     from keras_autalk.models.talker import AUTalker
 
+    refuse_overwriting_inputs([("output folder", out_dir)], [("prepared folder", prepared_dir)])
     config = config or AutalkConfig()
     strategy = strategy or tf.distribute.get_strategy()
     out_dir = pathlib.Path(out_dir)

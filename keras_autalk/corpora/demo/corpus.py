@@ -193,10 +193,10 @@ def write_mpg(path, frames, waveform, sample_rate, fps):
         soundfile.write(wav, waveform, sample_rate, subtype="PCM_16")
         ffmpeg.run_ffmpeg(
             ["-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-             "-r", str(fps), "-i", "pipe:0", "-i", str(wav),
+             "-r", str(fps), "-i", "pipe:0", "-i", ffmpeg.file_argument(wav),
              "-map", "0:v:0", "-map", "1:a:0", "-c:v", "mpeg1video", "-q:v", "2",
              "-pix_fmt", "yuv420p", "-c:a", "mp2", "-b:a", "128k", "-ar", "32000",
-             "-f", "mpeg", str(temporary)],
+             "-f", "mpeg", ffmpeg.file_argument(temporary)],
             input_bytes=np.ascontiguousarray(frames).tobytes(), what=f"'{path}'",
         )
 
