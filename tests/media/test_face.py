@@ -12,21 +12,6 @@ from keras_autalk.media import face, paste
 from keras_autalk.errors import NoFaceError
 
 
-def psnr(first, second):
-    mse = np.mean((first.astype(np.float64) - second.astype(np.float64)) ** 2)
-    return np.inf if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
-@pytest.fixture(scope="module")
-def astronaut_face(astronaut):
-    return face.find_face(astronaut)
-
-
-@pytest.fixture(scope="module")
-def hopper_face(grace_hopper):
-    return face.find_face(grace_hopper)
-
-
 def test_astronaut_real_face_chosen_over_suit_false_positive(astronaut, astronaut_face):
     # The HOG detector fires twice on astronaut: the face (upper middle) and
     # the suit's chest (around y = 380).

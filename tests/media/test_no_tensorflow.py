@@ -15,6 +15,14 @@ def media_modules():
                   if path.stem != "__init__")
 
 
+def run_python(script):
+    """Run `script` in a fresh interpreter; return its stdout."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_every_media_module_imports_without_tensorflow_or_keras():
     modules = media_modules()
     assert "keras_autalk.media.face" in modules and "keras_autalk.media.audio" in modules
@@ -25,10 +33,7 @@ def test_every_media_module_imports_without_tensorflow_or_keras():
         "print(json.dumps(sorted(name for name in ('tensorflow', 'keras', 'tensorflow_io')"
         " if name in sys.modules)))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert json.loads(run_python(script).strip().splitlines()[-1]) == []
 
 
 def test_the_tfio_backend_is_there_only_once_the_tensorflow_features_are_imported():
@@ -38,7 +43,4 @@ def test_the_tfio_backend_is_there_only_once_the_tensorflow_features_are_importe
         "import keras_autalk.features.log_mel\n"
         "print(before, 'tfio' in audio_backends._BACKENDS)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "True"]
+    assert run_python(script).split() == ["False", "True"]

@@ -13,11 +13,6 @@ def psnr(first, second):
 
 
 @pytest.fixture(scope="module")
-def astronaut_face(astronaut):
-    return face.find_face(astronaut)
-
-
-@pytest.fixture(scope="module")
 def aligned(grace_hopper):
     found = face.find_face(grace_hopper)
     return face.align_face(grace_hopper, found.landmarks)
