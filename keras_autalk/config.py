@@ -102,6 +102,11 @@ class FaceConfig:
         max_image_side: larger images are refused.
         feather: width of the paste-back mask's soft edge, as a fraction of
             the crop size.
+        min_face_px: smaller faces (brows to chin, in the photo's pixels;
+            44 px is about a 48-px dlib detection box) are refused: the
+            model cannot animate them.
+        max_yaw_deg: faces turned further to the side are refused.
+        max_pitch_deg: faces tilted further up or down are refused.
     """
 
     crop_size: int = 128
@@ -113,6 +118,9 @@ class FaceConfig:
     min_image_side: int = 64
     max_image_side: int = 8192
     feather: float = 0.08
+    min_face_px: int = 44
+    max_yaw_deg: float = 35.0
+    max_pitch_deg: float = 25.0
 
     def __post_init__(self):
         if self.detector not in ("hog", "cnn"):

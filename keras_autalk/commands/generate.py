@@ -1,6 +1,6 @@
 """`autalk generate`: a face photo and speech in, a talking-head MP4 out."""
 
-from keras_autalk.commands.common import EXIT_OK, note
+from keras_autalk.commands.common import EXIT_OK, add_face_choice, face_choice, note
 
 
 def add_parser(subparsers):
@@ -24,6 +24,7 @@ def add_parser(subparsers):
                         "the AU-driven mouth still)")
     parser.add_argument("--fps", type=float, default=None,
                         help="output frame rate (default: the model's, 25)")
+    add_face_choice(parser)
     parser.add_argument("--model", default="demo",
                         help="a pretrained model name or folder (default demo)")
     parser.set_defaults(handler=run)
@@ -35,7 +36,8 @@ def run(args):
 
     result = generate.generate(
         args.image, args.audio, args.output, model=args.model, size=args.size,
-        au_csv=args.au_csv, articulation=args.articulation, fps=args.fps, progress=True)
+        au_csv=args.au_csv, articulation=args.articulation, fps=args.fps, progress=True,
+        face=face_choice(args)[0], face_box=face_choice(args)[1])
     for message in result.notes:
         note(message)
     print(f"wrote {args.output}" + (f" and {args.au_csv}" if args.au_csv else "")

@@ -89,7 +89,7 @@ def fetch_klettres(cache_dir=None, download=None):
     Args:
         cache_dir: where the recordings are kept (default `default_cache_dir()`).
         download: a function `folder -> path of the .deb` (default:
-            `apt-get download klettres-data` run in `folder`).
+            `apt_get_download(folder)`).
 
     Returns:
         The folder holding `<lang>/<alpha|syllab>/*.ogg`.
@@ -103,7 +103,7 @@ def fetch_klettres(cache_dir=None, download=None):
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix=".klettres-", dir=cache_dir.parent))
     try:
-        deb = (download or _apt_get_download)(scratch)
+        deb = (download or apt_get_download)(scratch)
         staging = scratch / "recordings"
         count = unpack_recordings(pathlib.Path(deb).read_bytes(), staging)
         if count == 0:
@@ -117,30 +117,30 @@ def fetch_klettres(cache_dir=None, download=None):
     return cache_dir
 
 
-def _apt_get_download(folder):
-    """`apt-get download klettres-data` into `folder`; the `.deb`'s path.
+def apt_get_download(folder, package=PACKAGE):
+    """`apt-get download PACKAGE` into `folder`; the `.deb`'s path.
 
     A machine whose package lists were never fetched (a fresh container)
     cannot locate the package; then the lists are fetched with
     `apt-get update` into a private folder beside the download (no system
     state changes) and the download is tried again with them.
     """
-    first = _run_apt(["download", PACKAGE], folder)
-    if first.returncode != 0 or not _debs(folder):
+    first = _run_apt(["download", package], folder)
+    if first.returncode != 0 or not _debs(folder, package):
         lists = pathlib.Path(folder) / "apt-lists"
         (lists / "partial").mkdir(parents=True, exist_ok=True)
         private = ["-o", f"Dir::State::Lists={lists}"]
         _run_apt(private + ["update"], folder)
-        second = _run_apt(private + ["download", PACKAGE], folder)
-        if second.returncode != 0 or not _debs(folder):
+        second = _run_apt(private + ["download", package], folder)
+        if second.returncode != 0 or not _debs(folder, package):
             last = (second.stderr.strip().splitlines()
                     or first.stderr.strip().splitlines() or ["no output"])[-1]
-            raise AutalkError(f"`apt-get download {PACKAGE}` failed: {last}")
-    return _debs(folder)[0]
+            raise AutalkError(f"`apt-get download {package}` failed: {last}")
+    return _debs(folder, package)[0]
 
 
-def _debs(folder):
-    return sorted(pathlib.Path(folder).glob(f"{PACKAGE}_*.deb"))
+def _debs(folder, package):
+    return sorted(pathlib.Path(folder).glob(f"{package}_*.deb"))
 
 
 def _run_apt(arguments, folder):

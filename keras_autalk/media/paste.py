@@ -3,15 +3,30 @@
 `paste_back` warps one crop back through the inverse of the alignment
 transform and blends it in with the feathered mask; `FacePaster` does the
 same for a stream of crops, computing the geometry once per photo.
+
+Given the photo's landmarks, `FacePaster` changes only what speech changes:
+the lower face (`lower_face_mask`: mouth, chin, the jaw line and the cheeks
+below the nose, feathered inwards from the photo's own jaw line), with the
+generated pixels' colour matched to the photo's along the mask's soft edge.
+Every pixel outside the mask is the photo's own, bit for bit.
 """
 
 import dataclasses
 
 import numpy as np
+import scipy.ndimage
 import scipy.sparse
+from matplotlib.path import Path as PolygonPath
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.media.face import apply_transform, feather_mask, invert_transform, warp
+from keras_autalk.media.face import (
+    LEFT_EYE,
+    RIGHT_EYE,
+    apply_transform,
+    feather_mask,
+    invert_transform,
+    warp,
+)
 
 
 def paste_back(image, crop, matrix, config=FaceConfig()):
@@ -56,6 +71,68 @@ def paste_back(image, crop, matrix, config=FaceConfig()):
     return result
 
 
+# The lower-face mask, in inter-ocular distances (IOD): its top edge runs
+# this far below the nose tip (point 33, under the nostrils, is the middle)
+# and the feathered band inside its edge is this wide.
+MASK_TOP_BELOW_NOSE_IOD = 0.05
+MASK_FEATHER_IOD = 0.22
+
+
+def lower_face_polygon(landmarks):
+    """The lower face as a polygon in image pixels, `(n, 2)`.
+
+    Along the photo's own jaw line (points 2-14) to the chin and up the other
+    side, then across under the nose: from the jaw at the height of the nose
+    bottom, through the cheeks beside the nostrils (points 31-35 lowered a
+    little) back to the start. The eyes, brows, nose and upper cheeks are
+    outside.
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    left_eye = landmarks[LEFT_EYE].mean(axis=0)
+    right_eye = landmarks[RIGHT_EYE].mean(axis=0)
+    across = right_eye - left_eye
+    interocular = float(np.linalg.norm(across))
+    down = np.array([-across[1], across[0]]) / max(interocular, 1e-9)
+    lowered = MASK_TOP_BELOW_NOSE_IOD * interocular * down
+    nose = landmarks[[35, 34, 33, 32, 31]] + lowered
+    # The cheeks between the jaw and the nose wings, at the nose's bottom.
+    right_cheek = landmarks[14] + 0.5 * (landmarks[35] + lowered - landmarks[14])
+    left_cheek = landmarks[2] + 0.5 * (landmarks[31] + lowered - landmarks[2])
+    return np.vstack([landmarks[2:15], right_cheek, nose, left_cheek])
+
+
+def lower_face_mask(shape, landmarks, box=None):
+    """The lower-face blend mask, float32 in [0, 1], over `box` of an image of `shape`.
+
+    1 well inside `lower_face_polygon`, 0 outside it, rising smoothly (a
+    raised cosine) over `MASK_FEATHER_IOD` inside the edge, so the edge
+    itself is the photo's own and the jaw line stays where the photo has it.
+
+    Args:
+        shape: the image's `(height, width, ...)`.
+        landmarks: its `(68, 2)` landmarks.
+        box: `(left, top, right, bottom)` of the region wanted; default the
+            whole image.
+
+    Returns:
+        `(bottom - top, right - left)` float32.
+    """
+    height, width = shape[:2]
+    left, top, right, bottom = box if box is not None else (0, 0, width, height)
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    interocular = float(np.linalg.norm(landmarks[RIGHT_EYE].mean(axis=0)
+                                       - landmarks[LEFT_EYE].mean(axis=0)))
+    rows, cols = np.mgrid[top:bottom, left:right]
+    inside = PolygonPath(lower_face_polygon(landmarks)).contains_points(
+        np.stack([cols.ravel(), rows.ravel()], axis=1)).reshape(rows.shape)
+    # Distance to the nearest pixel outside, with the region's border counted
+    # as outside only where the polygon reaches it.
+    padded = np.pad(inside, 1, constant_values=False)
+    distance = scipy.ndimage.distance_transform_edt(padded)[1:-1, 1:-1]
+    ramp = np.clip(distance / max(MASK_FEATHER_IOD * interocular, 1.0), 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
+
+
 class FacePaster:
     """Pastes generated crops back into the photo, fast, frame after frame.
 
@@ -65,11 +142,18 @@ class FacePaster:
     sparse product (4 bilinear weights per pixel the mask touches). Pixels the mask does
     not touch are the photo's own, bit for bit.
 
+    With `landmarks` (the photo's own), only the lower face is pasted
+    (`lower_face_mask`) and each frame's generated pixels are shifted in
+    colour so that, along the mask's soft edge, they match the photo on
+    average: no rim where the two meet.
+
     Args:
         photo: the `(h, w, 3)` uint8 photo.
         matrix: the photo-to-crop transform (`AlignedFace.matrix`).
         crop_size: side of the crops.
-        config: `FaceConfig` (its `feather`).
+        config: `FaceConfig` (its `feather`, for the whole-crop mask).
+        landmarks: the photo's `(68, 2)` landmarks: paste the lower face
+            only. None: the whole crop, through its feathered square mask.
 
     Example:
     ```python
@@ -78,7 +162,7 @@ class FacePaster:
     ```
     """
 
-    def __init__(self, photo, matrix, crop_size, config=FaceConfig()):
+    def __init__(self, photo, matrix, crop_size, config=FaceConfig(), landmarks=None):
         self.photo = np.ascontiguousarray(photo)
         height, width = photo.shape[:2]
         size = int(crop_size)
@@ -107,6 +191,10 @@ class FacePaster:
                    ys[1] * size + xs[0], ys[1] * size + xs[1])
         warped_mask = sum(w * mask.ravel()[i] for w, i in zip(weights, indices))
         warped_mask = np.clip(warped_mask, 0.0, 1.0)
+        if landmarks is not None:
+            # The lower face only, and only where the crop reaches.
+            lower = lower_face_mask(self.photo.shape, landmarks, self.box).ravel()
+            warped_mask = np.where(warped_mask > 0, lower, 0.0)
         active = warped_mask > 0
         self._pixels = np.flatnonzero(active)
         count = len(self._pixels)
@@ -120,6 +208,13 @@ class FacePaster:
         self._mask = warped_mask[active].astype(np.float32)[:, None]
         region = self.photo[top:bottom, left:right].reshape(-1, 3).astype(np.float32)
         self._photo_share = (1.0 - self._mask) * region[self._pixels]
+        # The soft edge where colours are matched: neither photo nor generated alone.
+        self._seam = None
+        if landmarks is not None:
+            band = (self._mask[:, 0] > 0.05) & (self._mask[:, 0] < 0.6)
+            if band.sum() >= 16:
+                self._seam = np.flatnonzero(band)
+                self._seam_photo = region[self._pixels][self._seam].mean(axis=0)
         # The same pixels as indices into the whole (flattened) photo.
         self._photo_pixels = ((top + self._pixels // max(1, right - left)) * width
                               + left + self._pixels % max(1, right - left))
@@ -135,6 +230,9 @@ class FacePaster:
         if crop.dtype != np.uint8:
             flat = np.clip(flat, 0.0, 1.0, out=flat) * np.float32(255.0)
         blended = self._sampling @ flat
+        if self._seam is not None:
+            blended += self._seam_photo - blended[self._seam].mean(axis=0)
+            np.clip(blended, 0.0, 255.0, out=blended)
         blended *= self._mask
         blended += self._photo_share
         # A convex combination of values in 0..255: rounding half up stays in range.

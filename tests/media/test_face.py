@@ -1,6 +1,7 @@
 """Face detection, landmarks, alignment and paste-back on real photos."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ from skimage.registration import phase_cross_correlation
 
 from keras_autalk.config import FaceConfig
 from keras_autalk.media import face, paste
-from keras_autalk.errors import NoFaceError
+from keras_autalk.errors import AutalkError, NoFaceError
+from keras_autalk.media.face_template import TEMPLATE_68
 
 
 def test_astronaut_real_face_chosen_over_suit_false_positive(astronaut, astronaut_face):
@@ -148,3 +150,98 @@ def test_cnn_detector_finds_only_the_real_face(astronaut):
     left, top, right, bottom = found.box
     assert 150 < left < right < 300 and 50 < top < bottom < 200
     assert found.rejected == []
+
+
+# ------------------------------------------------------------------ acceptance: size and pose
+def test_the_template_faces_the_camera():
+    template = np.asarray(TEMPLATE_68) * 200
+    yaw, pitch, roll = face.head_pose(template)
+    assert abs(yaw) < 1 and abs(pitch) < 1 and abs(roll) < 1
+
+
+def test_roll_is_the_eye_lines_angle_and_leaves_yaw_and_pitch_alone():
+    template = np.asarray(TEMPLATE_68) * 200
+    angle = np.radians(30)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    yaw, pitch, roll = face.head_pose(template @ rotation.T)
+    assert roll == pytest.approx(30, abs=0.5)
+    assert abs(yaw) < 1 and abs(pitch) < 1
+
+
+@pytest.mark.parametrize("shift, turned", [(0.1, False), (0.5, False), (0.9, True)])
+def test_a_nose_off_the_jaws_middle_reads_as_a_turned_head(shift, turned):
+    landmarks = np.asarray(TEMPLATE_68, dtype=np.float64) * 200
+    # Move the nose (27-35) sideways by `shift` of the jaw line's half-span.
+    half_span = (landmarks[14, 0] - landmarks[2, 0]) / 2
+    landmarks[27:36, 0] += shift * half_span
+    yaw, _, _ = face.head_pose(landmarks)
+    assert yaw == pytest.approx(np.degrees(np.arctan(shift * 0.95)), abs=1.5)
+    reason = face.usable(landmarks)
+    if turned:
+        assert reason == (f"the head is turned about {abs(yaw):.0f}° to the side; use a photo "
+                          "that faces the camera within 35°")
+    else:
+        assert reason is None
+
+
+def test_a_face_too_small_to_animate_is_refused_with_its_size(grace_hopper):
+    small = sktransform.rescale(grace_hopper, 0.2, channel_axis=2, order=1,
+                                preserve_range=True).astype(np.uint8)
+    with pytest.raises(NoFaceError) as caught:
+        face.find_face(small)
+    match = re.fullmatch(r"The face is (\d+) px tall; use a photo where it is at least 44 px\.",
+                         str(caught.value))
+    assert match and 25 <= int(match.group(1)) < 44
+
+
+def test_a_small_face_above_the_limit_is_found_with_more_upsampling(grace_hopper):
+    small = sktransform.rescale(grace_hopper, 0.33, channel_axis=2, order=1,
+                                preserve_range=True).astype(np.uint8)
+    found = face.find_face(small)
+    assert 44 <= found.height_px < 70
+
+
+def two_faces(grace_hopper):
+    """grace_hopper at full size on the left, at 60 % on the right."""
+    small = sktransform.rescale(grace_hopper, 0.6, channel_axis=2, preserve_range=True)
+    canvas = np.full((700, 1000, 3), 128, dtype=np.uint8)
+    canvas[:600, :512] = grace_hopper
+    canvas[:small.shape[0], 600:600 + small.shape[1]] = small.astype(np.uint8)
+    return canvas
+
+
+def test_faces_are_numbered_left_to_right_and_chosen_by_number_or_box(grace_hopper):
+    canvas = two_faces(grace_hopper)
+    largest = face.find_face(canvas)
+    assert largest.index == 1 and len(largest.faces) == 2
+    second = face.find_face(canvas, face_index=2)
+    assert second.index == 2 and second.box[0] > 600
+    left, top, right, bottom = second.box
+    by_box = face.find_face(canvas, face_box=(left - 5, top - 5, right + 5, bottom + 5))
+    assert by_box.box == second.box
+    assert face.face_notes(second, "animating")[0] == (
+        f"found 2 faces (1 at {face.describe_box(largest.box)}; 2 at "
+        f"{face.describe_box(second.box)}); animating face 2 at {face.describe_box(second.box)}; "
+        "choose another with --face N or --face-box X,Y,W,H.")
+
+
+def test_a_face_number_or_box_that_names_no_face_is_refused(grace_hopper):
+    canvas = two_faces(grace_hopper)
+    with pytest.raises(NoFaceError, match=r"--face 3 names no face: the photo has 2 \(1 at "):
+        face.find_face(canvas, face_index=3)
+    with pytest.raises(NoFaceError, match=r"^No face was found in --face-box 850,620,100,70 "):
+        face.find_face(canvas, face_box=(850, 620, 950, 690))
+    with pytest.raises(NoFaceError, match="reaches outside the 1000x700 photo"):
+        face.find_face(canvas, face_box=(900, 600, 1100, 800))
+
+
+@pytest.mark.parametrize("text, box", [("10,20,100,120", (10, 20, 110, 140)),
+                                       ("10.4, 20, 100, 120", (10, 20, 110, 140))])
+def test_face_box_option_is_x_y_width_height(text, box):
+    assert face.parse_face_box(text) == box
+
+
+@pytest.mark.parametrize("text", ["10,20,100", "a,b,c,d", "10,20,0,5", "-1,0,10,10"])
+def test_a_malformed_face_box_is_one_sentence(text):
+    with pytest.raises(AutalkError, match="--face-box"):
+        face.parse_face_box(text)
