@@ -162,8 +162,11 @@ def main(argv=None):
         row, accepted = accept(path)
         row["source"] = source
         if accepted is not None and talker is not None:
-            row["scores"] = measure(path, *accepted, talker, wav, track, out_dir,
-                                    args.composite)
+            try:
+                row["scores"] = measure(path, *accepted, talker, wav, track, out_dir,
+                                        args.composite)
+            except AutalkError as error:
+                row["said"] = f"accepted, but generating or measuring failed: {error}"
         rows.append(row)
         print(json.dumps(row), flush=True)
     (out_dir / "faces.json").write_text(json.dumps({"command": command, "rows": rows},

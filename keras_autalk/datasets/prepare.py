@@ -212,7 +212,7 @@ class _FaceTracker:
                     return landmarks
         self.detections += 1
         try:
-            found = face_lib.find_face(frame, self.config)
+            found = face_lib.find_face(frame, face_lib.without_usability_limits(self.config))
         except NoFaceError:
             self.landmarks = None
             return None

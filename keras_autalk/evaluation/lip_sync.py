@@ -165,7 +165,7 @@ def video_landmarks(frames, config=FaceConfig()):
     """
     from keras_autalk.media import face
 
-    found = face.find_face(frames[0], config)
+    found = face.find_face(frames[0], face.without_usability_limits(config))
     return np.stack([face.fit_landmarks(frame, found.box) for frame in frames])
 
 

@@ -733,7 +733,7 @@ def face_embeddings(images, aligned=None, config=FaceConfig(), landmarks=None):
             box = aligned_face_box(_crop_config(_square_size(image, "crops"), config))
             landmarks_here = face.fit_landmarks(image, box)
         else:
-            found = face.find_face(image, config)
+            found = face.find_face(image, face.without_usability_limits(config))
             box, landmarks_here = found.box, found.landmarks
         shape = dlib.full_object_detection(
             dlib.rectangle(*[int(round(v)) for v in box]),

@@ -98,7 +98,8 @@ def fidelity(frames, photo, landmarks, every=5):
     """Mean eye-region PSNR (and its minimum), seam ratio and mouth sharpness ratio.
 
     Args:
-        frames: the video's `(n, h, w, 3)` uint8 frames, the photo's size.
+        frames: the video's `(n, h, w, 3)` uint8 frames: the photo's size, or
+            one row or column more (H.264 needs even sides), which is left out.
         photo: the `(h, w, 3)` uint8 photo.
         landmarks: the photo's `(68, 2)` landmarks.
         every: measure every `every`-th frame.
@@ -107,7 +108,8 @@ def fidelity(frames, photo, landmarks, every=5):
         A dict: `eye_psnr_db`, `eye_psnr_min_db`, `seam_ratio`, `mouth_sharpness`.
     """
     band = seam_band(photo.shape, landmarks)
-    picked = list(frames)[::max(1, int(every))]
+    height, width = photo.shape[:2]
+    picked = [frame[:height, :width] for frame in list(frames)[::max(1, int(every))]]
     eyes = [eye_region_psnr(frame, photo, landmarks) for frame in picked]
     return {
         "eye_psnr_db": float(np.mean(np.minimum(eyes, 99.0))),

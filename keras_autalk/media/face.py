@@ -337,6 +337,16 @@ def _pitch_from_profile(nose_down, chin_down):
     return float(np.degrees(angles[best]))
 
 
+def without_usability_limits(config=FaceConfig()):
+    """`config` that accepts a face of any size and pose: for measuring and preparing, not animating.
+
+    Measuring an output video or preparing a corpus's frames must find the
+    face that is there; whether a photo can be animated is `generate`'s
+    and `align`'s question.
+    """
+    return dataclasses.replace(config, min_face_px=0, max_yaw_deg=90.0, max_pitch_deg=90.0)
+
+
 def usable(landmarks, config=FaceConfig()):
     """`None` if the model can animate this face, else what to do about it (a clause).
 
@@ -346,7 +356,7 @@ def usable(landmarks, config=FaceConfig()):
     """
     height = face_height(landmarks)
     if height < config.min_face_px:
-        return (f"the face is {height:.0f} px tall; use a photo where it is at least "
+        return (f"the face is {int(height)} px tall; use a photo where it is at least "
                 f"{config.min_face_px} px")
     yaw, pitch, _ = head_pose(landmarks)
     if abs(yaw) > config.max_yaw_deg:

@@ -47,7 +47,7 @@ def test_generate_writes_video_and_au_csv(capsys, tmp_path, inputs, model_dir):
     assert status == 0, err
     assert err.strip().splitlines() == [
         line for line in err.strip().splitlines() if line.startswith("autalk: note: ")]
-    assert "found 2 faces in the photo; animating the largest" in err
+    assert "found 2 faces (1 at 180,139,186,186; 2 at " in err and "animating face 1 at" in err
     assert out.startswith(f"wrote {output} and {csv}: 30 frames at 25 fps")
     info = video.video_info(output)
     assert info.num_frames == 30 and info.has_audio and info.sample_rate == 48000
