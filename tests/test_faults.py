@@ -64,6 +64,7 @@ class Case:
         signal: for "signal": the signal sent.
         delay: for "signal": seconds after start; None: once writing starts.
         tmpfs: for "disk": mount options of the output folder `disk/`.
+        fill: for "disk": once the run is writing, fill the disk (`disk/filler`).
         check: optional extra check `check(folder, result)`.
     """
 
@@ -76,6 +77,7 @@ class Case:
     signal: Optional[int] = None
     delay: Optional[float] = None
     tmpfs: Optional[str] = None
+    fill: bool = False
     check: Optional[Callable] = None
 
 
@@ -214,11 +216,14 @@ CASES = [
     Case("a 100 KB disk, 1.2 s of speech", gen(output="disk/o.mp4"), 1,
          r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
          r"\(\d+\.\d KB free, about \d+\.\d KB needed\)", kind="disk", tmpfs="size=100k"),
-    Case("a 300 KB disk that fits 1.2 s of speech", gen(output="disk/o.mp4"), 0,
-         r"^wrote disk/o\.mp4", kind="disk", tmpfs="size=300k", creates=("disk/o.mp4",)),
-    Case("a disk that fills while writing", gen(audio="long.wav", output="disk/o.mp4"), 1,
+    Case("a 600 KB disk that fits 1.2 s of speech", gen(output="disk/o.mp4"), 0,
+         r"^wrote disk/o\.mp4", kind="disk", tmpfs="size=600k", creates=("disk/o.mp4",)),
+    Case("a disk another program fills while writing",
+         gen(audio="long.wav", output="disk/o.mp4"), 1,
          r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
-         r"\(\d+\.\d MB free, not enough for it\)", kind="disk", tmpfs="size=4300k"),
+         r"\([\d.]+ (bytes|KB|MB) free, (about [\d.]+ MB needed|not enough for it)\)",
+         kind="disk", tmpfs="size=8m",
+         fill=True),
     Case("a read-only disk", gen(output="disk/o.mp4"), 1,
          r"Cannot write the video 'disk/o\.mp4': the folder 'disk' is on a read-only "
          r"filesystem", kind="disk", tmpfs="size=1m,ro"),
@@ -362,7 +367,27 @@ def _wait_for_writing(process, folder, timeout=120.0):
     raise AssertionError("the run never started writing")
 
 
+def _fill(disk):
+    """Write zeros into `disk/filler` until the disk is full."""
+    block = b"\0" * 65536
+    with open(disk / "filler", "wb") as handle:
+        try:
+            while True:
+                handle.write(block)
+                handle.flush()
+        except OSError:
+            pass
+
+
 def _run(case, folder):
+    if case.kind == "disk" and case.fill:
+        process = subprocess.Popen(_command(case.args), cwd=folder, env=_environment(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_writing(process, folder / "disk")
+        _fill(folder / "disk")
+        out, err = process.communicate(timeout=300)
+        (folder / "disk" / "filler").unlink()
+        return [subprocess.CompletedProcess(process.args, process.returncode, out, err)]
     if case.kind == "signal":
         process = subprocess.Popen(_command(case.args), cwd=folder, env=_environment(),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

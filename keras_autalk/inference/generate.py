@@ -521,8 +521,10 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
         partial_video = stack.enter_context(atomic_output(output, "video", needed=needed))
         partial_csv = (stack.enter_context(atomic_output(au_csv, "AU CSV"))
                        if au_csv is not None else None)
+        # Closed on any error, so its progress bar is gone before the error is told.
+        frame_stream = stack.enter_context(contextlib.closing(frames()))
         written = video_lib.write_video(
-            partial_video, frames(), fps, audio=original_audio, sample_rate=original_rate,
+            partial_video, frame_stream, fps, audio=original_audio, sample_rate=original_rate,
             crf=VIDEO_CRF, preset=VIDEO_PRESET, progress=False)
         au_intensity = np.stack(au_rows) if au_rows else np.zeros(
             (0, model_config.num_action_units), np.float32)
