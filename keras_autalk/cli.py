@@ -70,10 +70,15 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+# The stop signals received by this process, in order.
+_RECEIVED = []
+
+
 def _stop(signum, frame):
     # Further stop signals would interrupt the clean-up itself.
     for other in STOP_SIGNALS:
         signal.signal(other, signal.SIG_IGN)
+    _RECEIVED.append(signum)
     raise Stopped(signum)
 
 
@@ -86,6 +91,13 @@ def _stop_signals_raise():
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _stopped(args, signum):
+    """Tell the user the run was stopped; return the exit status, 128 + the signal's number."""
+    print(f"autalk: stopped by {signal.Signals(signum).name}; {_stopped_note(args)}.",
+          file=sys.stderr)
+    return 128 + int(signum)
 
 
 def _stopped_note(args):
@@ -111,15 +123,18 @@ def main(argv=None):
                 process.enter_context(_stop_signals_raise())
                 process.enter_context(process_temp_dir())
             return args.handler(args)
+        except KeyboardInterrupt as error:
+            return _stopped(args, getattr(error, "signum", signal.SIGINT))
         except AutalkError as error:
+            if _RECEIVED:
+                return _stopped(args, _RECEIVED[0])
             print(f"autalk: error: {error}", file=sys.stderr)
             return EXIT_ERROR
-        except KeyboardInterrupt as error:
-            signum = getattr(error, "signum", signal.SIGINT)
-            print(f"autalk: stopped by {signal.Signals(signum).name}; {_stopped_note(args)}.",
-                  file=sys.stderr)
-            return 128 + int(signum)
         except Exception as error:  # noqa: BLE001 - the last line of defence
+            # A stop raised inside some native code comes back as another
+            # error (SystemError from a C extension, say): it is still a stop.
+            if _RECEIVED:
+                return _stopped(args, _RECEIVED[0])
             if debug:
                 raise
             print(
