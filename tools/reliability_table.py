@@ -28,7 +28,8 @@ def how(case):
         count = 2 if "one output" in case.id else 3
         return f"{count} × `{command}` at once" + ("" if count == 2 else " (o0..o2.mp4)")
     if case.kind == "disk":
-        return f"`{command}` with `disk/` a tmpfs `-o {case.tmpfs}`"
+        filled = ", filled up by another writer once the run is writing" if case.fill else ""
+        return f"`{command}` with `disk/` a tmpfs `-o {case.tmpfs}`{filled}"
     return f"`{command}`"
 
 
