@@ -15,7 +15,7 @@ import sys
 # TensorFlow's C++ start-up chatter is noise for a command-line user.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_autalk import __version__  # noqa: E402
+from keras_autalk import __version__, stops  # noqa: E402
 from keras_autalk.commands import (  # noqa: E402
     align,
     demo,
@@ -57,34 +57,18 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 DEFAULT_STOPPED_NOTE = "nothing was written"
 
 
-class Stopped(KeyboardInterrupt):
-    """Raised in the main thread when a stop signal arrives.
-
-    A `KeyboardInterrupt`, so every `finally` and `with` on the way out runs
-    (temporaries removed, child processes killed) and no `except Exception`
-    swallows it.
-    """
-
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-# The stop signals received by this process, in order.
-_RECEIVED = []
-
-
 def _stop(signum, frame):
-    # Further stop signals would interrupt the clean-up itself.
+    # Further stop signals would interrupt the clean-up itself; a stop that
+    # this raise fails to deliver is raised again by `stops.check()`.
     for other in STOP_SIGNALS:
         signal.signal(other, signal.SIG_IGN)
-    _RECEIVED.append(signum)
-    raise Stopped(signum)
+    stops.request(signum)
+    raise stops.Stopped(signum)
 
 
 @contextlib.contextmanager
 def _stop_signals_raise():
-    """SIGINT, SIGTERM and SIGHUP raise `Stopped` inside the block."""
+    """SIGINT, SIGTERM and SIGHUP raise `stops.Stopped` inside the block."""
     previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
     try:
         yield
@@ -126,15 +110,15 @@ def main(argv=None):
         except KeyboardInterrupt as error:
             return _stopped(args, getattr(error, "signum", signal.SIGINT))
         except AutalkError as error:
-            if _RECEIVED:
-                return _stopped(args, _RECEIVED[0])
+            if stops.RECEIVED:
+                return _stopped(args, stops.RECEIVED[0])
             print(f"autalk: error: {error}", file=sys.stderr)
             return EXIT_ERROR
         except Exception as error:  # noqa: BLE001 - the last line of defence
             # A stop raised inside some native code comes back as another
             # error (SystemError from a C extension, say): it is still a stop.
-            if _RECEIVED:
-                return _stopped(args, _RECEIVED[0])
+            if stops.RECEIVED:
+                return _stopped(args, stops.RECEIVED[0])
             if debug:
                 raise
             print(

@@ -43,6 +43,7 @@ from keras_autalk.files import (
     same_file,
 )
 from keras_autalk.native import import_tensorflow
+from keras_autalk import stops
 
 DEFAULT_WINDOW_FRAMES = 128
 DEFAULT_OVERLAP_FRAMES = 16
@@ -506,6 +507,7 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
         with tqdm(total=num_frames, unit="frame", desc="Generating",
                   disable=not (progress and audio_seconds >= LONG_AUDIO_S)) as bar:
             for crop, au in stream:
+                stops.check()
                 au_rows.append(np.asarray(au, np.float32))
                 began_paste = time.perf_counter()
                 frame = paster.paste(crop)

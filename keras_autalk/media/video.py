@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from keras_autalk.media import ffmpeg
 from keras_autalk.errors import AutalkError, InputFileError
+from keras_autalk import stops
 from keras_autalk.files import atomic_output, check_input_file
 
 # Sample rates the AAC encoder accepts; anything else is resampled to 48 kHz.
@@ -471,6 +472,7 @@ def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
                 count = 1
                 bar.update(1)
                 for frame in frames:
+                    stops.check()
                     frame = _check_frame(frame, count, first_shape)
                     process.stdin.write(_even(frame).data)
                     count += 1
