@@ -34,10 +34,11 @@ def run(args):
     """Run `autalk generate` with its parsed options; return the exit status."""
     from keras_autalk.inference import generate
 
+    face_index, face_box = face_choice(args)
     result = generate.generate(
         args.image, args.audio, args.output, model=args.model, size=args.size,
         au_csv=args.au_csv, articulation=args.articulation, fps=args.fps, progress=True,
-        face=face_choice(args)[0], face_box=face_choice(args)[1])
+        face=face_index, face_box=face_box)
     for message in result.notes:
         note(message)
     print(f"wrote {args.output}" + (f" and {args.au_csv}" if args.au_csv else "")
