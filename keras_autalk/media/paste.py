@@ -29,6 +29,25 @@ from keras_autalk.media.face import (
 )
 
 
+def covered_box(matrix, size, shape):
+    """`(left, top, right, bottom)`: the photo pixels a `size` crop covers, one pixel wider, clipped.
+
+    Args:
+        matrix: the photo-to-crop transform (`AlignedFace.matrix`).
+        size: the crop's side.
+        shape: the photo's `(height, width)`.
+    """
+    height, width = shape[:2]
+    corners = apply_transform(
+        invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
+    )
+    left = int(max(0, np.floor(corners[:, 0].min()) - 1))
+    top = int(max(0, np.floor(corners[:, 1].min()) - 1))
+    right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
+    bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
+    return left, top, right, bottom
+
+
 def paste_back(image, crop, matrix, config=FaceConfig()):
     """Put an (edited) aligned `crop` back into `image` with a feathered mask.
 
@@ -45,13 +64,7 @@ def paste_back(image, crop, matrix, config=FaceConfig()):
     """
     height, width = image.shape[:2]
     size = crop.shape[0]
-    corners = apply_transform(
-        invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
-    )
-    left = int(max(0, np.floor(corners[:, 0].min()) - 1))
-    top = int(max(0, np.floor(corners[:, 1].min()) - 1))
-    right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
-    bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
+    left, top, right, bottom = covered_box(matrix, size, (height, width))
     result = image.copy()
     if right <= left or bottom <= top:
         return result
@@ -166,13 +179,7 @@ class FacePaster:
         self.photo = np.ascontiguousarray(photo)
         height, width = photo.shape[:2]
         size = int(crop_size)
-        corners = apply_transform(
-            invert_transform(matrix), [[0, 0], [size, 0], [0, size], [size, size]]
-        )
-        left = int(max(0, np.floor(corners[:, 0].min()) - 1))
-        top = int(max(0, np.floor(corners[:, 1].min()) - 1))
-        right = int(min(width, np.ceil(corners[:, 0].max()) + 1))
-        bottom = int(min(height, np.ceil(corners[:, 1].max()) + 1))
+        left, top, right, bottom = covered_box(matrix, size, (height, width))
         self.box = (left, top, right, bottom)
         self.size = size
         rows, cols = np.mgrid[top:max(top, bottom), left:max(left, right)]
