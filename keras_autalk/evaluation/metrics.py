@@ -677,11 +677,6 @@ def au_metrics(predicted, target, action_units, threshold=1.0, mask=None):
     return results
 
 
-@functools.lru_cache(maxsize=None)
-def _face_encoder():
-    return face._dlib().face_recognition_model_v1(str(face.model_path("embedding")))
-
-
 def _is_aligned_crop(image, config):
     return image.shape[0] == image.shape[1] == config.crop_size
 
@@ -716,7 +711,6 @@ def face_embeddings(images, aligned=None, config=FaceConfig(), landmarks=None):
     identity = face_embeddings(load_photo("grace_hopper"))  # (1, 128)
     ```
     """
-    dlib = face._dlib()
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = [images]
     descriptors = []
@@ -735,11 +729,7 @@ def face_embeddings(images, aligned=None, config=FaceConfig(), landmarks=None):
         else:
             found = face.find_face(image, face.without_usability_limits(config))
             box, landmarks_here = found.box, found.landmarks
-        shape = dlib.full_object_detection(
-            dlib.rectangle(*[int(round(v)) for v in box]),
-            [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks_here],
-        )
-        descriptors.append(np.array(_face_encoder().compute_face_descriptor(image, shape)))
+        descriptors.append(face.descriptor(image, box, landmarks_here))
     return np.stack(descriptors).astype(np.float64) if descriptors else np.zeros((0, 128))
 
 

@@ -28,6 +28,7 @@ utterances of held-out sentences that no training utterance contains.
 """
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -63,6 +64,16 @@ class DemoCorpusConfig:
         silence_s: range of the silence before and after each sentence.
         rate_jitter: per-utterance speaking-rate variation (fraction).
         pitch_jitter: per-utterance pitch variation (espeak pitch steps).
+        faces: "bundled" (the two bundled photos, augmented and morphed:
+            `num_identities` identities, one per speaker) or "photos" (every
+            person of `people.find_people`: each training utterance on a
+            training person's photo, augmented; each test utterance on a
+            held-out person's photo, as it is).
+        festvox_ru: pieces of festvox-ru's labelled Russian sentences to add
+            (speaker `ru`; the mouth follows the labelled phones).
+        fillets: dialogue lines of each of fillets-ng's Czech and Dutch
+            recordings to add (speakers `cs`, `nl`; the mouth follows the
+            speech energy, `visemes.energy_mouth_track`).
     """
 
     seed: int = 0
@@ -74,8 +85,13 @@ class DemoCorpusConfig:
     silence_s: Tuple[float, float] = (0.25, 0.5)
     rate_jitter: float = 0.06
     pitch_jitter: int = 4
+    faces: str = "bundled"
+    festvox_ru: int = 0
+    fillets: int = 0
 
     def __post_init__(self):
+        if self.faces not in ("bundled", "photos"):
+            raise ValueError(f"faces must be 'bundled' or 'photos', got {self.faces!r}.")
         if self.num_speakers < 2:
             raise ValueError("The demo corpus needs at least 2 speakers (one is held out).")
         if not 0 <= self.test_utterances_per_speaker < self.utterances_per_speaker:
@@ -90,6 +106,13 @@ SIZES = {
     "small": DemoCorpusConfig(num_speakers=4, utterances_per_speaker=12,
                               test_utterances_per_speaker=2, num_identities=4),
     "default": DemoCorpusConfig(),
+    # Many real identities and real connected speech (issue 17): renders
+    # and prepares in about 25 minutes on a 2-core CPU.
+    "people": DemoCorpusConfig(utterances_per_speaker=60, test_utterances_per_speaker=6,
+                               faces="photos", festvox_ru=300, fillets=60),
+    "people-tiny": DemoCorpusConfig(num_speakers=3, utterances_per_speaker=3,
+                                    test_utterances_per_speaker=1, faces="photos",
+                                    festvox_ru=3, fillets=2),
 }
 
 
@@ -147,7 +170,70 @@ def plan(corpus_config):
         for sentence, split in sorted(chosen, key=lambda item: item[0].grid_id):
             utterances.append({"speaker": name, "id": sentence.grid_id,
                                "text": sentence.text, "split": split})
+    recorded = _recorded_utterances(corpus_config)
+    for item in recorded:
+        speakers.setdefault(item["speaker"], {"voice": item["source"], "held_out": False,
+                                              "identity": None})
+    utterances += recorded
+    if corpus_config.faces == "photos":
+        _assign_faces(utterances, corpus_config.seed)
     return {"speakers": speakers, "utterances": utterances, "held_out_sentences": held_out_ids}
+
+
+# festvox-ru sentences numbered above this are the test split's (about 10 %).
+FESTVOX_TEST_FROM = 561
+# fillets-ng lines longer than this are cut (seconds).
+LONGEST_RECORDED_S = 8.0
+
+
+def _recorded_utterances(corpus_config):
+    """The human-speech utterances of the plan: festvox-ru pieces and fillets-ng lines."""
+    from keras_autalk.corpora import speech_packages
+
+    rng = np.random.default_rng([corpus_config.seed, 4])
+    items = []
+    if corpus_config.festvox_ru:
+        pieces = [(sentence.name, number, start, end)
+                  for sentence in speech_packages.festvox_sentences()
+                  for number, (start, end, _) in enumerate(
+                      speech_packages.festvox_chunks(sentence), 1)]
+        count = min(corpus_config.festvox_ru, len(pieces))
+        for index in sorted(rng.choice(len(pieces), size=count, replace=False)):
+            name, number, start, end = pieces[int(index)]
+            split = "test" if int(name.split("_")[-1]) >= FESTVOX_TEST_FROM else "train"
+            items.append({"speaker": "ru", "id": f"{name}_{number}", "source": "festvox-ru",
+                          "recording": name, "start": round(start, 4), "end": round(end, 4),
+                          "text": "", "split": split})
+    for language in ("cs", "nl") if corpus_config.fillets else ():
+        folder = speech_packages.fetch(f"fillets-{language}")
+        lines = speech_packages.fillets_lines(folder)
+        count = min(corpus_config.fillets, len(lines))
+        for order, index in enumerate(sorted(rng.choice(len(lines), size=count, replace=False))):
+            path = lines[int(index)]
+            items.append({"speaker": language, "id": f"{path.parent.parent.name}-{path.stem}",
+                          "source": f"fillets-{language}",
+                          "recording": path.relative_to(folder).as_posix(), "text": "",
+                          "split": "test" if order % 10 == 9 else "train"})
+    return items
+
+
+def _assign_faces(utterances, seed):
+    """Give every utterance a person's face: training people for "train", held-out ones for "test".
+
+    The person is drawn uniformly (so one with 11 photos is not 11 times as
+    frequent), then one of their faces.
+    """
+    from keras_autalk.corpora.demo import people as people_lib
+
+    people = people_lib.find_people()
+    pools = {"train": [person for person in people if not person.held_out],
+             "test": [person for person in people if person.held_out]}
+    for number, item in enumerate(utterances):
+        rng = np.random.default_rng([seed, 3, number])
+        pool = pools[item["split"]]
+        person = pool[int(rng.integers(len(pool)))]
+        item["person"] = person.name
+        item["face"] = person.faces[int(rng.integers(len(person.faces)))].key
 
 
 def _paths(root, speaker, utterance_id):
@@ -181,6 +267,31 @@ def _identities(corpus_config):
     return _IDENTITIES[key]
 
 
+@functools.lru_cache(maxsize=None)
+def _faces_by_key():
+    from keras_autalk.corpora.demo import people
+
+    return {face.key: face for person in people.find_people(progress=False)
+            for face in person.faces}
+
+
+def _identity(corpus_config, speaker_info, utterance, rng):
+    """The face an utterance is rendered on (see `DemoCorpusConfig.faces`)."""
+    from keras_autalk.corpora.demo import identities, people
+
+    if corpus_config.faces == "bundled":
+        index = speaker_info["identity"]
+        if index is None:
+            index = int(rng.integers(corpus_config.num_identities))
+        return _identities(corpus_config)[index]
+    face = _faces_by_key()[utterance["face"]]
+    pixels = people.load_photo(face.source, face.photo)
+    return identities.make_identity(pixels, np.array(face.landmarks), rng,
+                                    corpus_config.frame_size,
+                                    augment=utterance["split"] == "train",
+                                    name=utterance["person"])
+
+
 def write_mpg(path, frames, waveform, sample_rate, fps):
     """Write frames + audio as GRID-style MPEG-1 video with MP2 audio, atomically."""
     import soundfile
@@ -208,9 +319,7 @@ def render_utterance(root, corpus_config, speaker, speaker_info, utterance,
     Returns:
         The number of frames rendered (0 if it was already there).
     """
-    import soundfile
-
-    from keras_autalk.media import au_labels, audio
+    from keras_autalk.media import audio
     from keras_autalk.corpora import grid
     from keras_autalk.corpora.demo import render, speech, visemes
 
@@ -232,24 +341,110 @@ def render_utterance(root, corpus_config, speaker, speaker_info, utterance,
     waveform = np.zeros(samples, np.float32)
     waveform[: min(samples, spoken.waveform.size)] = spoken.waveform[:samples]
     mouth = visemes.mouth_track(spoken.phonemes, num_frames, audio_config.fps)
+    identity = _identity(corpus_config, speaker_info, utterance, rng)
+    frames, _ = render.render_frames(identity, mouth, rng, fps=audio_config.fps)
+    _write_utterance(root, speaker, utterance["id"], waveform, mouth, frames,
+                     grid.word_segments(sentence, spoken.words), audio_config)
+    return num_frames
+
+
+def _write_utterance(root, speaker, utterance_id, waveform, mouth, frames, segments,
+                     audio_config):
+    """Write an utterance's audio, align, AU, mouth and video files (the video last)."""
+    import soundfile
+
+    from keras_autalk.media import au_labels
+    from keras_autalk.corpora import grid
+    from keras_autalk.corpora.demo import visemes
+
+    num_frames = len(frames)
     action_units = visemes.SUPPORTED_ACTION_UNITS
     intensity = visemes.au_intensities(mouth, action_units)
-    identity = _identities(corpus_config)[speaker_info["identity"]]
-    frames, _ = render.render_frames(identity, mouth, rng, fps=audio_config.fps)
-
-    paths = _paths(root, speaker, utterance["id"])
+    paths = _paths(root, speaker, utterance_id)
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(paths["audio"], "audio file") as temporary:
         soundfile.write(temporary, waveform, audio_config.sample_rate, subtype="PCM_16",
                         format="WAV")
-    grid.write_align(paths["align"], grid.word_segments(sentence, spoken.words),
-                     duration_s=num_frames / audio_config.fps)
+    grid.write_align(paths["align"], segments, duration_s=num_frames / audio_config.fps)
     au_labels.write_openface_csv(paths["au"], intensity, action_units, audio_config.fps)
     with atomic_output(paths["mouth"], "mouth track") as temporary:
         with open(temporary, "wb") as handle:
             np.save(handle, mouth.astype(np.float32))
     write_mpg(paths["video"], frames, waveform, audio_config.sample_rate, audio_config.fps)
+
+
+def _speech_segments(active, fps):
+    """`(start_s, end_s, "speech")` for each run of True frames (at least one segment)."""
+    segments, start = [], None
+    for frame, on in enumerate(list(active) + [False]):
+        if on and start is None:
+            start = frame
+        elif not on and start is not None:
+            segments.append((start / fps, frame / fps, "speech"))
+            start = None
+    return segments or [(0.0, len(active) / fps, "sil")]
+
+
+def _recorded_speech(utterance, audio_config):
+    """`(waveform, timed espeak phonemes or None)` of a human-speech utterance."""
+    from keras_autalk.media import audio
+    from keras_autalk.corpora import speech_packages
+    from keras_autalk.corpora.demo import visemes
+
+    rate = audio_config.sample_rate
+    if utterance["source"] == "festvox-ru":
+        folder = speech_packages.fetch("festvox-ru")
+        sentence = next(item for item in speech_packages.festvox_sentences(folder)
+                        if item.name == utterance["recording"])
+        start, end = utterance["start"], utterance["end"]
+        waveform = audio.load_audio(sentence.audio, audio_config)
+        waveform = waveform[int(round(start * rate)):int(round(end * rate))]
+        piece = next(phones for begin, _, phones in speech_packages.festvox_chunks(sentence)
+                     if abs(begin - start) < 1e-3)
+        return waveform, visemes.from_russian(piece)
+    folder = speech_packages.fetch(utterance["source"])
+    waveform = audio.load_audio(folder / utterance["recording"], audio_config)
+    return waveform[:int(LONGEST_RECORDED_S * rate)], None
+
+
+def render_recorded(root, corpus_config, speaker, utterance, audio_config=AudioConfig()):
+    """Animate and write one human-speech utterance (skipped if already there).
+
+    festvox-ru pieces drive the mouth from their labelled phones (through
+    `visemes.from_russian` and the same viseme path as espeak-ng);
+    fillets-ng lines from their energy (`visemes.energy_mouth_track`).
+    Silence of `corpus_config.silence_s` is added before and after.
+
+    Returns:
+        The number of frames rendered (0 if it was already there).
+    """
+    from keras_autalk.media import audio
+    from keras_autalk.corpora.demo import render, visemes
+
+    if is_rendered(root, speaker, utterance["id"]):
+        return 0
+    key = [ord(char) for char in utterance["id"]]
+    rng = np.random.default_rng([corpus_config.seed, 5, *key])
+    waveform, phonemes = _recorded_speech(utterance, audio_config)
+    rate, fps = audio_config.sample_rate, audio_config.fps
+    low, high = corpus_config.silence_s
+    before, after = rng.uniform(low, high), rng.uniform(low, high)
+    waveform = np.pad(waveform, (int(round(before * rate)), int(round(after * rate))))
+    num_frames = audio.num_video_frames(waveform.size, audio_config)
+    samples = int(round(num_frames * rate / fps))
+    waveform = np.pad(waveform, (0, max(0, samples - waveform.size)))[:samples]
+    waveform = waveform.astype(np.float32)
+    if phonemes is not None:
+        phonemes = [(phone, start + before, end + before) for phone, start, end in phonemes]
+        mouth = visemes.mouth_track(phonemes, num_frames, fps, strict=True)
+    else:
+        mouth = visemes.energy_mouth_track(waveform, rate, num_frames, fps)
+    identity = _identity(corpus_config, {"identity": None}, utterance, rng)
+    frames, _ = render.render_frames(identity, mouth, rng, fps=fps)
+    speaking = mouth[:, MOUTH_PARAMETERS.index("jaw_drop")] > 0.05
+    _write_utterance(root, speaker, utterance["id"], waveform, mouth, frames,
+                     _speech_segments(speaking, fps), audio_config)
     return num_frames
 
 
@@ -258,6 +453,8 @@ def _render_task(arguments):
     from keras_autalk.native import native_stderr_silenced
 
     with native_stderr_silenced():
+        if "source" in utterance:
+            return render_recorded(root, corpus_config, speaker, utterance)
         return render_utterance(root, corpus_config, speaker, speaker_info, utterance)
 
 

@@ -150,6 +150,81 @@ PHONEME_VISEMES = {
     "u@": ("close_back_rounded", "mid_central"),
 }
 
+# festvox-ru's phones (festival's MSU Russian set) -> espeak mnemonics, so
+# that labelled human speech takes the same viseme path as espeak-ng's.
+# Doubled vowels are stressed (a primary stress mark is added), doubled
+# consonants palatalised (same lip shape); "ay", "ae" and "y" are the reduced
+# and central vowels; Russian /r/ is trilled with unrounded lips (an
+# alveolar), "c" is /ts/, "sch" /ɕː/, "h" /x/.
+RUSSIAN_PHONEMES = {
+    "pau": "_", "#": "_",
+    "a": "a", "aa": "'A:", "ay": "@", "ae": "I2", "e": "e", "ee": "'e",
+    "i": "I", "ii": "'i:", "y": "I#", "yy": "'I#", "oo": "'o", "u": "U", "uu": "'u:",
+    "ur": "'u:",
+    "p": "p", "pp": "p", "b": "b", "bb": "b", "m": "m", "mm": "m", "f": "f", "ff": "f",
+    "v": "v", "vv": "v", "t": "t", "tt": "t", "d": "d", "dd": "d", "n": "n", "nn": "n",
+    "l": "l", "ll": "l", "r": "*", "rr": "*", "s": "s", "ss": "s", "z": "z", "zz": "z",
+    "c": "s", "ch": "tS", "sh": "S", "sch": "S", "zh": "Z", "k": "k", "kk": "k", "g": "g",
+    "gg": "g", "h": "x", "hh": "x", "j": "j",
+}
+
+
+def from_russian(phones):
+    """festvox-ru `(phone, start_s, end_s)` -> the same with espeak mnemonics.
+
+    Raises:
+        AutalkError: a phone outside the MSU set.
+
+    Example:
+    >>> from_russian([("pau", 0.0, 0.3), ("aa", 0.3, 0.4)])
+    [('_', 0.0, 0.3), ("'A:", 0.3, 0.4)]
+    """
+    converted = []
+    for phone, start, end in phones:
+        if phone not in RUSSIAN_PHONEMES:
+            raise AutalkError(f"The festvox-ru phone {phone!r} has no viseme.")
+        converted.append((RUSSIAN_PHONEMES[phone], start, end))
+    return converted
+
+
+def energy_mouth_track(waveform, sample_rate, num_frames, fps):
+    """Mouth shapes from speech energy alone, for recordings without labels.
+
+    Per video frame, the RMS level over the frame's span (dB) sets the
+    opening: 0 at or below 45 dB under the recording's loudest frame (after
+    a 3-frame median), 1 at 6 dB under it, in between linearly.
+    `jaw_drop` = 0.75 * opening and `lip_part` = 0.5 * opening + 0.1 where
+    there is any opening; every other parameter stays 0. There are no
+    visemes here: no rounding, no spreading, no bilabial closures other than
+    quiet frames.
+
+    Args:
+        waveform: float mono samples.
+        sample_rate: Hz.
+        num_frames: video frames to return.
+        fps: video frame rate.
+
+    Returns:
+        `(num_frames, len(MOUTH_PARAMETERS))` float32 in 0..1.
+    """
+    from scipy.ndimage import median_filter
+
+    waveform = np.asarray(waveform, np.float64)
+    span = sample_rate / fps
+    levels = np.full(num_frames, -120.0)
+    for frame in range(num_frames):
+        piece = waveform[int(frame * span):int((frame + 1) * span)]
+        if piece.size:
+            levels[frame] = 10.0 * np.log10(np.mean(piece ** 2) + 1e-12)
+    levels = median_filter(levels, size=3, mode="nearest")
+    top = levels.max()
+    opening = np.clip((levels - (top - 45.0)) / 39.0, 0.0, 1.0)
+    mouth = np.zeros((num_frames, len(MOUTH_PARAMETERS)), np.float32)
+    mouth[:, _P["jaw_drop"]] = 0.75 * opening
+    mouth[:, _P["lip_part"]] = np.where(opening > 0, 0.5 * opening + 0.1, 0.0)
+    return mouth
+
+
 # Unstressed vowels open less: jaw_drop and lip_part are scaled by this.
 UNSTRESSED_VOWEL_SCALE = 0.85
 
