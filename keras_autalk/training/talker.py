@@ -123,12 +123,18 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
 
 
 def _load_initial_weights(model, path):
-    """Load a `.weights.h5` file of the same architecture, or say in one sentence why not."""
+    """Load a `.weights.h5` file of the same architecture, or a pretrained model's generator
+    (a name such as "demo", or its folder), or say in one sentence why not."""
     from keras_autalk.files import check_input_file
+    from keras_autalk.presets import pretrained
 
-    path = check_input_file(path, "weights file")
     if not str(path).endswith(".weights.h5"):
-        raise AutalkError(f"'{path}' is not a Keras weights file (*.weights.h5).")
+        if pathlib.Path(path).is_file():
+            raise AutalkError(f"'{path}' is not a Keras weights file (*.weights.h5) or a "
+                              "pretrained model.")
+        pretrained.load_generator_weights(model, path)
+        return
+    path = check_input_file(path, "weights file")
     try:
         model.load_weights(str(path))
     except Exception as error:  # noqa: BLE001 - another architecture or a damaged file

@@ -136,3 +136,36 @@ def test_shipped_au_estimator_reads_aus_from_rendered_video(tiny_root):
     correlation = au_labels.per_au_correlation(np.concatenate(predicted),
                                                np.concatenate(truth), (10, 14, 20, 25, 26))
     assert correlation["AU25"] > 0.85 and correlation["AU26"] > 0.85, correlation
+
+
+def test_the_people_corpus_puts_training_people_on_training_utterances(people, festvox_ru):
+    layout = demo_corpus.plan(demo_corpus.SIZES["people-tiny"])
+    held_out = {person.name for person in people if person.held_out}
+    known = {person.name for person in people}
+    for item in layout["utterances"]:
+        assert item["person"] in known
+        assert (item["person"] in held_out) == (item["split"] == "test")
+    sources = {item.get("source", "espeak") for item in layout["utterances"]}
+    assert sources == {"espeak", "festvox-ru", "fillets-cs", "fillets-nl"}
+    assert layout == demo_corpus.plan(demo_corpus.SIZES["people-tiny"])
+
+
+def test_a_festvox_piece_and_a_fillets_line_render_with_their_ground_truth(tmp_path, people,
+                                                                           festvox_ru):
+    layout = demo_corpus.plan(demo_corpus.SIZES["people-tiny"])
+    config = demo_corpus.SIZES["people-tiny"]
+    for source in ("festvox-ru", "fillets-nl"):
+        item = next(u for u in layout["utterances"] if u.get("source") == source)
+        frames = demo_corpus.render_recorded(tmp_path, config, item["speaker"], item)
+        assert frames > 20
+        folder = tmp_path / item["speaker"]
+        waveform, rate = soundfile.read(folder / "audio" / f"{item['id']}.wav")
+        assert rate == 16000 and waveform.size == frames * 640
+        mouth = np.load(folder / "mouth" / f"{item['id']}.npy")
+        assert mouth.shape == (frames, len(visemes.MOUTH_PARAMETERS))
+        assert mouth[:, 0].max() > 0.3 and mouth[:3, 0].max() < 0.05   # opens, starts shut
+        clip = video.read_video(folder / f"{item['id']}.mpg")
+        assert clip.frames.shape == (frames, 288, 360, 3)
+        words = grid.read_align(folder / "align" / f"{item['id']}.align")
+        assert any(word not in ("sil", "sp") for _, _, word in words)
+        assert demo_corpus.render_recorded(tmp_path, config, item["speaker"], item) == 0
