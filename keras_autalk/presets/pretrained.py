@@ -337,11 +337,12 @@ def build_inference_model(model_config):
     return model
 
 
-def _assign_weights(model, stored, directory):
+def _assign_weights(model, stored, directory, skip=()):
     expected = {}
+    stored = {key: value for key, value in stored.items() if key.split("/")[0] not in skip}
     for name in _generator_networks():
         network = getattr(model, name)
-        if network is None:
+        if network is None or name in skip:
             continue
         for variable in network.weights:
             expected[_weight_key(variable, name)] = variable
@@ -372,18 +373,25 @@ def _assign_weights(model, stored, directory):
         variable.assign(stored[key].astype(variable.dtype))
 
 
-def load_generator_weights(model, name_or_path):
+def load_generator_weights(model, name_or_path, skip=()):
     """Put a pretrained model's generator weights into `model` (an `AUTalker`).
 
     The discriminator and the AU classifier are left as they are: this is
     the start of training a bundled model further (`autalk train ...
     --init-weights demo`).
 
+    Args:
+        model: a built `AUTalker`.
+        name_or_path: a pretrained model's name or folder.
+        skip: generator networks (`GENERATOR_NETWORKS` names, e.g.
+            "decoder") left as they are, e.g. to start a model with another
+            decoder from the bundled model's encoders and fusion.
+
     Raises:
         PretrainedModelError: no such model, or its weights do not fit.
     """
     directory = resolve_model_dir(name_or_path)
-    _assign_weights(model, _read_weights(directory), directory)
+    _assign_weights(model, _read_weights(directory), directory, skip=tuple(skip))
     return directory
 
 

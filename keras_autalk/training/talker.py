@@ -132,7 +132,12 @@ def _load_initial_weights(model, path):
         if pathlib.Path(path).is_file():
             raise AutalkError(f"'{path}' is not a Keras weights file (*.weights.h5) or a "
                               "pretrained model.")
-        pretrained.load_generator_weights(model, path)
+        # A model whose decoder differs from the pretrained one's (an ablation of
+        # `ModelConfig.decoder`) starts from its other networks only.
+        stored = pretrained.read_model_json(pretrained.resolve_model_dir(path))["model_config"]
+        same_decoder = (getattr(stored, "decoder", "frames")
+                        == getattr(model.model_config, "decoder", "frames"))
+        pretrained.load_generator_weights(model, path, skip=() if same_decoder else ("decoder",))
         return
     path = check_input_file(path, "weights file")
     try:
