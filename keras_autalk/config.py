@@ -212,6 +212,10 @@ class ModelConfig:
             the model sees them: "none" or "utterance" (per-utterance mean
             per mel bin, `features.log_mel.normalize_features`). Part of the model:
             `generate`, `evaluate` and the exported signatures apply it.
+        decoder: how frames are rendered: "frames" (`FrameDecoder`: the
+            crop redrawn and blended over the photo) or "flow"
+            (`FlowDecoder`: the photo's own pixels moved by a dense flow in
+            the lower face, the inside of the mouth generated).
         encoder_filters: identity encoder filters, one stride-2 stage each.
         decoder_filters: frame decoder filters, one upsampling stage each,
             from low to high resolution; as many as `encoder_filters`.
@@ -239,6 +243,7 @@ class ModelConfig:
     fusion: str = "tcsa"
     drive: str = "audio+au"
     audio_normalization: str = "none"
+    decoder: str = "frames"
     encoder_filters: Tuple[int, ...] = (32, 64, 128, 256)
     decoder_filters: Tuple[int, ...] = (256, 128, 64, 32)
     discriminator_filters: Tuple[int, ...] = (64, 128, 256)
@@ -247,6 +252,7 @@ class ModelConfig:
     FUSIONS = ("tcsa", "conv")
     DRIVES = ("audio+au", "audio", "au")
     AUDIO_NORMALIZATIONS = ("none", "utterance")
+    DECODERS = ("frames", "flow")
 
     @property
     def num_action_units(self) -> int:
@@ -298,6 +304,10 @@ class ModelConfig:
             raise ValueError(
                 f"audio_normalization must be one of {self.AUDIO_NORMALIZATIONS}, "
                 f"got {self.audio_normalization!r}."
+            )
+        if self.decoder not in self.DECODERS:
+            raise ValueError(
+                f"decoder must be one of {self.DECODERS}, got {self.decoder!r}."
             )
         if not self.action_units:
             raise ValueError("action_units must name at least one AU.")

@@ -53,6 +53,16 @@ def test_dict_round_trip_through_json_restores_tuples():
     assert isinstance(restored.fusion_dilations, tuple)
 
 
+def test_decoder_round_trips_and_defaults_to_frames_when_absent():
+    # Models saved before the field existed have no "decoder" key.
+    config = model_config("small", decoder="flow")
+    restored = ModelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert restored.decoder == "flow" and restored == config
+    older = {k: v for k, v in config.to_dict().items() if k != "decoder"}
+    assert ModelConfig.from_dict(older).decoder == "frames"
+    assert ModelConfig().decoder == "frames"
+
+
 def test_from_dict_rejects_unknown_fields():
     with pytest.raises(ValueError, match="colour"):
         ModelConfig.from_dict({"colour": "red"})
@@ -71,6 +81,7 @@ def test_drive_switches_say_which_streams_are_used():
 @pytest.mark.parametrize("overrides, message", [
     ({"fusion": "lstm"}, "fusion"),
     ({"drive": "video"}, "drive"),
+    ({"decoder": "warp"}, r"decoder must be one of \('frames', 'flow'\), got 'warp'"),
     ({"decoder_filters": (64, 32)}, "decoder_filters"),
     ({"image_size": 100}, "divisible"),
     ({"fusion_channels": 30, "attention_heads": 4}, "attention_heads"),

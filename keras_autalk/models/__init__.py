@@ -13,10 +13,14 @@ from keras_autalk.models.encoders import (
     AudioEncoder,
     IdentityEncoder,
 )
+from keras_autalk.models.flow_decoder import FlowDecoder
 from keras_autalk.models.fusion import FusionNetwork
 from keras_autalk.models.generator import FrameDecoder, blend
 from keras_autalk.models.sync_expert import SyncExpert
 from keras_autalk.models.talker import AUTalker
+
+# `ModelConfig.decoder` -> the decoder class.
+DECODERS = {"frames": FrameDecoder, "flow": FlowDecoder}
 
 
 def build_networks(model_config):
@@ -30,7 +34,8 @@ def build_networks(model_config):
         when `drive="au"`), "audio2au" (`Audio2AU`), "au_encoder"
         (`AUEncoder`, None when `drive="audio"`), "identity_encoder"
         (`IdentityEncoder`), "fusion" (`FusionNetwork`), "decoder"
-        (`FrameDecoder`), "discriminator" (`FrameDiscriminator`) and
+        (`FrameDecoder`, or `FlowDecoder` when `decoder="flow"`),
+        "discriminator" (`FrameDiscriminator`) and
         "au_classifier" (`AUClassifier`).
 
     Example:
@@ -74,7 +79,7 @@ def build_networks(model_config):
             fusion=config.fusion,
             name="fusion",
         ),
-        "decoder": FrameDecoder(
+        "decoder": DECODERS[config.decoder](
             config.decoder_filters, config.image_size, name="decoder"
         ),
         "discriminator": FrameDiscriminator(
@@ -95,6 +100,7 @@ __all__ = [
     "AUTalker",
     "Audio2AU",
     "AudioEncoder",
+    "FlowDecoder",
     "FrameDecoder",
     "FrameDiscriminator",
     "FusionNetwork",

@@ -25,6 +25,24 @@ def talker():
 
 
 @pytest.fixture(scope="package")
+def flow_talker():
+    """The tiny talker with `decoder="flow"`, its flow, mask and content heads random."""
+    import dataclasses
+
+    import keras
+
+    from keras_autalk.models import AUTalker
+    from tests.models.test_flow_decoder import with_random_heads
+
+    keras.utils.set_random_seed(0)
+    model = AUTalker(dataclasses.replace(tiny_config(), decoder="flow"))
+    model.build({"identity_image": (None, IMAGE, IMAGE, 3),
+                 "audio_features": (None, None, 20, 80)})
+    with_random_heads(model.decoder)
+    return model
+
+
+@pytest.fixture(scope="package")
 def saved_model_dir(talker, tmp_path_factory):
     return export.export_saved_model(talker, tmp_path_factory.mktemp("export") / "autalk")
 

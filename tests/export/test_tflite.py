@@ -100,3 +100,33 @@ def test_psnr_known_values():
     assert tflite.psnr(np.zeros(8), np.full(8, 0.1)) == pytest.approx(20.0)
     assert tflite.psnr(np.zeros(8), np.full(8, 0.01)) == pytest.approx(40.0)
     assert tflite.psnr(np.ones(3), np.ones(3)) is None
+
+
+def test_flow_decoder_converts_to_tflite_and_keeps_the_photo_outside_the_lower_face(
+        flow_talker, tmp_path):
+    # The warp's gathers, floors and clamps convert: fp32 parity as for the
+    # frame decoder (measured 3e-7 in the report, 2e-6 on other inputs; fp16
+    # weights 1.3e-3, int8 6.7e-3: a flow's error moves pixels, so more than
+    # the frame decoder's), and outside the fixed lower-face region the
+    # frames are the photo bit for bit in TFLite too.
+    import tensorflow as tf
+
+    from tests.models.test_flow_decoder import outside_region
+
+    report = tflite.export_tflite(flow_talker, tmp_path / "flow", window_frames=WINDOW,
+                                  latency_runs=1)
+    frames_tol, psnr_min, au_tol = TOLERANCES["none"]
+    generator = report["files"]["generator.tflite"]
+    assert generator["max_abs_diff"]["frames"] < frames_tol
+    assert generator["frames_psnr_db"] > psnr_min
+    inputs = clip_inputs(batch=1, frames=WINDOW, seed=11)
+    inputs["articulation"] = np.ones([1], "float32")
+    expected = keras_outputs(flow_talker, inputs)
+    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "flow" / "generator.tflite"))
+    outputs = interpreter.get_signature_runner("generator")(**inputs)
+    assert np.abs(outputs["frames"] - expected["frames"]).max() < frames_tol
+    assert np.abs(outputs["au_intensity"] - expected["au_intensity"]).max() < au_tol
+    photo = np.broadcast_to(inputs["identity_image"][:, None], outputs["frames"].shape)
+    outside = outside_region(outputs["frames"].shape)
+    np.testing.assert_array_equal(outputs["frames"][outside], photo[outside])
+    assert np.abs(outputs["frames"] - photo).max() > 0.1  # inside, the face moves
