@@ -49,6 +49,10 @@ DEFAULT_WINDOW_FRAMES = 128
 DEFAULT_OVERLAP_FRAMES = 16
 # A progress bar is shown (when asked for) from this much audio on.
 LONG_AUDIO_S = 10.0
+# A flow-decoder model's per-frame output: the generated frame (3 channels),
+# its backward flow (2) and its occlusion mask (1), pasted by
+# `FacePaster.paste_motion` so the photo's own pixels move.
+MOTION_CHANNELS = 6
 MAX_FPS = 120.0
 MAX_ARTICULATION = 5.0
 # Video encoding: x264 "veryfast" looks the same as "medium" on a mostly
@@ -169,7 +173,10 @@ def _inference_function(model):
         @tf.function(input_signature=signature)
         def function(inputs):
             outputs = model(inputs, training=False)
-            return outputs["frames"], outputs["au_intensity"]
+            frames = outputs["frames"]
+            if "flow" in outputs:  # the flow decoder: frame, flow and occlusion per pixel
+                frames = tf.concat([frames, outputs["flow"], outputs["blend_mask"]], axis=-1)
+            return frames, outputs["au_intensity"]
 
         object.__setattr__(model, "_autalk_generate_function", function)
     return function
@@ -195,7 +202,8 @@ def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
 
     Yields:
         `(crop, au_intensity)` for each of the T frames: float32
-        `(S, S, 3)` in [0, 1] and float32 `(A,)`.
+        `(S, S, 3)` in [0, 1] and float32 `(A,)`; with a flow-decoder model
+        the crop is `(S, S, MOTION_CHANNELS)`: frame, flow and occlusion.
 
     Example:
     ```python
@@ -510,7 +518,10 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
                 stops.check()
                 au_rows.append(np.asarray(au, np.float32))
                 began_paste = time.perf_counter()
-                frame = paster.paste(crop)
+                if crop.shape[-1] == MOTION_CHANNELS:
+                    frame = paster.paste_motion(crop[..., :3], crop[..., 3:5], crop[..., 5])
+                else:
+                    frame = paster.paste(crop)
                 timings["paste-back"] += time.perf_counter() - began_paste
                 bar.update(1)
                 yield frame

@@ -225,6 +225,12 @@ class FacePaster:
         # The same pixels as indices into the whole (flattened) photo.
         self._photo_pixels = ((top + self._pixels // max(1, right - left)) * width
                               + left + self._pixels % max(1, right - left))
+        # For `paste_motion`: each touched pixel's (x, y) in the photo, and the
+        # linear map taking a displacement in crop pixels to one in photo pixels.
+        self._coords = np.stack([self._photo_pixels % width, self._photo_pixels // width],
+                                axis=1).astype(np.float32)
+        self._crop_to_photo = np.linalg.inv(np.asarray(matrix, np.float64)[:2, :2]).astype(
+            np.float32)
 
     def paste(self, crop):
         """The photo with `crop` (`(S, S, 3)`, float in [0, 1] or uint8) pasted in.
@@ -246,6 +252,50 @@ class FacePaster:
         blended += 0.5
         frame = self.photo.copy()
         frame.reshape(-1, 3)[self._photo_pixels] = blended.astype(np.uint8)
+        return frame
+
+    def paste_motion(self, crop, flow, occlusion):
+        """The photo with its own pixels moved by a flow decoder's motion.
+
+        The crop's backward flow is carried to every touched photo pixel
+        (bilinearly, as the crop itself), turned into photo pixels through
+        the alignment's inverse (rotation and scale), and the photo is
+        sampled there bilinearly, at its own resolution: lips, skin and
+        stubble stay the photo's own pixels. Only where the occlusion mask
+        is on (the mouth's inside) do the generated crop's pixels show,
+        enlarged from the crop. Then the lower-face mask blends into the
+        photo as `paste` does; no colour shift is needed.
+
+        Args:
+            crop: the generated `(S, S, 3)` frame, float in [0, 1].
+            flow: `(S, S, 2)` (dx, dy) in crop pixels (`FlowDecoder`).
+            occlusion: `(S, S)` or `(S, S, 1)` in [0, 1].
+
+        Returns:
+            A new `(h, w, 3)` uint8 frame.
+        """
+        height, width = self.photo.shape[:2]
+        moved = self._sampling @ np.asarray(flow, np.float32).reshape(-1, 2)
+        moved = moved @ self._crop_to_photo.T
+        x = np.clip(self._coords[:, 0] + moved[:, 0], 0.0, width - 1.0)
+        y = np.clip(self._coords[:, 1] + moved[:, 1], 0.0, height - 1.0)
+        left, top = np.floor(x), np.floor(y)
+        fx, fy = (x - left)[:, None], (y - top)[:, None]
+        left, top = left.astype(np.int64), top.astype(np.int64)
+        right, bottom = np.minimum(left + 1, width - 1), np.minimum(top + 1, height - 1)
+        pixels = self.photo.reshape(-1, 3)
+        warped = ((pixels[top * width + left] * (1 - fx) + pixels[top * width + right] * fx)
+                  * (1 - fy)
+                  + (pixels[bottom * width + left] * (1 - fx)
+                     + pixels[bottom * width + right] * fx) * fy)
+        inside = np.clip(self._sampling @ np.asarray(occlusion, np.float32).reshape(-1),
+                         0.0, 1.0)[:, None]
+        generated = np.clip(self._sampling @ np.asarray(crop, np.float32).reshape(-1, 3),
+                            0.0, 1.0) * np.float32(255.0)
+        blended = (warped * (1.0 - inside) + generated * inside) * self._mask
+        blended += self._photo_share + 0.5
+        frame = self.photo.copy()
+        frame.reshape(-1, 3)[self._photo_pixels] = np.clip(blended, 0, 255).astype(np.uint8)
         return frame
 
 

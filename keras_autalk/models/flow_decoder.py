@@ -195,17 +195,20 @@ class FlowDecoder(IdentityUNetDecoder):
             image (B, H, W, 3) in 0..1.
 
     Returns (from `call`):
-        `(frames, blend_mask)`: frames (B, T, H, W, 3) in 0..1, blend mask
-        (the occlusion mask) (B, T, H, W, 1) in 0..1.
+        `(frames, blend_mask, flow)`: frames (B, T, H, W, 3) in 0..1, blend
+        mask (the occlusion mask) (B, T, H, W, 1) in 0..1, and the flow
+        (B, T, H, W, 2), (dx, dy) in crop pixels, backward: inference warps
+        the photo itself with it at the photo's resolution
+        (`media.paste.FacePaster.paste_motion`).
 
     Example:
     >>> decoder = FlowDecoder(filters=(16, 8), image_size=32)
     >>> skips = [np.zeros((2, 16, 16, 8), "float32"),
     ...          np.zeros((2, 8, 8, 16), "float32")]
-    >>> frames, mask = decoder([np.zeros((2, 4, 24), "float32"), skips,
-    ...                         np.zeros((2, 32, 32, 3), "float32")])
-    >>> tuple(frames.shape), tuple(mask.shape)
-    ((2, 4, 32, 32, 3), (2, 4, 32, 32, 1))
+    >>> frames, mask, flow = decoder([np.zeros((2, 4, 24), "float32"), skips,
+    ...                               np.zeros((2, 32, 32, 3), "float32")])
+    >>> tuple(frames.shape), tuple(mask.shape), tuple(flow.shape)
+    ((2, 4, 32, 32, 3), (2, 4, 32, 32, 1), (2, 4, 32, 32, 2))
     """
 
     def __init__(self, filters, image_size, max_flow=0.1, **kwargs):
@@ -272,11 +275,16 @@ class FlowDecoder(IdentityUNetDecoder):
 
     def call(self, inputs, training=None):
         fused = inputs[0]
-        _, mask, mouth_content, warped = self._render(inputs)
+        flow, mask, mouth_content, warped = self._render(inputs)
         frames = ops.clip(
             mask * mouth_content + (1.0 - mask) * warped, 0.0, 1.0
         )
-        return split_time(frames, fused), split_time(mask, fused)
+        return (split_time(frames, fused), split_time(mask, fused),
+                split_time(flow, fused))
+
+    def compute_output_shape(self, input_shape):
+        frames, mask = super().compute_output_shape(input_shape)
+        return frames, mask, frames[:-1] + (2,)
 
     def get_config(self):
         config = super().get_config()

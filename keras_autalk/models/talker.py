@@ -118,7 +118,9 @@ class AUTalker(keras.Model):
     Returns (from `call`):
         A dict: "frames" (B, T, H, W, 3) in [0, 1], "au_intensity"
         (B, T, A) Audio2AU's prediction (scaled by "articulation" when
-        given), "blend_mask" (B, T, H, W, 1).
+        given), "blend_mask" (B, T, H, W, 1); with the flow decoder
+        (`ModelConfig.decoder="flow"`) also "flow" (B, T, H, W, 2), where
+        each lower-face pixel comes from in the identity image (crop pixels).
 
     Training: `fit` on `(inputs, targets)` from
     `keras_autalk.datasets.pipeline.make_dataset` (the batch is the global batch
@@ -239,8 +241,12 @@ class AUTalker(keras.Model):
         au_stream = (self.au_encoder(driving, training=training)
                      if self.au_encoder is not None else None)
         fused = self.fusion([audio_stream, au_stream, embedding], training=training)
-        frames, blend_mask = self.decoder([fused, skips, identity_image], training=training)
-        return {"frames": frames, "au_intensity": predicted, "blend_mask": blend_mask}
+        frames, blend_mask, *motion = self.decoder([fused, skips, identity_image],
+                                                   training=training)
+        outputs = {"frames": frames, "au_intensity": predicted, "blend_mask": blend_mask}
+        if motion:  # the flow decoder: where each pixel of the lower face comes from
+            outputs["flow"] = motion[0]
+        return outputs
 
     # --------------------------------------------------------------- compile
     def compile(self, g_optimizer, d_optimizer, loss_weights=None, adversarial_loss="lsgan",

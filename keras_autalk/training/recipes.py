@@ -76,6 +76,9 @@ def recipe_parser(description, prepared, epochs, steps_per_epoch, batch_size, ta
                             help="ablation: fusion without attention ('conv')")
         parser.add_argument("--drive", choices=("audio+au", "audio", "au"), default=None,
                             help="ablation: what drives the fusion")
+        parser.add_argument("--decoder", choices=("frames", "flow"), default=None,
+                            help="the frame decoder: 'frames' redraws the crop (default), "
+                                 "'flow' moves the photo's pixels and draws the mouth's inside")
         parser.add_argument("--audio-augment", action="store_true",
                             help="augment the training speech: noise, reverb, EQ, phone band, "
                                  "clipping, gain and speed (keras_autalk.datasets.audio_augment)")
@@ -168,6 +171,8 @@ def run_talker_recipe(args, log=print, model_overrides=None):
         overrides["fusion"] = args.fusion
     if args.drive:
         overrides["drive"] = args.drive
+    if args.decoder:
+        overrides["decoder"] = args.decoder
     if args.audio_normalization:
         overrides["audio_normalization"] = args.audio_normalization
     augmentation = None

@@ -231,3 +231,31 @@ def test_a_normalising_model_is_fed_normalised_features(tmp_path, grace_hopper):
     unnormalised = np.asarray(talker.audio2au(features[None]))[0]
     np.testing.assert_allclose(result.au_intensity, expected, atol=1e-3)
     assert np.abs(unnormalised - expected).max() > 0.05   # the check can fail
+
+
+def test_a_flow_decoder_model_generates_through_the_motion_paste(tmp_path, grace_hopper,
+                                                                  speech_file):
+    # An untrained flow decoder predicts no motion and a mostly closed
+    # occlusion mask: the video is the photo, outside the lower face as
+    # exactly as video coding allows, inside it within a few levels.
+    import keras
+
+    from keras_autalk.media import paste
+    from tests.pretrained_helpers import tiny_config
+
+    keras.utils.set_random_seed(3)
+    talker = pretrained.build_inference_model(tiny_config(decoder="flow"))
+    outputs = talker({"identity_image": np.zeros((1, 128, 128, 3), "float32"),
+                      "audio_features": np.zeros((1, 4, AudioConfig().context_steps,
+                                                  AudioConfig().num_mel_bins), "float32")})
+    assert outputs["flow"].shape[-1] == 2
+    folder = pretrained.save_pretrained(talker, tmp_path / "flow")
+    result = generation.generate(grace_hopper, speech_file, tmp_path / "flow.mp4",
+                                 model=folder, progress=False)
+    frames = video.read_video(result.output).frames
+    mask = paste.lower_face_mask(grace_hopper.shape, face.find_face(grace_hopper).landmarks)
+    height, width = grace_hopper.shape[:2]
+    difference = np.abs(frames[:, :height, :width].astype(int) - grace_hopper.astype(int))
+    assert frames.shape[0] == 50
+    assert difference[:, mask > 0.5].mean() < 3.0
+    assert np.median(difference[:, mask == 0]) <= 1

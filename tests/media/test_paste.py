@@ -111,3 +111,39 @@ def test_the_generated_colour_is_matched_to_the_photo_along_the_seam(grace_hoppe
     # it is stays about 20-35 levels too bright there.
     assert abs((matched[band] - photo[band]).mean()) < 3.0
     assert (whole[band] - photo[band]).mean() > 15.0
+
+
+def test_motion_with_no_flow_and_no_occlusion_leaves_the_photo_bit_for_bit(
+        grace_hopper, aligned, hopper_face):
+    paster = paste.FacePaster(grace_hopper, aligned.matrix, 128,
+                              landmarks=hopper_face.landmarks)
+    crop = np.random.default_rng(0).uniform(size=(128, 128, 3)).astype(np.float32)
+    frame = paster.paste_motion(crop, np.zeros((128, 128, 2), np.float32),
+                                np.zeros((128, 128), np.float32))
+    np.testing.assert_array_equal(frame, grace_hopper)
+
+
+def test_motion_moves_the_photos_own_pixels_by_the_flow_in_photo_units(aligned, hopper_face,
+                                                                       grace_hopper):
+    # A photo whose red channel is its column number: the warped value tells
+    # where each pixel was sampled from.
+    height, width = grace_hopper.shape[:2]
+    ramp = np.zeros_like(grace_hopper)
+    ramp[..., 0] = (np.arange(width) % 256)[None, :]
+    paster = paste.FacePaster(ramp, aligned.matrix, 128, landmarks=hopper_face.landmarks)
+    flow = np.zeros((128, 128, 2), np.float32)
+    flow[..., 0] = 2.0                      # 2 crop pixels to the right
+    frame = paster.paste_motion(np.zeros((128, 128, 3), np.float32), flow,
+                                np.zeros((128, 128), np.float32))
+    scale = np.sqrt(abs(np.linalg.det(aligned.matrix[:2, :2])))   # crop pixels per photo pixel
+    rotation = np.arctan2(aligned.matrix[1, 0], aligned.matrix[0, 0])
+    expected_shift = 2.0 / scale * np.cos(rotation)
+    mask = paste.lower_face_mask(grace_hopper.shape, hopper_face.landmarks)
+    deep = (mask > 0.99) & (ramp[..., 0] < 250)
+    shift = frame[..., 0][deep].astype(np.float64) - ramp[..., 0][deep]
+    assert abs(np.median(shift) - expected_shift) < 0.6
+    np.testing.assert_array_equal(frame[mask == 0], ramp[mask == 0])
+    # Where the occlusion mask is on, the generated crop shows instead.
+    shown = paster.paste_motion(np.ones((128, 128, 3), np.float32), flow,
+                                np.ones((128, 128), np.float32))
+    assert shown[deep].min() >= 250   # the mask is above 0.99 there

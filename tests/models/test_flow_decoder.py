@@ -130,14 +130,15 @@ def test_region_is_the_paste_back_region_of_the_template():
 # ------------------------------------------------------------------ decoder
 def test_flow_decoder_outputs_have_the_video_shape_and_range(decoder_inputs):
     decoder = trained_like(decoder_inputs)
-    frames, blend_mask = decoder(decoder_inputs)
+    frames, blend_mask, called_flow = decoder(decoder_inputs)
     assert frames.shape == (2, 3, 32, 32, 3) and blend_mask.shape == (2, 3, 32, 32, 1)
     flow, mask, mouth_content = decoder.motion(decoder_inputs)
+    np.testing.assert_array_equal(np.asarray(called_flow), np.asarray(flow))
     assert (flow.shape, mask.shape, mouth_content.shape) == (
         (2, 3, 32, 32, 2), (2, 3, 32, 32, 1), (2, 3, 32, 32, 3))
     assert decoder.compute_output_shape(
         [(2, 3, 24), [(2, 16, 16, 8), (2, 8, 8, 16)], (2, 32, 32, 3)]
-    ) == ((2, 3, 32, 32, 3), (2, 3, 32, 32, 1))
+    ) == ((2, 3, 32, 32, 3), (2, 3, 32, 32, 1), (2, 3, 32, 32, 2))
     for values in (frames, blend_mask, mask, mouth_content):
         values = np.asarray(values)
         assert values.min() >= 0.0 and values.max() <= 1.0
@@ -146,7 +147,7 @@ def test_flow_decoder_outputs_have_the_video_shape_and_range(decoder_inputs):
 
 def test_untrained_flow_decoder_returns_the_identity_photo(decoder_inputs):
     decoder = FlowDecoder(filters=(16, 8), image_size=32)
-    frames, blend_mask = decoder(decoder_inputs)
+    frames, blend_mask, _ = decoder(decoder_inputs)
     identity = np.broadcast_to(decoder_inputs[2][:, None], frames.shape)
     assert np.abs(np.asarray(frames) - identity).max() < 1e-6
     flow, _, _ = decoder.motion(decoder_inputs)
@@ -156,7 +157,7 @@ def test_untrained_flow_decoder_returns_the_identity_photo(decoder_inputs):
 
 def test_pixels_outside_the_lower_face_are_the_photo_exactly(decoder_inputs):
     decoder = trained_like(decoder_inputs)
-    frames, blend_mask = (np.asarray(value) for value in decoder(decoder_inputs))
+    frames, blend_mask = (np.asarray(value) for value in decoder(decoder_inputs)[:2])
     identity = np.broadcast_to(decoder_inputs[2][:, None], frames.shape)
     outside = outside_region(frames.shape)
     np.testing.assert_array_equal(frames[outside], identity[outside])
@@ -170,7 +171,7 @@ def test_pixels_outside_the_lower_face_are_the_photo_exactly(decoder_inputs):
 
 def test_frames_are_the_warped_photo_with_the_mouth_filled_in(decoder_inputs):
     decoder = trained_like(decoder_inputs)
-    frames, blend_mask = decoder(decoder_inputs)
+    frames, blend_mask, _ = decoder(decoder_inputs)
     flow, mask, mouth_content = (np.asarray(value) for value in decoder.motion(decoder_inputs))
     np.testing.assert_array_equal(blend_mask, mask)
     photo = decoder_inputs[2]
@@ -188,7 +189,7 @@ def test_flow_head_gets_a_gradient_at_initialisation(decoder_inputs):
     # The photo moved up by a pixel: only a flow explains it.
     target = np.roll(decoder_inputs[2], -1, axis=1)[:, None]
     with tf.GradientTape() as tape:
-        frames, _ = decoder(decoder_inputs)
+        frames, _, _ = decoder(decoder_inputs)
         loss = tf.reduce_mean(tf.abs(frames - target))
     gradients = tape.gradient(loss, [decoder.flow_head.weights[0],
                                      decoder.content_head.weights[0]])
@@ -204,7 +205,7 @@ def test_flow_decoder_runs_under_xla_with_the_same_frames(decoder_inputs):
 
 def test_flow_decoder_round_trips_through_config_and_keras_file(decoder_inputs, tmp_path):
     decoder = trained_like(decoder_inputs)
-    frames, blend_mask = decoder(decoder_inputs)
+    frames, blend_mask, _ = decoder(decoder_inputs)
     config = decoder.get_config()
     assert (config["filters"], config["image_size"], config["max_flow"]) == ([16, 8], 32, 0.1)
     assert FlowDecoder.from_config(config).get_config() == config
@@ -212,7 +213,7 @@ def test_flow_decoder_round_trips_through_config_and_keras_file(decoder_inputs, 
     decoder.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, FlowDecoder)
-    loaded_frames, loaded_mask = loaded(decoder_inputs)
+    loaded_frames, loaded_mask, _ = loaded(decoder_inputs)
     np.testing.assert_array_equal(loaded_frames, frames)
     np.testing.assert_array_equal(loaded_mask, blend_mask)
 

@@ -65,7 +65,7 @@ def generate(networks, audio_features, identity_image, au_intensity=None):
     decoder_inputs = [fused, skips, identity_image]
     networks["decoder"](decoder_inputs)
     with_random_content_head(networks["decoder"])
-    frames, blend_mask = networks["decoder"](decoder_inputs)
+    frames, blend_mask = networks["decoder"](decoder_inputs)[:2]
     return frames, blend_mask, predicted
 
 
