@@ -21,7 +21,6 @@ landmark_distance(landmarks, reference_landmarks).mean()  # LMD, pixels
 """
 
 import dataclasses
-import functools
 
 from keras_autalk.native import import_tensorflow
 
