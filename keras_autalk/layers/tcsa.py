@@ -10,6 +10,7 @@ they cannot change the output at any real frame.
 
 import keras
 
+from keras_autalk.layers.arguments import divisible, positive_integer, rate
 from keras_autalk.layers.temporal_attention import TemporalSelfAttention
 from keras_autalk.layers.temporal_conv import TemporalConv
 
@@ -80,14 +81,17 @@ class TCSABlock(keras.layers.Layer):
                  dropout=0.0, use_attention=True, feedforward_channels=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.channels = int(channels)
-        self.kernel_size = int(kernel_size)
-        self.dilation_rate = int(dilation_rate)
-        self.num_heads = int(num_heads)
-        self.dropout = float(dropout)
+        self.channels = positive_integer("channels", channels)
+        self.kernel_size = positive_integer("kernel_size", kernel_size)
+        self.dilation_rate = positive_integer("dilation_rate", dilation_rate)
+        self.num_heads = positive_integer("num_heads", num_heads)
+        self.dropout = rate("dropout", dropout)
         self.use_attention = bool(use_attention)
+        if self.use_attention:
+            divisible("channels", self.channels, "num_heads", self.num_heads)
         self.feedforward_channels = (
-            None if feedforward_channels is None else int(feedforward_channels))
+            None if feedforward_channels is None
+            else positive_integer("feedforward_channels", feedforward_channels))
         self.supports_masking = True
 
         self.projection = None  # created in build when C != channels
@@ -195,12 +199,17 @@ class TCSAStack(keras.layers.Layer):
     def __init__(self, channels, dilations=(1, 2, 4, 8), kernel_size=3,
                  num_heads=4, dropout=0.0, use_attention=True, **kwargs):
         super().__init__(**kwargs)
-        self.channels = int(channels)
-        self.dilations = tuple(int(d) for d in dilations)
-        self.kernel_size = int(kernel_size)
-        self.num_heads = int(num_heads)
-        self.dropout = float(dropout)
+        self.channels = positive_integer("channels", channels)
+        self.dilations = tuple(positive_integer("dilations", d) for d in dilations)
+        if not self.dilations:
+            raise ValueError(f"`dilations` needs at least one dilation rate. "
+                             f"Received: dilations={dilations!r}")
+        self.kernel_size = positive_integer("kernel_size", kernel_size)
+        self.num_heads = positive_integer("num_heads", num_heads)
+        self.dropout = rate("dropout", dropout)
         self.use_attention = bool(use_attention)
+        if self.use_attention:
+            divisible("channels", self.channels, "num_heads", self.num_heads)
         self.supports_masking = True
         self.blocks = [
             TCSABlock(self.channels, self.kernel_size, dilation,

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_autalk.layers.arguments import positive_integer, rate
 from keras_autalk.layers.temporal_conv import mask_frames
 
 # Added to the scores of masked keys; softmax in float32 turns it into an
@@ -41,9 +42,9 @@ class TemporalSelfAttention(keras.layers.Layer):
 
     def __init__(self, num_heads, key_dim, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = int(num_heads)
-        self.key_dim = int(key_dim)
-        self.dropout = float(dropout)
+        self.num_heads = positive_integer("num_heads", num_heads)
+        self.key_dim = positive_integer("key_dim", key_dim)
+        self.dropout = rate("dropout", dropout)
         self.attention_dropout = keras.layers.Dropout(self.dropout)
         self.supports_masking = True
 

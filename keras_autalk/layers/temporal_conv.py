@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_autalk.layers.arguments import positive_integer
+
 
 def mask_frames(features, mask):
     """Set the features of masked frames to zero.
@@ -58,9 +60,9 @@ class TemporalConv(keras.layers.Layer):
     def __init__(self, filters, kernel_size=3, dilation_rate=1,
                  activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
-        self.dilation_rate = int(dilation_rate)
+        self.filters = positive_integer("filters", filters)
+        self.kernel_size = positive_integer("kernel_size", kernel_size)
+        self.dilation_rate = positive_integer("dilation_rate", dilation_rate)
         self.activation = keras.activations.get(activation)
         self.supports_masking = True
 
