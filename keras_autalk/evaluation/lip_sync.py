@@ -25,6 +25,7 @@ import math
 import numpy as np
 from keras_autalk.config import AudioConfig, FaceConfig
 from keras_autalk.errors import AutalkError
+from keras_autalk.stats import pearson
 
 
 # dlib 68-point indices.
@@ -95,15 +96,6 @@ def segment_labels(segments, duration_s, fps, silence=("sil", "sp")):
         if word not in silence:
             labels |= (centres >= start) & (centres < end)
     return labels
-
-
-def pearson(first, second):
-    """Pearson correlation of two series (nan if either is constant)."""
-    first = np.asarray(first, np.float64)
-    second = np.asarray(second, np.float64)
-    first, second = first - first.mean(), second - second.mean()
-    denominator = math.sqrt(float(np.sum(first * first) * np.sum(second * second)))
-    return float(np.sum(first * second) / denominator) if denominator > 0 else math.nan
 
 
 def pause_ratio(opening, speech, boundary=BOUNDARY_FRAMES):

@@ -36,6 +36,7 @@ from keras_autalk.config import FaceConfig  # noqa: E402
 from keras_autalk.media import face  # noqa: E402
 from keras_autalk.errors import AutalkError  # noqa: E402
 from keras_autalk.models import losses  # noqa: E402
+from keras_autalk.stats import pearson
 
 # dlib 68-point indices of the mouth (outer lip 48-59, inner lip 60-67).
 MOUTH_POINTS = losses.MOUTH_LANDMARKS
@@ -586,13 +587,6 @@ def _au_names(action_units, count):
     return names
 
 
-def _pearson(first, second):
-    first = first - first.mean()
-    second = second - second.mean()
-    norm = np.sqrt(np.sum(first ** 2) * np.sum(second ** 2))
-    return float(np.sum(first * second) / norm) if norm > 0 else float("nan")
-
-
 def _f1(predicted_on, target_on):
     true_positive = np.sum(predicted_on & target_on)
     errors = np.sum(predicted_on != target_on)
@@ -665,7 +659,7 @@ def au_metrics(predicted, target, action_units, threshold=1.0, mask=None):
             continue
         prediction, truth = predicted[keep, column], target[keep, column]
         results[name] = {
-            "pearson": _pearson(prediction, truth),
+            "pearson": pearson(prediction, truth),
             "mae": float(np.mean(np.abs(prediction - truth))),
             "f1": _f1(prediction >= threshold, truth >= threshold),
         }

@@ -55,6 +55,7 @@ from keras_autalk.media.face import STABLE_POINTS
 from keras_autalk.media.face_template import TEMPLATE_68
 from keras_autalk.errors import AutalkError, InputFileError, MissingDependencyError
 from keras_autalk.files import atomic_output, check_input_file
+from keras_autalk.stats import pearson
 
 # The AUs OpenFace 2.x estimates: intensities (`_r`) and occurrences (`_c`).
 OPENFACE_INTENSITY_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
@@ -540,10 +541,7 @@ def per_au_correlation(predicted, targets, action_units, mask=None):
     result = {}
     for column, unit in enumerate(action_units):
         first, second = predicted[keep, column], targets[keep, column]
-        if len(first) < 2 or first.std() == 0 or second.std() == 0:
-            result[f"AU{unit:02d}"] = float("nan")
-        else:
-            result[f"AU{unit:02d}"] = float(np.corrcoef(first, second)[0, 1])
+        result[f"AU{unit:02d}"] = pearson(first, second) if len(first) >= 2 else float("nan")
     return result
 
 

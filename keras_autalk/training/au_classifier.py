@@ -18,6 +18,7 @@ from keras_autalk.presets.model_files import load_model_file
 from keras_autalk.training.callbacks import make_callbacks
 from keras_autalk.training.fit import fit, learning_rate_schedule, seed_everything, window_config
 from keras_autalk.training.strategy import distributed_dataset, is_chief, precision_and_xla
+from keras_autalk.stats import pearson
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -110,24 +111,6 @@ def jitter_face_crops(crops, seed, max_scale=0.06, max_shift=4.0):
 # Evaluation
 
 
-def pearson(prediction, target):
-    """Pearson correlation per column of two `(N, A)` arrays (nan if constant).
-
-    Example:
-    ```python
-    pearson(predicted_aus, labelled_aus)  # array of A correlations
-    ```
-    """
-    prediction = np.asarray(prediction, np.float64)
-    target = np.asarray(target, np.float64)
-    centred_p = prediction - prediction.mean(axis=0)
-    centred_t = target - target.mean(axis=0)
-    denominator = np.sqrt((centred_p ** 2).sum(axis=0) * (centred_t ** 2).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (centred_p * centred_t).sum(axis=0) / denominator,
-                        np.nan)
-
-
 def _au_readings(model, files, config, batch_size, max_batches):
     """The classifier's readings and the labels of every labelled frame of `files`."""
     from keras_autalk.datasets import pipeline
@@ -190,7 +173,7 @@ def evaluate_au_classifier(model, files, config=None, batch_size=8, max_batches=
     labels = np.concatenate([pair[1] for pair in readings.values()])
     if not len(labels):
         raise AutalkError("The evaluation files hold no labelled frames.")
-    correlations = pearson(predictions, labels)
+    correlations = pearson(predictions, labels, axis=0)
     report = {"frames": int(len(labels))}
     for column, unit in enumerate(config.action_units):
         report[f"AU{unit}"] = {
@@ -203,7 +186,7 @@ def evaluate_au_classifier(model, files, config=None, batch_size=8, max_batches=
     report["by_speaker"] = {}
     for speaker, (predicted, labelled) in readings.items():
         if len(labelled):
-            values = pearson(predicted, labelled)
+            values = pearson(predicted, labelled, axis=0)
             report["by_speaker"][speaker] = dict(
                 {"frames": int(len(labelled))},
                 **{f"AU{unit}": float(values[column])
