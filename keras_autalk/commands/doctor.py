@@ -138,9 +138,27 @@ def check_espeak():
     return Check("espeak-ng", True, f"libespeak-ng loads ({library}); data {data}")
 
 
+def check_bundled_model():
+    """The bundled model's files against the SHA-256 its model.json records."""
+    from keras_autalk.presets import pretrained
+
+    try:
+        directory = pretrained.resolve_model_dir(pretrained.DEFAULT_MODEL)
+        record = pretrained.read_model_json(directory)
+        checked = pretrained.check_files(directory, record)
+    except Exception as error:  # noqa: BLE001 - report any failure in one line
+        return Check("bundled model", False, str(error))
+    if not checked:
+        return Check("bundled model", False, f"{directory}: model.json records no checksums")
+    return Check("bundled model", True,
+                 f"{directory.name}: {checked} file(s) match their SHA-256 "
+                 f"(decoder {record['model_config'].decoder})")
+
+
 CHECKS = (
     check_package, check_python, check_tensorflow, check_keras, check_numpy,
     check_tensorflow_io, check_dlib, check_ffmpeg, check_audio_libraries, check_espeak,
+    check_bundled_model,
 )
 
 

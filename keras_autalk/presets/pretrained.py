@@ -18,6 +18,7 @@ editable install), or the package `keras_autalk.saved_models` a wheel
 installs it as. Any other argument is the path of a model folder.
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -159,13 +160,15 @@ def save_pretrained(model, directory, card=None, weights_dtype="float16"):
         "model_config": model.model_config.to_dict(),
         "card": dict(card or {}),
     }
-    text = json.dumps(record, indent=2, sort_keys=False) + "\n"
     work = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial",
                                          dir=parent))
     old = None
     try:
-        (work / CONFIG_FILE).write_text(text, encoding="utf-8")
         _write_npz(work / WEIGHTS_FILE, stored)
+        record["files"] = {WEIGHTS_FILE: {"sha256": file_sha256(work / WEIGHTS_FILE),
+                                          "bytes": (work / WEIGHTS_FILE).stat().st_size}}
+        text = json.dumps(record, indent=2, sort_keys=False) + "\n"
+        (work / CONFIG_FILE).write_text(text, encoding="utf-8")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(work, 0o777 & ~umask)
@@ -301,12 +304,48 @@ def read_model_json(directory):
     return record
 
 
-def _read_weights(directory):
+def file_sha256(path):
+    """The SHA-256 of a file, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_files(directory, record=None):
+    """Check every file `model.json` lists against its SHA-256.
+
+    A folder saved before checksums were recorded lists none and passes.
+
+    Returns:
+        The number of files checked.
+
+    Raises:
+        PretrainedModelError: a listed file is missing or its SHA-256 differs
+            (a damaged or replaced file), in one sentence naming it.
+    """
+    directory = pathlib.Path(directory)
+    record = record if record is not None else read_model_json(directory)
+    listed = record.get("files") or {}
+    for name, facts in listed.items():
+        path = directory / name
+        if not path.is_file():
+            raise PretrainedModelError(f"The pretrained model '{directory}' has no {name}.")
+        if file_sha256(path) != facts.get("sha256"):
+            raise PretrainedModelError(
+                f"The file '{path}' does not match the SHA-256 its model.json records: it is "
+                "damaged or was replaced; reinstall keras-autalk or save the model again.")
+    return len(listed)
+
+
+def _read_weights(directory, record=None):
     path = pathlib.Path(directory) / WEIGHTS_FILE
     if not path.is_file():
         raise PretrainedModelError(
             f"The pretrained model '{directory}' has no {WEIGHTS_FILE}."
         )
+    check_files(directory, record)
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
@@ -453,7 +492,7 @@ def load_pretrained(name_or_path=DEFAULT_MODEL):
         if key in _CACHE:
             return _CACHE[key]
     record = read_model_json(directory)
-    stored = _read_weights(directory)
+    stored = _read_weights(directory, record)
     from keras_autalk.native import import_tensorflow
 
     import_tensorflow()
@@ -475,7 +514,9 @@ __all__ = [
     "SEARCH_DIRS",
     "available_models",
     "build_inference_model",
+    "check_files",
     "clear_cache",
+    "file_sha256",
     "generator_weights",
     "load_pretrained",
     "read_model_json",

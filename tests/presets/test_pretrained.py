@@ -1,6 +1,8 @@
 """Pretrained-model folders: save, load, size, caching, and one-sentence errors."""
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 
@@ -183,6 +185,10 @@ def test_missing_folder_and_files(tmp_path, saved):
     (saved / pretrained.WEIGHTS_FILE).write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(AutalkError) as error:
         pretrained.load_pretrained(saved)
+    assert "does not match the SHA-256" in one_sentence(error)
+    edit_record(saved, files={})   # a folder without checksums: the file itself is read
+    with pytest.raises(AutalkError) as error:
+        pretrained.load_pretrained(saved)
     assert "is corrupt" in one_sentence(error)
 
 
@@ -227,3 +233,31 @@ def test_weights_that_do_not_match_the_config(saved):
     with pytest.raises(AutalkError) as error:
         pretrained.load_pretrained(saved)
     assert "has an invalid model_config" in one_sentence(error)
+
+
+def test_a_damaged_or_replaced_weights_file_is_refused_by_its_sha256(tmp_path, talker, inputs):
+    folder = pretrained.save_pretrained(talker, tmp_path / "model")
+    record = json.loads((folder / "model.json").read_text())
+    weights = folder / "generator.weights.npz"
+    assert record["files"]["generator.weights.npz"] == {
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "bytes": weights.stat().st_size}
+    assert pretrained.check_files(folder) == 1
+    # Another model's weights of the same shapes would load if only shapes were checked.
+    other = perturbed_talker(seed=11)
+    other_folder = pretrained.save_pretrained(other, tmp_path / "other")
+    shutil.copyfile(other_folder / "generator.weights.npz", weights)
+    pretrained.clear_cache()
+    with pytest.raises(AutalkError) as error:
+        pretrained.load_pretrained(folder)
+    text = one_sentence(error)
+    assert "does not match the SHA-256 its model.json records" in text
+    assert "generator.weights.npz" in text
+
+
+def test_doctor_checks_the_bundled_model():
+    from keras_autalk.commands import doctor
+
+    check = doctor.check_bundled_model()
+    assert check.ok, check.detail
+    assert "1 file(s) match their SHA-256" in check.detail
