@@ -35,6 +35,7 @@ from keras import ops
 
 from keras_autalk.config import ModelConfig
 from keras_autalk.models import losses
+from keras_autalk.models.keras_internals import PrivateHooks, in_symbolic_build
 from keras_autalk.native import import_tensorflow
 
 tf = import_tensorflow()
@@ -79,18 +80,8 @@ def _frames_to_images(frames):
     return ops.reshape(frames, (-1,) + tuple(frames.shape[2:]))
 
 
-def _in_symbolic_build():
-    """Whether Keras is tracing shapes only (its variables are placeholders then)."""
-    try:
-        from keras.src.backend.common.stateless_scope import in_stateless_scope
-        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
-    except ImportError:  # another Keras layout: leave building to the first step
-        return True
-    return in_stateless_scope() or in_symbolic_scope()
-
-
 @keras.saving.register_keras_serializable(package="keras_autalk")
-class AUTalker(keras.Model):
+class AUTalker(PrivateHooks, keras.Model):
     """The AU- and audio-driven talking-head GAN.
 
     Holds the generator's networks (audio encoder, Audio2AU, AU encoder,
@@ -207,7 +198,7 @@ class AUTalker(keras.Model):
         if self.au_classifier is not None and not self.au_classifier.built:
             self.au_classifier(identity)
         self.built = True
-        if self.g_optimizer is not None and not _in_symbolic_build():
+        if self.g_optimizer is not None and not in_symbolic_build():
             self.build_optimizers()
 
     def get_build_config(self):
@@ -330,22 +321,19 @@ class AUTalker(keras.Model):
             self.build_optimizers()
         return super().make_train_function(force=force)
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3 builds a model created under a strategy from a first batch
-        # that it all-reduces across replicas (under MultiWorkerMirroredStrategy
-        # that fails on dict inputs, keras-team/keras#20329) and then builds
-        # `model.optimizer` for *all* trainable variables. Only the input
-        # shapes matter: one replica's part of the batch gives them, and the
-        # model builds itself and both optimisers for their own variables.
-        if self._distribute_strategy is None or (
-                self.built and self.g_optimizer is not None and self.g_optimizer.built
-                and self.d_optimizer.built):
-            return
-        if iterator is not None:
-            for _, _, batches in iterator:
-                data_batch = next(batches)
-                break
-        strategy = self._distribute_strategy
+    def ready_to_fit(self):
+        """Whether the model and both optimisers are built."""
+        return (self.built and self.g_optimizer is not None and self.g_optimizer.built
+                and self.d_optimizer.built)
+
+    def build_from_batch(self, strategy, data_batch):
+        """Build the model and both optimisers from the first batch `fit` sees.
+
+        Called through `keras_internals.PrivateHooks` (see there why) for a
+        model created under `strategy`. Only the input shapes matter: one
+        replica's part of the batch gives them, and the model builds itself
+        and both optimisers for their own variables.
+        """
         inputs = tf.nest.map_structure(
             lambda value: (strategy.experimental_local_results(value)[0]
                            if isinstance(value, tf.distribute.DistributedValues) else value),
@@ -491,17 +479,16 @@ class AUTalker(keras.Model):
         return self._update_trackers(self._weighted_sum(terms), d_per_example, terms)
 
     # ---------------------------------------------------------- serialising
-    def _trackable_children(self, save_type="checkpoint", **kwargs):
-        children = super()._trackable_children(save_type, **kwargs)
-        if save_type == "checkpoint" and self.built:
-            # Keras 3 keeps sub-layers held in Python lists out of TF's object
-            # graph, so `tf.train.Checkpoint(model=...)` would reach their
-            # trainable weights only through the optimisers and miss the
-            # frozen AU classifier's altogether. Every weight is added here,
-            # keyed by its position (names get uniquified across instances).
-            for index, variable in enumerate(self.weights):
-                children.setdefault(f"weight_{index:04d}", variable)
-        return children
+    def checkpoint_children(self, save_type="checkpoint"):
+        """Every weight, keyed by its position, for TensorFlow checkpoints.
+
+        Added to the object graph through `keras_internals.PrivateHooks`
+        (see there why); names get uniquified across instances, positions
+        do not.
+        """
+        if save_type != "checkpoint" or not self.built:
+            return {}
+        return {f"weight_{index:04d}": variable for index, variable in enumerate(self.weights)}
 
     def get_config(self):
         config = super().get_config()

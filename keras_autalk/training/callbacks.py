@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from keras_autalk.errors import AutalkError
+from keras_autalk.models.keras_internals import set_initial_epoch
 from keras_autalk.native import import_tensorflow
 from keras_autalk.training.strategy import is_chief, worker_scratch
 
@@ -173,9 +174,10 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         return pathlib.Path(self.backup_dir) / pointer.read_text().strip()
 
     def on_train_begin(self, logs=None):
-        self._load_model()
+        self.restore()
 
-    def _load_model(self):
+    def restore(self):
+        """Load the last backup's weights and state into the model (nothing if none)."""
         folder = self._state_folder()
         if folder is None:
             return
@@ -191,7 +193,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.restored = state
         self._current_epoch = state["epoch"]
         self._global_step = state["global_step"]
-        self.model._initial_epoch = state["epoch"]
+        set_initial_epoch(self.model, state["epoch"])
 
     # --- writing
 

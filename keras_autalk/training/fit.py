@@ -12,6 +12,7 @@ Also the small helpers the training tasks share: `window_config`,
 import dataclasses
 import shutil
 
+from keras_autalk.models.keras_internals import set_initial_epoch
 from keras_autalk.native import import_tensorflow
 from keras_autalk.training.callbacks import ResumableBackupAndRestore
 from keras_autalk.training.strategy import is_chief
@@ -68,7 +69,7 @@ def fit(model, make_train_data, epochs, steps_per_epoch, callbacks, validation_d
     history = {}
 
     def run(first_epoch, last_epoch, steps, offset):
-        model._initial_epoch = None
+        set_initial_epoch(model, None)
         if backup:
             backup.step_offset = offset
         result = model.fit(
@@ -82,7 +83,7 @@ def fit(model, make_train_data, epochs, steps_per_epoch, callbacks, validation_d
         # Killed after its last backup but before cleaning up: the backup
         # holds the finished weights.
         backup.set_model(model)
-        backup._load_model()
+        backup.restore()
     if steps_done and epoch < epochs:
         run(epoch, epoch + 1, steps_per_epoch - steps_done, steps_done)
         global_step += steps_per_epoch - steps_done
