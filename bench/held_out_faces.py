@@ -152,6 +152,9 @@ def main(argv=None):
     parser.add_argument("--model", action="append", default=[], metavar="[NAME=]MODEL",
                         help="a model to measure (repeatable; default: demo)")
     parser.add_argument("--keep-videos", action="store_true")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="only combine the rows of earlier runs' held_out_faces.json into "
+                             "one table in -o")
     args = parser.parse_args(argv)
     from keras_autalk.evaluation import evaluate
 
@@ -159,6 +162,11 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     command = "python bench/held_out_faces.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
+    if args.combine:
+        runs = [json.loads(pathlib.Path(path).read_text()) for path in args.combine]
+        rows = [row for run in runs for row in run["rows"]]
+        command = "; ".join(run["command"] for run in runs)
+        return write_tables(out_dir, rows, command)
     models = evaluate.parse_model_specs(args.model or ["demo"])
     speech = tracks(out_dir)
     rows = []
@@ -175,6 +183,11 @@ def main(argv=None):
                     mp4.unlink()
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+    write_tables(out_dir, rows, command)
+
+
+def write_tables(out_dir, rows, command):
+    """held_out_faces.json and held_out_faces.md in `out_dir`; print the table."""
     (out_dir / "held_out_faces.json").write_text(json.dumps({"command": command, "rows": rows},
                                                             indent=1))
     table = markdown(rows, command)
