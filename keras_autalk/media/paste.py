@@ -146,6 +146,32 @@ def lower_face_mask(shape, landmarks, box=None):
     return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
 
 
+# Levels (0-255) the generated mouth's chroma may go beyond the photo's own lower face.
+CHROMA_MARGIN = 12.0
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _chroma(rgb):
+    """`(N, 2)` BT.601 colour differences (B - Y, R - Y) of `(N, 3)` RGB."""
+    luma = rgb @ _LUMA
+    return np.stack([rgb[:, 2] - luma, rgb[:, 0] - luma], axis=1)
+
+
+def _within_chroma(rgb, low, high):
+    """`(N, 3)` RGB with its chroma clamped to `[low, high]`, its luma kept.
+
+    Example:
+    >>> green = np.array([[40.0, 220.0, 40.0]], np.float32)
+    >>> _within_chroma(green, np.array([-20.0, 0.0]), np.array([5.0, 40.0])).round().tolist()
+    [[146.0, 150.0, 126.0]]
+    """
+    luma = rgb @ _LUMA
+    blue_diff, red_diff = np.clip(_chroma(rgb), low, high).T
+    red, blue = luma + red_diff, luma + blue_diff
+    green = (luma - _LUMA[0] * red - _LUMA[2] * blue) / _LUMA[1]
+    return np.clip(np.stack([red, green, blue], axis=1), 0.0, 255.0).astype(np.float32)
+
+
 class FacePaster:
     """Pastes generated crops back into the photo, fast, frame after frame.
 
@@ -231,6 +257,15 @@ class FacePaster:
                                 axis=1).astype(np.float32)
         self._crop_to_photo = np.linalg.inv(np.asarray(matrix, np.float64)[:2, :2]).astype(
             np.float32)
+        # The chroma the photo's own lower face spans: generated mouth pixels are
+        # kept inside it (`paste_motion`), so the drawn inside of the mouth cannot
+        # take a colour the face does not have.
+        self._chroma_range = None
+        if landmarks is not None and count:
+            chroma = _chroma(region[self._pixels][self._mask[:, 0] > 0.5])
+            if len(chroma) >= 16:
+                self._chroma_range = (np.percentile(chroma, 1, axis=0) - CHROMA_MARGIN,
+                                      np.percentile(chroma, 99, axis=0) + CHROMA_MARGIN)
 
     def paste(self, crop):
         """The photo with `crop` (`(S, S, 3)`, float in [0, 1] or uint8) pasted in.
@@ -263,8 +298,10 @@ class FacePaster:
         sampled there bilinearly, at its own resolution: lips, skin and
         stubble stay the photo's own pixels. Only where the occlusion mask
         is on (the mouth's inside) do the generated crop's pixels show,
-        enlarged from the crop. Then the lower-face mask blends into the
-        photo as `paste` does; no colour shift is needed.
+        enlarged from the crop, their chroma kept within the range the
+        photo's own lower face spans (a little beyond it, `CHROMA_MARGIN`):
+        an undertrained mouth can draw no colour the face does not have.
+        Then the lower-face mask blends into the photo as `paste` does.
 
         Args:
             crop: the generated `(S, S, 3)` frame, float in [0, 1].
@@ -292,6 +329,8 @@ class FacePaster:
                          0.0, 1.0)[:, None]
         generated = np.clip(self._sampling @ np.asarray(crop, np.float32).reshape(-1, 3),
                             0.0, 1.0) * np.float32(255.0)
+        if self._chroma_range is not None:
+            generated = _within_chroma(generated, *self._chroma_range)
         blended = (warped * (1.0 - inside) + generated * inside) * self._mask
         blended += self._photo_share + 0.5
         frame = self.photo.copy()

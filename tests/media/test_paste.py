@@ -147,3 +147,21 @@ def test_motion_moves_the_photos_own_pixels_by_the_flow_in_photo_units(aligned, 
     shown = paster.paste_motion(np.ones((128, 128, 3), np.float32), flow,
                                 np.ones((128, 128), np.float32))
     assert shown[deep].min() >= 250   # the mask is above 0.99 there
+
+
+def test_the_drawn_mouth_keeps_to_the_colours_of_the_photos_lower_face(grace_hopper, aligned,
+                                                                       hopper_face):
+    paster = paste.FacePaster(grace_hopper, aligned.matrix, 128, landmarks=hopper_face.landmarks)
+    green = np.zeros((128, 128, 3), np.float32)
+    green[..., 1] = 1.0                      # an undertrained mouth's worst
+    frame = paster.paste_motion(green, np.zeros((128, 128, 2), np.float32),
+                                np.ones((128, 128), np.float32))
+    mask = paste.lower_face_mask(grace_hopper.shape, hopper_face.landmarks)
+    inside = frame[mask > 0.99].astype(np.float32)
+    photo = grace_hopper[mask > 0.99].astype(np.float32)
+    chroma, own = paste._chroma(inside), paste._chroma(photo)
+    low = np.percentile(own, 1, axis=0) - paste.CHROMA_MARGIN - 2
+    high = np.percentile(own, 99, axis=0) + paste.CHROMA_MARGIN + 2
+    assert np.all((chroma >= low) & (chroma <= high))
+    assert np.all(inside[:, 1] < inside[:, 0])            # green stays below red, as in skin
+    assert np.abs(inside.mean(axis=0) - photo.mean(axis=0)).max() > 5   # it was drawn
