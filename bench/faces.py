@@ -81,7 +81,6 @@ def speech_track(out_dir, seconds):
 
 def measure(photo_path, picture, found, talker, wav, track, out_dir, composite):
     """Generate on one photo and measure the MP4."""
-    from keras_autalk.evaluation import lip_sync, photo_fidelity
     from keras_autalk.inference import generate
 
     mp4 = out_dir / "videos" / f"{photo_path.stem}.mp4"
@@ -89,15 +88,37 @@ def measure(photo_path, picture, found, talker, wav, track, out_dir, composite):
     started = time.perf_counter()
     generate.generate(picture, wav, mp4, model=talker, progress=False, face_box=found.box,
                       composite=composite)
-    seconds = time.perf_counter() - started
+    scores = score_video(mp4, picture, found.landmarks, track)
+    scores["generate_s"] = time.perf_counter() - started
+    return scores
+
+
+def score_video(mp4, picture, landmarks, track):
+    """The photo-fidelity and real-speech measures of one generated MP4.
+
+    Args:
+        mp4: the video `generate` wrote from `picture`.
+        picture: the photo, `(h, w, 3)` uint8.
+        landmarks: the animated face's `(68, 2)` landmarks in the photo.
+        track: the speech `Track` (its speech labels).
+    """
+    from keras_autalk.evaluation import lip_sync, photo_fidelity
+
     clip = video.read_video(mp4)
-    scores = photo_fidelity.fidelity(clip.frames, picture, found.landmarks)
+    scores = photo_fidelity.fidelity(clip.frames, picture, landmarks)
     speech = lip_sync.measure_video(mp4, speech_samples=track.speech, photo=picture)
     scores.update({name: float(speech[name]) for name in ("corr", "pause_ratio", "lag",
                                                            "identity")
                    if speech.get(name) is not None})
-    scores["generate_s"] = seconds
     return scores
+
+
+def write_report(out_dir, stem, rows, command, table):
+    """`stem.json` (the command and rows) and `stem.md` (`table`) in `out_dir`; print the table."""
+    (out_dir / f"{stem}.json").write_text(json.dumps({"command": command, "rows": rows},
+                                                     indent=1))
+    (out_dir / f"{stem}.md").write_text(table)
+    print(table)
 
 
 def markdown(rows, command):
@@ -169,11 +190,7 @@ def main(argv=None):
                 row["said"] = f"accepted, but generating or measuring failed: {error}"
         rows.append(row)
         print(json.dumps(row), flush=True)
-    (out_dir / "faces.json").write_text(json.dumps({"command": command, "rows": rows},
-                                                   indent=1))
-    table = markdown(rows, command)
-    (out_dir / "faces.md").write_text(table)
-    print(table)
+    write_report(out_dir, "faces", rows, command, markdown(rows, command))
 
 
 if __name__ == "__main__":

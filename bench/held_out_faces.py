@@ -35,6 +35,7 @@ import soundfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from faces import score_video, write_report  # noqa: E402  (bench/faces.py, beside this one)
 from keras_autalk.config import AudioConfig  # noqa: E402
 
 TRACK_SECONDS = 12.0
@@ -89,20 +90,13 @@ def held_out_faces():
 
 
 def measure(picture, photo_face, talker, wav, track, mp4):
-    """Generate one video and measure it."""
-    from keras_autalk.evaluation import lip_sync, photo_fidelity
+    """Generate one video and measure it (`faces.score_video`)."""
     from keras_autalk.inference import generate
-    from keras_autalk.media import video
 
     started = time.perf_counter()
     generate.generate(picture, wav, mp4, model=talker, progress=False, face=photo_face.face)
     seconds = time.perf_counter() - started
-    clip = video.read_video(mp4)
-    landmarks = np.array(photo_face.landmarks)
-    scores = photo_fidelity.fidelity(clip.frames, picture, landmarks)
-    speech = lip_sync.measure_video(mp4, speech_samples=track.speech, photo=picture)
-    scores.update({name: float(speech[name]) for name in ("corr", "pause_ratio", "lag",
-                                                           "identity")})
+    scores = score_video(mp4, picture, np.array(photo_face.landmarks), track)
     scores["generate_s"] = round(seconds, 1)
     return scores
 
@@ -188,11 +182,7 @@ def main(argv=None):
 
 def write_tables(out_dir, rows, command):
     """held_out_faces.json and held_out_faces.md in `out_dir`; print the table."""
-    (out_dir / "held_out_faces.json").write_text(json.dumps({"command": command, "rows": rows},
-                                                            indent=1))
-    table = markdown(rows, command)
-    (out_dir / "held_out_faces.md").write_text(table)
-    print(table)
+    write_report(out_dir, "held_out_faces", rows, command, markdown(rows, command))
 
 
 if __name__ == "__main__":
