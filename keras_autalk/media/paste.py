@@ -27,6 +27,7 @@ from keras_autalk.media.face import (
     invert_transform,
     warp,
 )
+from keras_autalk.media.warp import sample_bilinear
 
 
 def covered_box(matrix, size, shape):
@@ -311,20 +312,10 @@ class FacePaster:
         Returns:
             A new `(h, w, 3)` uint8 frame.
         """
-        height, width = self.photo.shape[:2]
         moved = self._sampling @ np.asarray(flow, np.float32).reshape(-1, 2)
         moved = moved @ self._crop_to_photo.T
-        x = np.clip(self._coords[:, 0] + moved[:, 0], 0.0, width - 1.0)
-        y = np.clip(self._coords[:, 1] + moved[:, 1], 0.0, height - 1.0)
-        left, top = np.floor(x), np.floor(y)
-        fx, fy = (x - left)[:, None], (y - top)[:, None]
-        left, top = left.astype(np.int64), top.astype(np.int64)
-        right, bottom = np.minimum(left + 1, width - 1), np.minimum(top + 1, height - 1)
-        pixels = self.photo.reshape(-1, 3)
-        warped = ((pixels[top * width + left] * (1 - fx) + pixels[top * width + right] * fx)
-                  * (1 - fy)
-                  + (pixels[bottom * width + left] * (1 - fx)
-                     + pixels[bottom * width + right] * fx) * fy)
+        warped = sample_bilinear(self.photo, self._coords[:, 0] + moved[:, 0],
+                                 self._coords[:, 1] + moved[:, 1])
         inside = np.clip(self._sampling @ np.asarray(occlusion, np.float32).reshape(-1),
                          0.0, 1.0)[:, None]
         generated = np.clip(self._sampling @ np.asarray(crop, np.float32).reshape(-1, 3),

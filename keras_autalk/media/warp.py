@@ -43,8 +43,34 @@ def warp_with_flow(image, flow):
     if values.ndim == 2:
         values = values[..., None]
     rows, cols = np.mgrid[0:height, 0:width]
-    x = np.clip(cols + flow[..., 0], 0.0, width - 1.0)
-    y = np.clip(rows + flow[..., 1], 0.0, height - 1.0)
+    warped = sample_bilinear(values, cols + flow[..., 0], rows + flow[..., 1])
+    warped = warped.reshape(image.shape)
+    if image.dtype == np.uint8:
+        return np.clip(np.rint(warped), 0, 255).astype(np.uint8)
+    return warped.astype(image.dtype)
+
+
+def sample_bilinear(values, x, y):
+    """`values` sampled bilinearly at `(x, y)`, coordinates clamped to its border.
+
+    The arithmetic is in the dtype `values * x` gives (a uint8 image and
+    float32 coordinates: float32), so callers choose their precision.
+
+    Args:
+        values: `(H, W, C)` array.
+        x, y: arrays of one shape `S`: columns and rows, in pixels.
+
+    Returns:
+        `S + (C,)`.
+
+    Example:
+    >>> image = np.arange(12, dtype=np.float64).reshape(3, 4, 1)
+    >>> sample_bilinear(image, np.array([0.5, 9.0]), np.array([1.0, 0.0]))[:, 0].tolist()
+    [4.5, 3.0]
+    """
+    height, width = values.shape[:2]
+    x = np.clip(x, 0.0, width - 1.0)
+    y = np.clip(y, 0.0, height - 1.0)
     left, top = np.floor(x), np.floor(y)
     right_share = (x - left)[..., None]
     bottom_share = (y - top)[..., None]
@@ -55,11 +81,7 @@ def warp_with_flow(image, flow):
              + values[top, right] * right_share)
     lower = (values[bottom, left] * (1.0 - right_share)
              + values[bottom, right] * right_share)
-    warped = (upper * (1.0 - bottom_share) + lower * bottom_share)
-    warped = warped.reshape(image.shape)
-    if image.dtype == np.uint8:
-        return np.clip(np.rint(warped), 0, 255).astype(np.uint8)
-    return warped.astype(image.dtype)
+    return upper * (1.0 - bottom_share) + lower * bottom_share
 
 
 def upsample_flow(flow, size):
