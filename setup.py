@@ -30,6 +30,9 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
     "pillow==13.0.0",
     "tqdm==4.70.1",
+    # LiteRT: `generate` runs a model folder's generator.tflite without TensorFlow
+    # (keras_autalk.inference.runtime); no wheel for Python 3.9, which runs on Keras.
+    'ai-edge-litert==2.3.0; python_version >= "3.10"',
 ]
 
 setup(

@@ -13,6 +13,7 @@ from keras_autalk.version import __version__
 # Loaded on first use (module __getattr__, PEP 562), so `import keras_autalk`
 # does not import TensorFlow.
 _LAZY = {
+    "Talker": ("keras_autalk.inference.session", "Talker"),
     "generate": ("keras_autalk.inference.generate", "generate"),
     "load_pretrained": ("keras_autalk.presets.pretrained", "load_pretrained"),
     "save_pretrained": ("keras_autalk.presets.pretrained", "save_pretrained"),
@@ -35,4 +36,4 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = ["__version__", "generate", "load_pretrained", "save_pretrained"]
+__all__ = ["Talker", "__version__", "generate", "load_pretrained", "save_pretrained"]

@@ -292,3 +292,144 @@ def export_tflite(source, output_dir, quantize="none", window_frames=None,
                     path, signature_key, inputs, reference, latency_runs, num_threads)
             (tmp / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+# ------------------------------------------------------- the LiteRT runtime
+def litert_generator_bytes(model, quantize="fp16", audio_config=AudioConfig()):
+    """The generator as the `.tflite` `generate` runs with LiteRT (`inference.runtime`).
+
+    Unlike `export_tflite`'s fixed-shape files, the clip length is left free
+    (the runtime resizes it per window) and the features go in already
+    normalised (`generate` normalises a whole utterance once, before
+    cutting it into windows). Signature "generator": `identity_image`
+    (1, S, S, 3), `audio_features` (1, T, context, bins), `articulation` (1,)
+    -> `output` (1, T, S, S, C) (`runtime.model_output`) and `au_intensity`
+    (1, T, A).
+
+    Args:
+        model: a built `AUTalker`.
+        quantize: "fp16" (float16 weights, half the bytes) or "none".
+        audio_config: the `AudioConfig` of the model's features.
+
+    Returns:
+        The `.tflite` file's bytes.
+    """
+    from keras_autalk.models.talker import GENERATOR_NETWORKS
+    from keras_autalk.inference.runtime import LITERT_SIGNATURE, model_output
+
+    if quantize not in ("none", "fp16"):
+        raise AutalkError(f"quantize must be none or fp16, got {quantize!r}.")
+    size = model.model_config.image_size
+    module = tf.Module(name="autalk_litert")
+    module.generator_weights = [
+        getattr(weight, "value", weight)
+        for name in GENERATOR_NETWORKS if getattr(model, name) is not None
+        for weight in getattr(model, name).weights]
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([1, size, size, 3], tf.float32, "identity_image"),
+        tf.TensorSpec([1, None, audio_config.context_steps, audio_config.num_mel_bins],
+                      tf.float32, "audio_features"),
+        tf.TensorSpec([1], tf.float32, "articulation")])
+    def generator(identity_image, audio_features, articulation):
+        outputs = model({"identity_image": identity_image, "audio_features": audio_features,
+                         "articulation": articulation}, training=False)
+        return {"output": model_output(outputs, tf.concat),
+                "au_intensity": outputs["au_intensity"]}
+
+    module.generator = generator
+    with tempfile.TemporaryDirectory(prefix="autalk_litert_") as scratch:
+        tf.saved_model.save(module, scratch, signatures={LITERT_SIGNATURE: generator})
+        return _convert(scratch, LITERT_SIGNATURE, quantize)
+
+
+def litert_parity(model, path, window_frames=64, seed=0):
+    """How closely a LiteRT generator file reproduces `model` on seeded inputs.
+
+    Returns:
+        `{"output_psnr_db", "output_max_abs_diff", "au_max_abs_diff",
+        "window_frames"}`: the PSNR of its frames (the first 3 channels)
+        and the largest differences of its whole output and of its AU
+        intensities, against the Keras model.
+    """
+    from keras_autalk.inference.runtime import KerasRunner, LiteRTRunner
+
+    size = model.model_config.image_size
+    inputs = parity_inputs((1, size, size, 3), (1, window_frames, 20, 80), seed=seed)
+    features = log_mel.normalize_features(
+        inputs["audio_features"][0], model.model_config.audio_normalization).numpy()
+    reference = KerasRunner(model)(inputs["identity_image"][0], features, 1.0)
+    tested = LiteRTRunner(path)(inputs["identity_image"][0], features, 1.0)
+    return {
+        "window_frames": window_frames,
+        "output_psnr_db": psnr(reference[0][..., :3], tested[0][..., :3]),
+        "output_max_abs_diff": float(np.max(np.abs(reference[0] - tested[0]))),
+        "au_max_abs_diff": float(np.max(np.abs(reference[1] - tested[1]))),
+    }
+
+
+# A LiteRT file whose frames differ from Keras's by more than this is refused.
+LITERT_MIN_PSNR_DB = 45.0
+LITERT_MAX_AU_DIFF = 0.01
+
+
+def export_litert(model_dir, output_dir, quantize="fp16"):
+    """A copy of a pretrained-model folder with `generator.tflite` added.
+
+    `generate` then runs it with LiteRT, without TensorFlow. The copy's
+    `model.json` records the new file's SHA-256 (checked on load, as the
+    weights') and, under "litert", its weights' type and its parity with
+    the Keras model (`litert_parity`). The source folder is not changed;
+    the new one appears only when complete.
+
+    Args:
+        model_dir: a model name ("demo") or folder (`save_pretrained`).
+        output_dir: the new folder (absent or empty).
+        quantize: "fp16" (default) or "none" (float32 weights).
+
+    Returns:
+        The parity record stored under "litert".
+
+    Raises:
+        AutalkError: bad `quantize`, `output_dir` not new, or a file whose
+            frames fall below `LITERT_MIN_PSNR_DB` (or whose AU curves
+            differ by more than `LITERT_MAX_AU_DIFF`) against Keras.
+
+    Example:
+    ```python
+    export_litert("runs/talker/pretrained", "runs/talker/pretrained_litert")
+    ```
+    """
+    import shutil
+
+    from keras_autalk.inference.runtime import LITERT_FILE
+    from keras_autalk.presets import pretrained
+
+    source = pretrained.resolve_model_dir(model_dir)
+    output_dir = check_output_directory(output_dir, "model folder")
+    model = pretrained.load_pretrained(source)
+    record = json.loads((source / pretrained.CONFIG_FILE).read_text(encoding="utf-8"))
+    with atomic_directory(output_dir, "model folder") as tmp:
+        for name in (record.get("files") or {pretrained.WEIGHTS_FILE: None}):
+            if name != LITERT_FILE:
+                shutil.copyfile(source / name, tmp / name)
+        path = tmp / LITERT_FILE
+        path.write_bytes(litert_generator_bytes(model, quantize))
+        parity = litert_parity(model, path)
+        if ((parity["output_psnr_db"] is not None
+             and parity["output_psnr_db"] < LITERT_MIN_PSNR_DB)
+                or parity["au_max_abs_diff"] > LITERT_MAX_AU_DIFF):
+            raise AutalkError(
+                f"The LiteRT generator does not reproduce the Keras model closely enough "
+                f"(frames {parity['output_psnr_db']:.1f} dB, AU difference "
+                f"{parity['au_max_abs_diff']:.3g}); try --quantize none.")
+        record["litert"] = {"file": LITERT_FILE,
+                            "weights": "float16" if quantize == "fp16" else "float32",
+                            "parity": parity}
+        files = dict(record.get("files") or {})
+        files[LITERT_FILE] = {"sha256": pretrained.file_sha256(path),
+                              "bytes": path.stat().st_size}
+        record["files"] = files
+        (tmp / pretrained.CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n",
+                                                  encoding="utf-8")
+    return record["litert"]

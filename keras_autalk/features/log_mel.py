@@ -18,6 +18,9 @@ Time alignment (all from `AudioConfig`):
   step at index `context_steps // 2`; steps before the start or past the end
   of the audio read as silence, `log(log_floor)`.
 
+`features.numpy_features` computes the same features in NumPy, for
+inference without TensorFlow.
+
 Normalisation (`ModelConfig.audio_normalization`): "none" feeds the log-mel
 windows as they are; "utterance" subtracts, per mel bin, the mean over the
 utterance's speech frames (`normalize_features`), so a recording's gain and
@@ -25,13 +28,18 @@ its microphone's or room's frequency response (both additive in the log
 domain) do not reach the model.
 """
 
-import math
 import os
 
 import numpy as np
 
 from keras_autalk.config import AudioConfig
 from keras_autalk.features import tfio_backend  # noqa: F401  (registers the "tfio" audio backend)
+from keras_autalk.features.numpy_features import (  # noqa: F401  (shared; `log_mel.X` still works)
+    NORMALIZATIONS,
+    NORMALIZED_FLOOR,
+    SPEECH_RANGE_NEPERS,
+    check_normalization,
+)
 from keras_autalk.media import audio
 from keras_autalk.native import import_tensorflow
 
@@ -112,23 +120,6 @@ def frame_features(log_mel, num_frames, config=AudioConfig()):
     padded = tf.concat([silent, log_mel, silent], axis=-2)
     step_index = tf.clip_by_value(step_index + 1, 0, num_steps + 1)
     return tf.gather(padded, step_index, axis=-2)
-
-
-NORMALIZATIONS = ("none", "utterance")
-# Frames whose level is within 40 dB (amplitude) of the utterance's loudest
-# frame count as speech for the normalisation's statistics, so the share of
-# pauses in a recording does not move them.
-SPEECH_RANGE_NEPERS = math.log(100.0)
-# After the normalisation nothing lies more than 60 dB below the speech mean:
-# digital silence and a quiet noise floor read the same, whatever the gain.
-NORMALIZED_FLOOR = -math.log(1000.0)
-
-
-def check_normalization(normalization):
-    """Raise `ValueError` unless `normalization` is one of `NORMALIZATIONS`."""
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"Unknown audio normalization {normalization!r}; choose one of "
-                         f"{', '.join(NORMALIZATIONS)}.")
 
 
 def normalize_features(audio_features, normalization="utterance", config=AudioConfig()):

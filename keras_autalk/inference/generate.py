@@ -23,36 +23,21 @@ the video has `ceil(duration * fps)` frames (it never ends before the
 audio; the audio is padded with silence to the video's length).
 """
 
-import contextlib
 import dataclasses
 import math
-import os
 import pathlib
 import time
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from keras_autalk.config import AudioConfig, FaceConfig
-from keras_autalk.errors import AutalkError, InputFileError, MissingDependencyError
-from keras_autalk.files import (
-    atomic_output,
-    check_input_file,
-    check_output_path,
-    refuse_overwriting_inputs,
-    same_file,
-)
-from keras_autalk.native import import_tensorflow
-from keras_autalk import stops
+from keras_autalk.errors import AutalkError, MissingDependencyError
+from keras_autalk.inference import runtime
 
 DEFAULT_WINDOW_FRAMES = 128
 DEFAULT_OVERLAP_FRAMES = 16
 # A progress bar is shown (when asked for) from this much audio on.
 LONG_AUDIO_S = 10.0
-# A flow-decoder model's per-frame output: the generated frame (3 channels),
-# its backward flow (2) and its occlusion mask (1), pasted by
-# `FacePaster.paste_motion` so the photo's own pixels move.
-MOTION_CHANNELS = 6
 MAX_FPS = 120.0
 MAX_ARTICULATION = 5.0
 # Video encoding: x264 "veryfast" looks the same as "medium" on a mostly
@@ -89,6 +74,7 @@ class GenerateResult:
         au_csv: the AU CSV written, or None.
         notes: things the user should know (several faces, ignored detections).
         timings: seconds per stage (`STAGES`) and "total".
+        runtime: where the model ran: "litert" or "keras".
     """
 
     output: pathlib.Path
@@ -101,6 +87,7 @@ class GenerateResult:
     au_csv: Optional[pathlib.Path]
     notes: List[str]
     timings: Dict[str, float]
+    runtime: str = "keras"
 
 
 # ------------------------------------------------------------------ windows
@@ -120,7 +107,7 @@ def window_plan(num_frames, window_frames=DEFAULT_WINDOW_FRAMES,
     >>> window_plan(50, 128, 16)
     [(0, 50)]
     """
-    _check_windows(window_frames, overlap_frames)
+    check_windows(window_frames, overlap_frames)
     num_frames = int(num_frames)
     if num_frames <= window_frames:
         return [(0, num_frames)]
@@ -131,7 +118,8 @@ def window_plan(num_frames, window_frames=DEFAULT_WINDOW_FRAMES,
     return [(start, start + length) for start in starts]
 
 
-def _check_windows(window_frames, overlap_frames):
+def check_windows(window_frames, overlap_frames):
+    """Raise `AutalkError` unless the window sizes are usable."""
     if not (isinstance(window_frames, (int, np.integer)) and window_frames >= 1):
         raise AutalkError(f"window_frames must be a positive integer, got {window_frames!r}.")
     if not (isinstance(overlap_frames, (int, np.integer))
@@ -150,45 +138,14 @@ def crossfade_weights(num_frames):
     return (np.arange(1, num_frames + 1, dtype=np.float32) / (num_frames + 1))
 
 
-def _inference_function(model):
-    """The model's forward pass as one traced `tf.function` (cached on the model).
-
-    Batch and clip length are left open in the signature, so one trace
-    serves every window.
-    """
-    function = getattr(model, "_autalk_generate_function", None)
-    if function is None:
-        from keras_autalk.native import import_tensorflow
-
-        tf = import_tensorflow()
-        audio = AudioConfig()
-        size = model.model_config.image_size
-        signature = [{
-            "identity_image": tf.TensorSpec((None, size, size, 3), tf.float32),
-            "audio_features": tf.TensorSpec(
-                (None, None, audio.context_steps, audio.num_mel_bins), tf.float32),
-            "articulation": tf.TensorSpec((), tf.float32),
-        }]
-
-        @tf.function(input_signature=signature)
-        def function(inputs):
-            outputs = model(inputs, training=False)
-            frames = outputs["frames"]
-            if "flow" in outputs:  # the flow decoder: frame, flow and occlusion per pixel
-                frames = tf.concat([frames, outputs["flow"], outputs["blend_mask"]], axis=-1)
-            return frames, outputs["au_intensity"]
-
-        object.__setattr__(model, "_autalk_generate_function", function)
-    return function
-
-
 def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
                       window_frames=DEFAULT_WINDOW_FRAMES,
                       overlap_frames=DEFAULT_OVERLAP_FRAMES, timings=None):
     """Run the model over a whole utterance in windows; yield frame by frame.
 
     Args:
-        model: an `AUTalker` (e.g. from `load_pretrained`).
+        model: a runner (`inference.runtime`: LiteRT or Keras) or an
+            `AUTalker` (e.g. from `load_pretrained`), run through Keras.
         identity_crop: the aligned face, `(S, S, 3)` uint8, or float in [0, 1].
         audio_features: `(T, context_steps, num_mel_bins)` from
             `features.log_mel.audio_features`.
@@ -203,7 +160,8 @@ def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
     Yields:
         `(crop, au_intensity)` for each of the T frames: float32
         `(S, S, 3)` in [0, 1] and float32 `(A,)`; with a flow-decoder model
-        the crop is `(S, S, MOTION_CHANNELS)`: frame, flow and occlusion.
+        the crop is `(S, S, runtime.MOTION_CHANNELS)`: frame, flow and
+        occlusion.
 
     Example:
     ```python
@@ -214,18 +172,13 @@ def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
     identity = np.asarray(identity_crop)
     if identity.dtype == np.uint8:
         identity = identity.astype(np.float32) / 255.0
-    identity = identity.astype(np.float32)[None]
-    scale = np.asarray(articulation, dtype=np.float32)
-    function = _inference_function(model)
+    identity = identity.astype(np.float32)
+    if not isinstance(model, (runtime.KerasRunner, runtime.LiteRTRunner)):  # an AUTalker
+        model = runtime.KerasRunner(model)
     pending_frames = pending_aus = None
     for index, (start, end) in enumerate(plan):
         began = time.perf_counter()
-        frames, aus = function({
-            "identity_image": identity,
-            "audio_features": np.asarray(audio_features[start:end], np.float32)[None],
-            "articulation": scale,
-        })
-        frames, aus = frames.numpy()[0], aus.numpy()[0]
+        frames, aus = model(identity, audio_features[start:end], float(articulation))
         if timings is not None:
             timings["model"] = timings.get("model", 0.0) + time.perf_counter() - began
         if pending_frames is not None:
@@ -301,53 +254,8 @@ def demo_speech_path():
     return DEMO_SPEECH
 
 
-def _load_photo(image, config):
-    from keras_autalk.media import image as image_lib
-
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise AutalkError(
-                f"A photo given as an array must be uint8 RGB of shape (h, w, 3), got "
-                f"{image.dtype} {image.shape}."
-            )
-        image_lib.check_image_size(image.shape[1], image.shape[0], config, name="photo")
-        return np.ascontiguousarray(image)
-    return image_lib.load_image(image, config)
-
-
-def _load_audio(path, config):
-    """The speech at the model's rate and level (checked) and the original samples and rate.
-
-    The model hears one channel without DC offset (`audio_backends.mix_down`:
-    the loudest channel where the channels cancel) at the demo corpus's
-    speech level (`set_speech_level`), so quiet, loud, offset and
-    opposite-phase recordings drive the face as a clean one does; the
-    silence check sees the level as recorded.
-    """
-    from keras_autalk.media import audio as audio_lib
-    from keras_autalk.media import audio_backends
-
-    path = check_input_file(path, "audio file")
-    # libsndfile (falling back to ffmpeg) unless the user chose a backend:
-    # it reads every format tensorflow-io does, and loading tensorflow-io's
-    # ops costs about 1 s of the 5 s a 10 s clip may take (measured).
-    chosen = os.environ.get(audio_backends.BACKEND_ENV_VAR, "").strip()
-    backend = audio_backends.resolve_backend_name(chosen or "soundfile")
-    decoded = audio_backends.decode_with_fallback(path, backend)
-    mono = audio_backends.mix_down(decoded.samples)
-    waveform = np.ascontiguousarray(
-        audio_backends.resample(mono, decoded.sample_rate, config.sample_rate, backend),
-        dtype=np.float32)
-    audio_lib.check_speech(waveform, config, name=f"The audio file '{path}'")
-    waveform = audio_backends.set_speech_level(waveform, config.sample_rate,
-                                               config.speech_level_dbfs)
-    # The video gets the recording as it was (rate, stereo); more channels
-    # than stereo are mixed down, which is what MP4 players expect anyway.
-    original = decoded.samples if decoded.samples.shape[1] <= 2 else mono
-    return waveform, original, int(decoded.sample_rate)
-
-
-def _check_options(articulation, fps):
+def check_options(articulation, fps):
+    """Raise `AutalkError` unless `articulation` and `fps` are in range."""
     if not (isinstance(articulation, (int, float, np.number)) and math.isfinite(articulation)
             and 0.0 <= articulation <= MAX_ARTICULATION):
         raise AutalkError(
@@ -385,7 +293,7 @@ def au_csv_text(au_intensity, action_units, fps):
 def generate(image, audio, output, model="demo", size=None, au_csv=None, articulation=1.0,
              fps=None, progress=True, window_frames=DEFAULT_WINDOW_FRAMES,
              overlap_frames=DEFAULT_OVERLAP_FRAMES, face=None, face_box=None,
-             composite="lower_face"):
+             composite="lower_face", runtime="auto"):
     """Make a talking-head MP4 from one face photo and a speech recording.
 
     Every input is checked before the long work starts; the MP4 (and the AU
@@ -416,6 +324,10 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
         composite: "lower_face" (the default): only the mouth, chin, jaw and
             cheeks below the nose change, every other pixel is the photo's
             own; "crop": the whole aligned crop is pasted back (as before).
+        runtime: "auto" (LiteRT where the model folder has a
+            `generator.tflite`, else Keras), "litert" or "keras"
+            (`inference.runtime`). For several clips of one photo, a
+            `Talker` finds the face once.
 
     Returns:
         A `GenerateResult`.
@@ -432,127 +344,16 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
     print(result.num_frames, result.timings)
     ```
     """
-    from keras_autalk.presets import pretrained
-    from keras_autalk.media import face as face_lib
-    from keras_autalk.media import paste
-    from keras_autalk.media import video as video_lib
+    from keras_autalk.inference.session import Talker, check_outputs
 
-    started = time.perf_counter()
-    timings = {stage: 0.0 for stage in STAGES}
-    audio_config = AudioConfig()
-    fps = audio_config.fps if fps is None else fps
-    _check_options(articulation, fps)
-    if composite not in COMPOSITES:
-        raise AutalkError(f"composite must be one of {', '.join(COMPOSITES)}, got {composite!r}.")
-    _check_windows(window_frames, overlap_frames)
-    output = check_output_path(output, "video")
-    if output.suffix.lower() != ".mp4":
-        raise InputFileError(
-            f"Cannot write the video '{output}': give a file name ending in .mp4."
-        )
-    if au_csv is not None:
-        au_csv = check_output_path(au_csv, "AU CSV")
-        if same_file(au_csv, output):
-            raise InputFileError("The AU CSV and the video cannot be the same file.")
-    refuse_overwriting_inputs([("video", output), ("AU CSV", au_csv)],
-                              [("photo", image), ("audio file", audio), ("model", model)])
-
-    # The model's config first (cheap): the crop size depends on it.
-    began = time.perf_counter()
-    if isinstance(model, str) or isinstance(model, pathlib.PurePath):
-        model_dir = pretrained.resolve_model_dir(model)
-        model_config = pretrained.read_model_json(model_dir)["model_config"]
-        talker = None
-    else:
-        model_dir, talker = None, model
-        model_config = talker.model_config
-    if size is not None and int(size) != model_config.image_size:
-        raise AutalkError(
-            f"The model runs at {model_config.image_size}x{model_config.image_size} "
-            f"pixels, so --size {size} cannot be used with it (leave --size out or give "
-            f"{model_config.image_size})."
-        )
-    face_config = dataclasses.replace(FaceConfig(), crop_size=model_config.image_size)
-    timings["load model"] += time.perf_counter() - began
-
-    began = time.perf_counter()
-    photo = _load_photo(image, face_config)
-    found = face_lib.find_face(photo, face_config, face_index=face, face_box=face_box)
-    aligned = face_lib.align_face(photo, found.landmarks, face_config)
-    timings["face"] += time.perf_counter() - began
-
-    began = time.perf_counter()
-    waveform, original_audio, original_rate = _load_audio(audio, audio_config)
-    # TensorFlow loads only now, after every input has been checked, so bad
-    # input is answered in about a second.
-    import_tensorflow()
-    from keras_autalk.features import log_mel
-    from keras_autalk.media import audio as audio_lib
-
-    model_frames = audio_lib.num_video_frames(len(waveform), audio_config)
-    features = log_mel.audio_features(waveform, audio_config, num_frames=model_frames,
-                                        normalization=model_config.audio_normalization)
-    audio_seconds = len(waveform) / audio_config.sample_rate
-    num_frames = int(math.ceil(audio_seconds * fps - 1e-9))
-    timings["audio features"] += time.perf_counter() - began
-
-    began = time.perf_counter()
-    if talker is None:
-        talker = pretrained.load_pretrained(model_dir)
-    timings["load model"] += time.perf_counter() - began
-
-    paster = paste.FacePaster(
-        photo, aligned.matrix, model_config.image_size, face_config,
-        landmarks=found.landmarks if composite == "lower_face" else None)
-    au_rows = []
-
-    def frames():
-        from tqdm.auto import tqdm
-
-        sequence = generate_sequence(talker, aligned.crop, features, articulation,
-                                     window_frames, overlap_frames, timings)
-        stream = resample_in_time(sequence, model_frames, audio_config.fps, fps, num_frames)
-        with tqdm(total=num_frames, unit="frame", desc="Generating",
-                  disable=not (progress and audio_seconds >= LONG_AUDIO_S)) as bar:
-            for crop, au in stream:
-                stops.check()
-                au_rows.append(np.asarray(au, np.float32))
-                began_paste = time.perf_counter()
-                if crop.shape[-1] == MOTION_CHANNELS:
-                    frame = paster.paste_motion(crop[..., :3], crop[..., 3:5], crop[..., 5])
-                else:
-                    frame = paster.paste(crop)
-                timings["paste-back"] += time.perf_counter() - began_paste
-                bar.update(1)
-                yield frame
-
-    began = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        # Both files are complete before either is renamed into place.
-        needed = video_lib.estimate_mp4_bytes(photo.shape[1], photo.shape[0], num_frames,
-                                              original_audio.shape[0], original_audio.shape[1])
-        partial_video = stack.enter_context(atomic_output(output, "video", needed=needed))
-        partial_csv = (stack.enter_context(atomic_output(au_csv, "AU CSV"))
-                       if au_csv is not None else None)
-        # Closed on any error, so its progress bar is gone before the error is told.
-        frame_stream = stack.enter_context(contextlib.closing(frames()))
-        written = video_lib.write_video(
-            partial_video, frame_stream, fps, audio=original_audio, sample_rate=original_rate,
-            crf=VIDEO_CRF, preset=VIDEO_PRESET, progress=False)
-        au_intensity = np.stack(au_rows) if au_rows else np.zeros(
-            (0, model_config.num_action_units), np.float32)
-        if partial_csv is not None:
-            partial_csv.write_text(
-                au_csv_text(au_intensity, model_config.action_units, fps), encoding="utf-8")
-    timings["encode"] = max(0.0, time.perf_counter() - began - timings["model"]
-                            - timings["paste-back"])
-    timings["total"] = time.perf_counter() - started
-    return GenerateResult(
-        output=output, num_frames=int(written), fps=float(fps), audio_seconds=audio_seconds,
-        face_box=tuple(int(v) for v in found.box),
-        action_units=tuple(model_config.action_units), au_intensity=au_intensity,
-        au_csv=au_csv, notes=face_lib.face_notes(found, "animating"), timings=timings,
-    )
+    check_options(articulation, 25.0 if fps is None else fps)
+    inputs = [("photo", image), ("audio file", audio), ("model", model)]
+    check_outputs(output, au_csv, inputs)
+    talker = Talker(image, model=model, runtime=runtime, face=face, face_box=face_box,
+                    composite=composite, size=size, window_frames=window_frames,
+                    overlap_frames=overlap_frames)
+    return talker.speak(audio, output, au_csv=au_csv, articulation=articulation, fps=fps,
+                        progress=progress)
 
 
 __all__ = [
@@ -561,6 +362,8 @@ __all__ = [
     "DEFAULT_WINDOW_FRAMES",
     "GenerateResult",
     "au_csv_text",
+    "check_options",
+    "check_windows",
     "crossfade_weights",
     "demo_speech_path",
     "generate",

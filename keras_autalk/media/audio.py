@@ -104,19 +104,50 @@ _MEL_FILTERBANKS = {}
 def mel_filterbank(config=AudioConfig()):
     """The `(fft_length // 2 + 1, num_mel_bins)` float32 mel matrix.
 
-    librosa's Slaney-style filters (`htk=False`, area-normalised), built
-    once per setting and shared by every backend and by `tf.function`s.
+    librosa's Slaney-style filters (`librosa.filters.mel` with `htk=False`,
+    `norm="slaney"`: area-normalised), computed here in NumPy, because
+    importing librosa takes about a second; built once per setting and
+    shared by every backend and by `tf.function`s.
     """
     key = (config.sample_rate, config.fft_length, config.num_mel_bins, config.fmin, config.fmax)
     if key not in _MEL_FILTERBANKS:
-        import librosa
-
-        filters = librosa.filters.mel(
-            sr=config.sample_rate, n_fft=config.fft_length, n_mels=config.num_mel_bins,
-            fmin=config.fmin, fmax=config.fmax, htk=False, norm="slaney",
-        )
-        _MEL_FILTERBANKS[key] = np.ascontiguousarray(filters.T, dtype=np.float32)
+        _MEL_FILTERBANKS[key] = np.ascontiguousarray(_slaney_filters(*key).T, dtype=np.float32)
     return _MEL_FILTERBANKS[key]
+
+
+# The Slaney mel scale: linear below 1 kHz, logarithmic above.
+_MEL_LINEAR_HZ_PER_MEL = 200.0 / 3.0
+_MEL_BREAK_HZ = 1000.0
+_MEL_LOG_STEP = math.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz):
+    hz = np.asarray(hz, np.float64)
+    linear = hz / _MEL_LINEAR_HZ_PER_MEL
+    break_mel = _MEL_BREAK_HZ / _MEL_LINEAR_HZ_PER_MEL
+    logarithmic = break_mel + np.log(np.maximum(hz, _MEL_BREAK_HZ) / _MEL_BREAK_HZ) / _MEL_LOG_STEP
+    return np.where(hz >= _MEL_BREAK_HZ, logarithmic, linear)
+
+
+def _mel_to_hz(mel):
+    mel = np.asarray(mel, np.float64)
+    break_mel = _MEL_BREAK_HZ / _MEL_LINEAR_HZ_PER_MEL
+    logarithmic = _MEL_BREAK_HZ * np.exp(_MEL_LOG_STEP * (mel - break_mel))
+    return np.where(mel >= break_mel, logarithmic, _MEL_LINEAR_HZ_PER_MEL * mel)
+
+
+def _slaney_filters(sample_rate, fft_length, num_mel_bins, fmin, fmax):
+    """`(num_mel_bins, fft_length // 2 + 1)` triangles, as `librosa.filters.mel` makes them."""
+    fmax = sample_rate / 2.0 if fmax is None else fmax
+    fft_hz = np.linspace(0.0, sample_rate / 2.0, 1 + fft_length // 2)
+    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), num_mel_bins + 2))
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    filters *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None].astype(np.float32)
+    return filters
 
 
 def num_video_frames(num_samples, config=AudioConfig()):

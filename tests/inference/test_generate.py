@@ -6,6 +6,7 @@ import soundfile
 
 import keras_autalk
 from keras_autalk.inference import generate as generation
+from keras_autalk.inference import runtime, session
 from keras_autalk.presets import pretrained
 from keras_autalk.config import AudioConfig
 from keras_autalk.media import au_labels, face, video
@@ -193,7 +194,7 @@ def test_articulation_zero_drives_with_zero_aus(aligned, talker):
 def test_a_failure_while_writing_leaves_no_file(tmp_path, grace_hopper, speech_file):
     # The model fails on its second window, after the video has been started.
     model = perturbed_talker(seed=1)
-    working = generation._inference_function(model)
+    working = runtime.KerasRunner(model)._function
     calls = []
 
     def failing(inputs):
@@ -224,7 +225,7 @@ def test_a_normalising_model_is_fed_normalised_features(tmp_path, grace_hopper):
     soundfile.write(path, speech, 16000)
     result = generation.generate(grace_hopper, path, tmp_path / "talk.mp4", model=model_dir,
                                  progress=False)
-    heard, _, _ = generation._load_audio(path, AudioConfig())   # what the model hears
+    heard, _, _ = session.load_speech(path, AudioConfig())   # what the model hears
     features = log_mel.audio_features(heard)
     talker = pretrained.load_pretrained(model_dir)  # its float16-rounded weights
     expected = np.asarray(talker.audio2au(log_mel.normalize_features(features)[None]))[0]

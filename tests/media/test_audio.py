@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from keras_autalk.config import AudioConfig
 from keras_autalk.errors import AutalkError, InputFileError
 from keras_autalk.features import log_mel
 from keras_autalk.media import audio, audio_backends
@@ -111,3 +112,17 @@ def test_silence_is_refused(tmp_path, amplitude):
     expected = r"is silent: its loudest sample is at .* dBFS, below the -60 dBFS"
     with pytest.raises(InputFileError, match=expected):
         log_mel.audio_features(path)
+
+
+@pytest.mark.parametrize("config", [AudioConfig(), AudioConfig(num_mel_bins=40),
+                                    AudioConfig(sample_rate=22050, fft_length=1024, fmax=None)])
+def test_mel_filterbank_is_librosas_slaney_filters(config):
+    # Built in NumPy so that inference need not import librosa (about 1 s).
+    import librosa
+
+    expected = librosa.filters.mel(sr=config.sample_rate, n_fft=config.fft_length,
+                                   n_mels=config.num_mel_bins, fmin=config.fmin,
+                                   fmax=config.fmax, htk=False, norm="slaney").T
+    built = audio.mel_filterbank(config)
+    assert built.shape == (config.fft_length // 2 + 1, config.num_mel_bins)
+    np.testing.assert_allclose(built, expected, rtol=0, atol=1e-7)
