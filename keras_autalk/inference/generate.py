@@ -23,6 +23,7 @@ the video has `ceil(duration * fps)` frames (it never ends before the
 audio; the audio is padded with silence to the video's length).
 """
 
+import concurrent.futures
 import dataclasses
 import math
 import pathlib
@@ -50,6 +51,8 @@ MAX_ARTICULATION = 5.0
 VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 12
 COMPOSITES = ("lower_face", "crop")
+# `generate_sequence`'s timing of the time spent waiting for the model.
+MODEL_WAIT = "waiting for the model"
 STAGES = ("load model", "face", "audio features", "model", "paste-back", "encode")
 # What `autalk demo` animates: a photo shipped by an installed package
 # (`media.photos`; grace_hopper has one clear face, astronaut also makes the
@@ -73,7 +76,9 @@ class GenerateResult:
             `articulation`), one row per video frame.
         au_csv: the AU CSV written, or None.
         notes: things the user should know (several faces, ignored detections).
-        timings: seconds per stage (`STAGES`) and "total".
+        timings: seconds per stage (`STAGES`) and "total". The model runs
+            beside the paste-back and the encoder, so the stages add up to
+            more than the total.
         runtime: where the model ran: "litert" or "keras".
     """
 
@@ -155,7 +160,9 @@ def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
         overlap_frames: least overlap of consecutive windows; overlaps are
             crossfaded linearly.
         timings: optional dict; "model" accumulates the seconds spent in
-            the model.
+            the model (in a worker thread, beside the caller's own work on
+            the frames already yielded), `MODEL_WAIT` the seconds the caller
+            waited for it.
 
     Yields:
         `(crop, au_intensity)` for each of the T frames: float32
@@ -175,22 +182,39 @@ def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
     identity = identity.astype(np.float32)
     if not isinstance(model, (runtime.KerasRunner, runtime.LiteRTRunner)):  # an AUTalker
         model = runtime.KerasRunner(model)
-    pending_frames = pending_aus = None
-    for index, (start, end) in enumerate(plan):
+    features = np.asarray(audio_features, np.float32)
+    articulation = float(articulation)
+
+    def run(start, end):
         began = time.perf_counter()
-        frames, aus = model(identity, audio_features[start:end], float(articulation))
-        if timings is not None:
-            timings["model"] = timings.get("model", 0.0) + time.perf_counter() - began
-        if pending_frames is not None:
-            overlap = len(pending_frames)
-            weight = crossfade_weights(overlap)
-            frames[:overlap] = ((1.0 - weight[:, None, None, None]) * pending_frames
-                                + weight[:, None, None, None] * frames[:overlap])
-            aus[:overlap] = (1.0 - weight[:, None]) * pending_aus + weight[:, None] * aus[:overlap]
-        done = (plan[index + 1][0] if index + 1 < len(plan) else end) - start
-        for position in range(done):
-            yield frames[position], aus[position]
-        pending_frames, pending_aus = frames[done:], aus[done:]
+        result = model(identity, features[start:end], articulation)
+        return result, time.perf_counter() - began
+
+    # The next window runs in a worker thread while this one's frames are
+    # pasted and encoded (LiteRT and TensorFlow release the GIL); one window
+    # ahead at most, so memory stays bounded.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
+        ahead = worker.submit(run, *plan[0])
+        pending_frames = pending_aus = None
+        for index, (start, end) in enumerate(plan):
+            began = time.perf_counter()
+            (frames, aus), seconds = ahead.result()
+            if timings is not None:
+                timings["model"] = timings.get("model", 0.0) + seconds
+                timings[MODEL_WAIT] = timings.get(MODEL_WAIT, 0.0) + time.perf_counter() - began
+            if index + 1 < len(plan):
+                ahead = worker.submit(run, *plan[index + 1])
+            if pending_frames is not None:
+                overlap = len(pending_frames)
+                weight = crossfade_weights(overlap)
+                frames[:overlap] = ((1.0 - weight[:, None, None, None]) * pending_frames
+                                    + weight[:, None, None, None] * frames[:overlap])
+                aus[:overlap] = ((1.0 - weight[:, None]) * pending_aus
+                                 + weight[:, None] * aus[:overlap])
+            done = (plan[index + 1][0] if index + 1 < len(plan) else end) - start
+            for position in range(done):
+                yield frames[position], aus[position]
+            pending_frames, pending_aus = frames[done:], aus[done:]
 
 
 def resample_in_time(sequence, num_input, input_fps, output_fps, num_output):

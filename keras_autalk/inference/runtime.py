@@ -78,13 +78,19 @@ class LiteRTRunner:
                 "ai-edge-litert), or choose --runtime keras.") from None
         self.path = pathlib.Path(path)
         self.num_threads = int(num_threads or default_threads())
+        from keras_autalk.native import native_stderr_silenced
+
         try:
-            interpreter = Interpreter(model_path=str(self.path), num_threads=self.num_threads)
-            self._runner = interpreter.get_signature_runner(LITERT_SIGNATURE)
+            # LiteRT says "Created TensorFlow Lite XNNPACK delegate" on stderr, from C.
+            with native_stderr_silenced():
+                interpreter = Interpreter(model_path=str(self.path),
+                                          num_threads=self.num_threads)
+                self._runner = interpreter.get_signature_runner(LITERT_SIGNATURE)
         except (ValueError, RuntimeError) as error:
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise AutalkError(
                 f"'{self.path}' is not a keras-autalk LiteRT generator ({first_line}).") from None
+        self._first_call = True
         details = self._runner.get_input_details()
         self.image_size = int(details["identity_image"]["shape"][1])
 
@@ -100,10 +106,17 @@ class LiteRTRunner:
         Returns:
             `(output, au_intensity)`: float32 `(T, S, S, C)` and `(T, A)`.
         """
-        outputs = self._runner(
-            identity_image=np.ascontiguousarray(identity, np.float32)[None],
-            audio_features=np.ascontiguousarray(features, np.float32)[None],
-            articulation=np.full([1], articulation, np.float32))
+        from keras_autalk.native import native_stderr_silenced
+
+        feed = {"identity_image": np.ascontiguousarray(identity, np.float32)[None],
+                "audio_features": np.ascontiguousarray(features, np.float32)[None],
+                "articulation": np.full([1], articulation, np.float32)}
+        if self._first_call:  # the delegate is applied (and announced) on the first run
+            with native_stderr_silenced():
+                outputs = self._runner(**feed)
+            self._first_call = False
+        else:
+            outputs = self._runner(**feed)
         return outputs["output"][0], outputs["au_intensity"][0]
 
 

@@ -11,6 +11,7 @@ output file behind.
 """
 
 import dataclasses
+import itertools
 import math
 import pathlib
 import re
@@ -446,20 +447,27 @@ def fit_audio_length(audio, num_samples):
     return np.pad(audio, padding)
 
 
-def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
-                   faststart, display_path):
-    """Pipe `first` then the rest of `frames` into libx264; return the count."""
-    first = _check_frame(first, 0)
-    first_shape = first.shape
-    height, width = _even(first).shape[:2]
-    command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-framerate", repr(float(fps)), "-i", "pipe:0",
-               "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-               "-vf", _COLOUR_FILTER, "-pix_fmt", "yuv420p", *_COLOUR_TAGS]
+def _x264_arguments(crf, preset, faststart, output):
+    """ffmpeg's output arguments: H.264 yuv420p, BT.709 tagged, MP4, no audio."""
+    arguments = ["-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+                 "-pix_fmt", "yuv420p", *_COLOUR_TAGS]
     if faststart:
-        command += ["-movflags", "+faststart"]
-    command += ["-f", "mp4", ffmpeg.file_argument(output)]
+        arguments += ["-movflags", "+faststart"]
+    return arguments + ["-f", "mp4", ffmpeg.file_argument(output)]
+
+
+def _raw_input(width, height, fps, source):
+    """ffmpeg's arguments for one rgb24 rawvideo input."""
+    return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-framerate", repr(float(fps)), "-i", source]
+
+
+def _pipe_frames(command, payloads, total, progress, display_path):
+    """Run ffmpeg's `command`, writing each of `payloads` to its stdin; return the count.
+
+    Each payload (one frame's bytes) is written before the next is asked
+    for, so a generator may yield one buffer rewritten in place.
+    """
     count = 0
     with tempfile.TemporaryFile() as stderr_file, tqdm(
         total=total, unit="frame", desc="Writing video", disable=not progress
@@ -468,13 +476,10 @@ def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
                                    stdout=subprocess.DEVNULL, stderr=stderr_file)
         try:
             try:
-                process.stdin.write(_even(first).data)
-                count = 1
-                bar.update(1)
-                for frame in frames:
-                    stops.check()
-                    frame = _check_frame(frame, count, first_shape)
-                    process.stdin.write(_even(frame).data)
+                for payload in payloads:
+                    if count:
+                        stops.check()
+                    process.stdin.write(payload)
                     count += 1
                     bar.update(1)
                 process.stdin.close()
@@ -497,6 +502,119 @@ def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
                 f"ffmpeg could not write the video '{display_path}': {reason}"
             )
     return count
+
+
+def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
+                   faststart, display_path):
+    """Pipe `first` then the rest of `frames` into libx264; return the count."""
+    first = _check_frame(first, 0)
+    height, width = _even(first).shape[:2]
+    command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+               *_raw_input(width, height, fps, "pipe:0"), "-vf", _COLOUR_FILTER,
+               *_x264_arguments(crf, preset, faststart, output)]
+
+    def payloads():
+        yield _even(first).data
+        for index, frame in enumerate(frames, start=1):
+            yield _even(_check_frame(frame, index, first.shape)).data
+
+    return _pipe_frames(command, payloads(), total, progress, display_path)
+
+
+# How far (in pixels) swscale's RGB to yuv420p conversion reaches: its
+# vertical chroma filter reads 2 chroma rows (4 pixels) either side
+# (measured: a region converted alone differs from the whole frame's
+# conversion in its first and last 4 rows only). Twice that, to spare.
+_CONVERSION_REACH = 8
+
+
+def _widened(box, reach, width, height):
+    """`box` grown by `reach` on each side, its edges moved out to even numbers, clipped.
+
+    Example:
+    >>> _widened((5, 3, 9, 10), 2, 12, 20)
+    (2, 0, 12, 12)
+    """
+    left, top, right, bottom = box
+    return (max(0, (left - reach) // 2 * 2), max(0, (top - reach) // 2 * 2),
+            min(width, -(-(right + reach) // 2) * 2),
+            min(height, -(-(bottom + reach) // 2) * 2))
+
+
+def _check_box(box, width, height):
+    """`box` as four ints `(left, top, right, bottom)` of a non-empty region inside, or raise."""
+    try:
+        left, top, right, bottom = (int(value) for value in box)
+        valid = all(int(value) == value for value in box)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid or not (0 <= left < right <= width and 0 <= top < bottom <= height):
+        raise AutalkError(
+            f"The region box must be (left, top, right, bottom), whole pixels with at "
+            f"least one inside the {width}x{height} still; got {box!r}."
+        )
+    return left, top, right, bottom
+
+
+def _encode_regions(output, still, box, regions, first, total, fps, crf, preset,
+                    progress, faststart, display_path):
+    """Encode `still` with `box` replaced by `first` then each of `regions`; return the count.
+
+    ffmpeg converts the still to YUV once and repeats it (`loop`); each
+    frame only the region travels through the pipe, is converted, and is
+    laid over it (`overlay`). The region sent is `box` plus the still's own
+    pixels around it as far as the conversion reaches, and only its middle,
+    whose conversion those pixels complete, is laid over: every frame
+    x264 gets is the one the whole frame's conversion gives, bit for bit.
+    """
+    still = _check_frame(still, 0)
+    height, width = still.shape[:2]
+    left, top, right, bottom = _check_box(box, width, height)
+    region_shape = (bottom - top, right - left, 3)
+    padded = _even(still)
+    even_height, even_width = padded.shape[:2]
+    laid = _widened((left, top, right, bottom), _CONVERSION_REACH, even_width, even_height)
+    sent = _widened(laid, _CONVERSION_REACH, even_width, even_height)
+    sent_left, sent_top, sent_right, sent_bottom = sent
+    buffer = np.ascontiguousarray(padded[sent_top:sent_bottom, sent_left:sent_right])
+    inside = (slice(top - sent_top, bottom - sent_top),
+              slice(left - sent_left, right - sent_left))
+
+    def payloads():
+        for index, region in enumerate(itertools.chain([first], regions)):
+            region = _check_frame(region, index)
+            if region.shape != region_shape:
+                raise AutalkError(
+                    f"Region {index} is {region.shape[1]}x{region.shape[0]} pixels but "
+                    f"the box is {region_shape[1]}x{region_shape[0]}; every region "
+                    "must fill the box."
+                )
+            buffer[inside] = region
+            # An odd-sized frame is padded by repeating its last column or row
+            # (`_even`); where the region reaches them, repeat its pixels.
+            if width % 2 and right == width:
+                buffer[:, -1] = buffer[:, -2]
+            if height % 2 and bottom == height:
+                buffer[-1] = buffer[-2]
+            yield buffer.data
+
+    laid_left, laid_top, laid_right, laid_bottom = laid
+    graph = (
+        f"[0:v]{_COLOUR_FILTER},format=yuv420p,loop=loop=-1:size=1[still];"
+        f"[1:v]{_COLOUR_FILTER},format=yuv420p,crop={laid_right - laid_left}:"
+        f"{laid_bottom - laid_top}:{laid_left - sent_left}:{laid_top - sent_top}[region];"
+        f"[still][region]overlay=x={laid_left}:y={laid_top}:eof_action=endall:shortest=1"
+    )
+    with tempfile.TemporaryDirectory(prefix=".still.", dir=pathlib.Path(output).parent) as work:
+        still_file = pathlib.Path(work) / "still.rgb"
+        # A plain write: a full disk raises OSError(ENOSPC).
+        still_file.write_bytes(padded.data)
+        command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                   *_raw_input(even_width, even_height, fps, ffmpeg.file_argument(still_file)),
+                   *_raw_input(sent_right - sent_left, sent_bottom - sent_top, fps, "pipe:0"),
+                   "-filter_complex", graph,
+                   *_x264_arguments(crf, preset, faststart, output)]
+        return _pipe_frames(command, payloads(), total, progress, display_path)
 
 
 # H.264 at CRF 12 on a talking head (a still photo whose mouth moves),
