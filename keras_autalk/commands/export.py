@@ -3,7 +3,7 @@
 from keras_autalk.commands.common import EXIT_OK
 from keras_autalk.errors import AutalkError
 
-EXPORT_FORMATS = ("saved_model", "tflite")
+EXPORT_FORMATS = ("saved_model", "tflite", "litert")
 
 
 def add_parser(subparsers):
@@ -11,10 +11,12 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "export", help="export the generator for TF Serving (SavedModel) or TFLite",
         description="Export the generator as a SavedModel with named serving signatures "
-        "(generate, generate_from_waveform, audio_to_au) or as TFLite files "
-        "(generator.tflite, audio_to_au.tflite, parity.json); see docs/serving.md.",
+        "(generate, generate_from_waveform, audio_to_au), as TFLite files "
+        "(generator.tflite, audio_to_au.tflite, parity.json; see docs/serving.md), or as a "
+        "copy of the model folder with the generator.tflite `autalk generate` runs on "
+        "LiteRT, without TensorFlow (litert).",
     )
-    parser.add_argument("--format", required=True, metavar="{saved_model,tflite}",
+    parser.add_argument("--format", required=True, metavar="{saved_model,tflite,litert}",
                         help="what to write")
     parser.add_argument("--quantize", default=None, metavar="{none,fp16,int8}",
                         help="tflite only: float32 weights (none, default), float16 weights "
@@ -44,11 +46,14 @@ def run(args):
     from keras_autalk.presets.pretrained import load_pretrained
 
     if args.format not in EXPORT_FORMATS:
-        raise AutalkError(f"--format must be saved_model or tflite, got {args.format!r}.")
+        raise AutalkError(
+            f"--format must be saved_model, tflite or litert, got {args.format!r}.")
     if args.format == "saved_model" and (args.quantize is not None
                                          or args.window_frames is not None):
         raise AutalkError("--quantize and --window-frames apply to --format tflite only; "
                           "a SavedModel keeps float32 weights and any clip length.")
+    if args.format == "litert":
+        return _export_litert(args)
     quantize = "none" if args.quantize is None else args.quantize
     if quantize not in tflite.QUANTIZATIONS:
         raise AutalkError(f"--quantize must be none, fp16 or int8, got {quantize!r}.")
@@ -69,4 +74,23 @@ def run(args):
           f"PSNR {'inf' if psnr is None else f'{psnr:.1f}'} dB against the Keras model, "
           f"{generator['latency_ms_per_window']:.0f} ms per {report['window_frames']}-frame "
           "window), audio_to_au.tflite, parity.json")
+    return EXIT_OK
+
+
+def _export_litert(args):
+    from keras_autalk.export import tflite
+
+    if args.window_frames is not None:
+        raise AutalkError("--window-frames applies to --format tflite only; the LiteRT "
+                          "generator takes any clip length.")
+    quantize = "fp16" if args.quantize is None else args.quantize
+    if quantize not in ("none", "fp16"):
+        raise AutalkError(f"--quantize must be fp16 or none for litert, got {quantize!r}.")
+    record = tflite.export_litert(args.model, args.output, quantize=quantize)
+    parity = record["parity"]
+    psnr = parity["output_psnr_db"]
+    print(f"wrote {args.output}: the model with generator.tflite ({record['weights']} weights; "
+          f"frames PSNR {'inf' if psnr is None else f'{psnr:.1f}'} dB and AU difference "
+          f"{parity['au_max_abs_diff']:.1g} against Keras); autalk generate --model "
+          f"{args.output} runs it on LiteRT")
     return EXIT_OK

@@ -225,15 +225,13 @@ class Talker:
             landmarks=found.landmarks if composite == "lower_face" else None)
 
     def _keras_runner(self):
-        """Load the Keras model (TensorFlow) on first use."""
-        if self._runner is None:
-            from keras_autalk.native import import_tensorflow
+        """The Keras model's runner (TensorFlow loads now)."""
+        from keras_autalk.native import import_tensorflow
 
-            import_tensorflow()
-            from keras_autalk.presets import pretrained
+        import_tensorflow()
+        from keras_autalk.presets import pretrained
 
-            self._runner = runtime_lib.KerasRunner(pretrained.load_pretrained(self._model_dir))
-        return self._runner
+        return runtime_lib.KerasRunner(pretrained.load_pretrained(self._model_dir))
 
     def speak(self, audio, output, au_csv=None, articulation=1.0, fps=None, progress=True):
         """Animate the face with `audio` and write the MP4 (and the AU curves).
@@ -278,13 +276,14 @@ class Talker:
         audio_seconds = len(waveform) / audio_config.sample_rate
         num_frames = int(math.ceil(audio_seconds * fps - 1e-9))
         timings["audio features"] += time.perf_counter() - began
-        began = time.perf_counter()
-        runner = self._keras_runner() if self.runtime == "keras" else self._runner
-        timings["load model"] += time.perf_counter() - began
+        if self._runner is None:  # a Keras model, loaded on the first clip
+            began = time.perf_counter()
+            self._runner = self._keras_runner()
+            timings["load model"] += time.perf_counter() - began
         for stage, seconds in self.timings.items():
             timings[stage] += seconds
         self.timings = {stage: 0.0 for stage in self.timings}  # counted once
-        sequence = generate_sequence(runner, self.crop, features, articulation,
+        sequence = generate_sequence(self._runner, self.crop, features, articulation,
                                      self.window_frames, self.overlap_frames, timings)
         stream = resample_in_time(sequence, model_frames, audio_config.fps, fps, num_frames)
         show = progress and audio_seconds >= LONG_AUDIO_S

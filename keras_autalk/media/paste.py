@@ -195,10 +195,24 @@ class FacePaster:
         landmarks: the photo's `(68, 2)` landmarks: paste the lower face
             only. None: the whole crop, through its feathered square mask.
 
+    Attributes:
+        box: `(left, top, right, bottom)`: the photo pixels the crop covers.
+        changed_box: `(left, top, right, bottom)`: the smallest box holding
+            every pixel a paste may change (never empty); outside it each
+            frame is the photo.
+
+    Each frame is a new array unless `out` is given: a frame (or a
+    `changed_box` region, `new_region`) from an earlier paste, in which
+    only the pixels a paste changes are rewritten, the same pixels every
+    frame, so a stream of frames costs what the face costs, not the photo.
+
     Example:
     ```python
     paster = FacePaster(photo, aligned.matrix, 128)
     frame = paster.paste(crop)   # crop float in [0, 1]
+    region = paster.new_region()
+    for crop in crops:
+        paster.paste(crop, out=region)   # region: photo[changed_box] with crop pasted
     ```
     """
 
@@ -252,6 +266,16 @@ class FacePaster:
         # The same pixels as indices into the whole (flattened) photo.
         self._photo_pixels = ((top + self._pixels // max(1, right - left)) * width
                               + left + self._pixels % max(1, right - left))
+        # ... and into the smallest box holding them (one pixel where there are none).
+        changed_x, changed_y = self._photo_pixels % width, self._photo_pixels // width
+        if count:
+            self.changed_box = (int(changed_x.min()), int(changed_y.min()),
+                                int(changed_x.max()) + 1, int(changed_y.max()) + 1)
+        else:
+            self.changed_box = (0, 0, 1, 1)
+        changed_left, changed_top, changed_right, _ = self.changed_box
+        self._region_pixels = ((changed_y - changed_top) * (changed_right - changed_left)
+                               + changed_x - changed_left)
         # For `paste_motion`: each touched pixel's (x, y) in the photo, and the
         # linear map taking a displacement in crop pixels to one in photo pixels.
         self._coords = np.stack([self._photo_pixels % width, self._photo_pixels // width],
@@ -268,11 +292,45 @@ class FacePaster:
                 self._chroma_range = (np.percentile(chroma, 1, axis=0) - CHROMA_MARGIN,
                                       np.percentile(chroma, 99, axis=0) + CHROMA_MARGIN)
 
-    def paste(self, crop):
+    def new_region(self):
+        """The photo's `changed_box` region, a new `(bottom - top, right - left, 3)` array.
+
+        What `paste(..., out=)` and `paste_motion(..., out=)` rewrite in place.
+        """
+        left, top, right, bottom = self.changed_box
+        return self.photo[top:bottom, left:right].copy()
+
+    def _write(self, blended, out):
+        """`out` (a new frame when None) with the changed pixels set to uint8 `blended`."""
+        if out is None:
+            out, pixels = self.photo.copy(), self._photo_pixels
+        else:
+            left, top, right, bottom = self.changed_box
+            if not (isinstance(out, np.ndarray) and out.dtype == np.uint8
+                    and out.flags.c_contiguous and out.shape in (
+                        self.photo.shape, (bottom - top, right - left, 3))):
+                raise ValueError(
+                    f"out must be a C-contiguous uint8 frame {self.photo.shape} or "
+                    f"changed_box region {(bottom - top, right - left, 3)}; received "
+                    f"{getattr(out, 'dtype', type(out).__name__)} "
+                    f"{getattr(out, 'shape', '')}.")
+            # The two shapes are one only where the box is the whole photo.
+            pixels = self._photo_pixels if out.shape == self.photo.shape else self._region_pixels
+        out.reshape(-1, 3)[pixels] = blended
+        return out
+
+    def paste(self, crop, out=None):
         """The photo with `crop` (`(S, S, 3)`, float in [0, 1] or uint8) pasted in.
 
+        Args:
+            crop: the generated crop.
+            out: None, or a uint8 frame `(h, w, 3)` or `changed_box` region
+                (`new_region`) that holds the photo wherever a paste does not
+                write (a copy of it, or an earlier paste's `out`): rewritten
+                in place and returned.
+
         Returns:
-            A new `(h, w, 3)` uint8 frame.
+            A new `(h, w, 3)` uint8 frame, or `out`.
         """
         crop = np.asarray(crop)
         flat = crop.reshape(-1, 3).astype(np.float32)
@@ -286,11 +344,9 @@ class FacePaster:
         blended += self._photo_share
         # A convex combination of values in 0..255: rounding half up stays in range.
         blended += 0.5
-        frame = self.photo.copy()
-        frame.reshape(-1, 3)[self._photo_pixels] = blended.astype(np.uint8)
-        return frame
+        return self._write(blended.astype(np.uint8), out)
 
-    def paste_motion(self, crop, flow, occlusion):
+    def paste_motion(self, crop, flow, occlusion, out=None):
         """The photo with its own pixels moved by a flow decoder's motion.
 
         The crop's backward flow is carried to every touched photo pixel
@@ -308,9 +364,10 @@ class FacePaster:
             crop: the generated `(S, S, 3)` frame, float in [0, 1].
             flow: `(S, S, 2)` (dx, dy) in crop pixels (`FlowDecoder`).
             occlusion: `(S, S)` or `(S, S, 1)` in [0, 1].
+            out: as `paste`'s.
 
         Returns:
-            A new `(h, w, 3)` uint8 frame.
+            A new `(h, w, 3)` uint8 frame, or `out`.
         """
         moved = self._sampling @ np.asarray(flow, np.float32).reshape(-1, 2)
         moved = moved @ self._crop_to_photo.T
@@ -324,9 +381,7 @@ class FacePaster:
             generated = _within_chroma(generated, *self._chroma_range)
         blended = (warped * (1.0 - inside) + generated * inside) * self._mask
         blended += self._photo_share + 0.5
-        frame = self.photo.copy()
-        frame.reshape(-1, 3)[self._photo_pixels] = np.clip(blended, 0, 255).astype(np.uint8)
-        return frame
+        return self._write(np.clip(blended, 0, 255).astype(np.uint8), out)
 
 
 # ------------------------------------------------------------------- inputs

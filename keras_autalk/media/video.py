@@ -417,8 +417,8 @@ def _even(frame):
     return np.ascontiguousarray(frame)
 
 
-def _check_audio(audio):
-    """Return `audio` as float32 `(num_samples, channels)` or raise."""
+def _check_audio(audio, sample_rate):
+    """Return `audio` as float32 `(num_samples, channels)` or raise; check `sample_rate`."""
     audio = np.asarray(audio)
     if audio.dtype == np.int16:
         audio = audio.astype(np.float32) / 32768.0
@@ -436,6 +436,11 @@ def _check_audio(audio):
         )
     if not np.all(np.isfinite(audio)):
         raise AutalkError("The audio contains NaN or infinite samples.")
+    if not (isinstance(sample_rate, (int, float, np.number))
+            and sample_rate > 0 and int(sample_rate) == sample_rate):
+        raise AutalkError(
+            f"The sample rate must be a positive integer, got {sample_rate!r}."
+        )
     return np.clip(audio, -1.0, 1.0).astype("<f4")
 
 
@@ -603,7 +608,7 @@ def _encode_regions(output, still, box, regions, first, total, fps, crf, preset,
         f"[0:v]{_COLOUR_FILTER},format=yuv420p,loop=loop=-1:size=1[still];"
         f"[1:v]{_COLOUR_FILTER},format=yuv420p,crop={laid_right - laid_left}:"
         f"{laid_bottom - laid_top}:{laid_left - sent_left}:{laid_top - sent_top}[region];"
-        f"[still][region]overlay=x={laid_left}:y={laid_top}:eof_action=endall:shortest=1"
+        f"[still][region]overlay=x={laid_left}:y={laid_top}:eof_action=endall:shortest=1[video]"
     )
     with tempfile.TemporaryDirectory(prefix=".still.", dir=pathlib.Path(output).parent) as work:
         still_file = pathlib.Path(work) / "still.rgb"
@@ -612,7 +617,7 @@ def _encode_regions(output, still, box, regions, first, total, fps, crf, preset,
         command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
                    *_raw_input(even_width, even_height, fps, ffmpeg.file_argument(still_file)),
                    *_raw_input(sent_right - sent_left, sent_bottom - sent_top, fps, "pipe:0"),
-                   "-filter_complex", graph,
+                   "-filter_complex", graph, "-map", "[video]",
                    *_x264_arguments(crf, preset, faststart, output)]
         return _pipe_frames(command, payloads(), total, progress, display_path)
 
@@ -662,7 +667,9 @@ def write_video(path, frames, fps, audio=None, sample_rate=16000, crf=18,
     Args:
         path: the output file (`.mp4`); its folder must exist.
         frames: uint8 RGB frames `(h, w, 3)`: an array `(n, h, w, 3)`, a list,
-            or any iterable/generator (streamed, one frame in memory).
+            or any iterable/generator (streamed, one frame in memory). Each
+            is consumed before the next is asked for, so a generator may
+            yield one buffer rewritten in place.
         fps: frame rate.
         audio: optional float32 samples in [-1, 1] (or int16), mono `(n,)` or
             stereo `(n, 2)`, at `sample_rate`.
@@ -686,6 +693,76 @@ def write_video(path, frames, fps, audio=None, sample_rate=16000, crf=18,
     write_video("out.mp4", frames, fps=25, audio=np.zeros(32000, np.float32))
     ```
     """
+    _check_options(fps, crf, preset)
+    if audio is not None:
+        audio = _check_audio(audio, sample_rate)
+    total = len(frames) if hasattr(frames, "__len__") else None
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise AutalkError(f"No frames were given to write to '{path}'.")
+
+    def encode(output, faststart, display_path):
+        return _encode_frames(output, iterator, first, total, fps, crf, preset, progress,
+                              faststart, display_path)
+
+    return _write_with_audio(path, encode, fps, audio, sample_rate)
+
+
+def write_region_video(path, still, box, regions, fps, audio=None, sample_rate=16000,
+                       crf=18, progress=False, preset="medium"):
+    """Write the video of a `still` image in which only `box` changes, frame by frame.
+
+    The MP4 is the one `write_video` writes for the full frames (`still`
+    with each region put in `box`), byte for byte, but each frame costs only
+    its region: the still is converted to YUV once and each region laid
+    over it inside ffmpeg, so only the region is checked, piped and
+    converted (x264 itself still encodes every pixel). Audio, even sizes,
+    colours and the atomic write are as `write_video`'s.
+
+    Args:
+        path: the output file (`.mp4`); its folder must exist.
+        still: the uint8 RGB `(h, w, 3)` image every frame shows outside `box`.
+        box: `(left, top, right, bottom)`, whole pixels inside `still`.
+        regions: uint8 RGB `(bottom - top, right - left, 3)` regions, one a
+            frame: an array, a list or any iterable. Each is consumed before
+            the next is asked for, so a generator may yield one buffer
+            rewritten in place.
+        fps, audio, sample_rate, crf, progress, preset: as `write_video`'s.
+
+    Returns:
+        The number of frames written.
+
+    Raises:
+        InputFileError: the output folder is missing or ffmpeg fails.
+        AutalkError: no regions, a box outside the still, regions that are
+            not uint8 RGB of the box's size, bad audio, fps or crf.
+
+    Example:
+    ```python
+    still = np.zeros((600, 512, 3), np.uint8)
+    mouths = np.full((50, 40, 60, 3), 200, np.uint8)
+    write_region_video("out.mp4", still, (220, 400, 280, 440), mouths, fps=25)
+    ```
+    """
+    _check_options(fps, crf, preset)
+    if audio is not None:
+        audio = _check_audio(audio, sample_rate)
+    total = len(regions) if hasattr(regions, "__len__") else None
+    iterator = iter(regions)
+    first = next(iterator, None)
+    if first is None:
+        raise AutalkError(f"No regions were given to write to '{path}'.")
+
+    def encode(output, faststart, display_path):
+        return _encode_regions(output, still, box, iterator, first, total, fps, crf,
+                               preset, progress, faststart, display_path)
+
+    return _write_with_audio(path, encode, fps, audio, sample_rate)
+
+
+def _check_options(fps, crf, preset):
+    """Raise `AutalkError` for a bad frame rate, crf or x264 preset."""
     if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
         raise AutalkError(f"The frame rate must be a positive number, got {fps!r}.")
     if not (isinstance(crf, (int, float)) and 0 <= crf <= 51):
@@ -694,30 +771,22 @@ def write_video(path, frames, fps, audio=None, sample_rate=16000, crf=18,
         raise AutalkError(
             f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}."
         )
-    if audio is not None:
-        audio = _check_audio(audio)
-        if not (isinstance(sample_rate, (int, float, np.number))
-                and sample_rate > 0 and int(sample_rate) == sample_rate):
-            raise AutalkError(
-                f"The sample rate must be a positive integer, got {sample_rate!r}."
-            )
-    total = len(frames) if hasattr(frames, "__len__") else None
-    iterator = iter(frames)
-    first = next(iterator, None)
-    if first is None:
-        raise AutalkError(f"No frames were given to write to '{path}'.")
+
+
+def _write_with_audio(path, encode, fps, audio, sample_rate):
+    """Write `path` atomically: `encode(output, faststart, display_path)` and, muxed, `audio`.
+
+    Returns the frame count `encode` returns.
+    """
     path = pathlib.Path(path)
     with atomic_output(path, "video") as partial:
         if audio is None:
-            return _encode_frames(partial, iterator, first, total, fps, crf, preset,
-                                  progress, faststart=True, display_path=path)
+            return encode(partial, True, path)
         # The frame count is known only once a generator is exhausted, so the
         # video is encoded first and the audio, fitted to it, muxed second.
         with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as work:
             video_only = pathlib.Path(work) / "video.mp4"
-            num_frames = _encode_frames(video_only, iterator, first, total, fps, crf,
-                                        preset, progress, faststart=False,
-                                        display_path=path)
+            num_frames = encode(video_only, False, path)
             sample_rate = int(sample_rate)
             samples = fit_audio_length(audio, int(round(num_frames * sample_rate / fps)))
             raw_audio = pathlib.Path(work) / "audio.f32"

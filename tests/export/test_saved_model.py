@@ -327,7 +327,7 @@ def other_version_model(pretrained_dir, tmp_path):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("unknown_format", "--format must be saved_model or tflite"),
+    ("unknown_format", "--format must be saved_model, tflite or litert"),
     ("quantize_with_saved_model", "apply to --format tflite only"),
     ("unknown_quantize", "--quantize must be none, fp16 or int8"),
     ("non_empty_output", "already exists and is not empty"),
