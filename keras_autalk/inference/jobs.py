@@ -161,7 +161,8 @@ def run_jobs(jobs, model="demo", runtime="auto", progress=True, on_done=None, **
     order = sorted(range(len(jobs)), key=lambda index: first_seen[jobs[index].photo.resolve()])
     results: List = [None] * len(jobs)
     talker, talker_photo = None, None
-    with tqdm(total=len(jobs), unit="clip", desc="Clips",
+    # Cleared when done (leave=False): on an error the sentence stands alone.
+    with tqdm(total=len(jobs), unit="clip", desc="Clips", leave=False,
               disable=not (progress and len(jobs) > 1)) as bar:
         for index in order:
             job = jobs[index]

@@ -165,3 +165,59 @@ def test_the_drawn_mouth_keeps_to_the_colours_of_the_photos_lower_face(grace_hop
     assert np.all((chroma >= low) & (chroma <= high))
     assert np.all(inside[:, 1] < inside[:, 0])            # green stays below red, as in skin
     assert np.abs(inside.mean(axis=0) - photo.mean(axis=0)).max() > 5   # it was drawn
+
+
+# ------------------------------------------------------------------ reused frames
+def motion_frames(num_frames=3, seed=0):
+    """`(crop, flow, occlusion)` for a few frames: random crops, flows of a pixel or two."""
+    rng = np.random.default_rng(seed)
+    for _ in range(num_frames):
+        yield (rng.uniform(size=(128, 128, 3)).astype(np.float32),
+               rng.normal(0.0, 1.5, size=(128, 128, 2)).astype(np.float32),
+               rng.uniform(size=(128, 128)).astype(np.float32))
+
+
+@pytest.mark.parametrize("landmarks", [True, False], ids=["lower_face", "crop"])
+def test_pasting_into_a_reused_frame_or_region_equals_a_new_frame_bit_for_bit(
+        grace_hopper, aligned, hopper_face, landmarks):
+    paster = paste.FacePaster(grace_hopper, aligned.matrix, 128,
+                              landmarks=hopper_face.landmarks if landmarks else None)
+    left, top, right, bottom = paster.changed_box
+    frame, region = grace_hopper.copy(), paster.new_region()
+    for crop, flow, occlusion in motion_frames():
+        for new, reused_frame, reused_region in (
+                (paster.paste(crop), paster.paste(crop, out=frame),
+                 paster.paste(crop, out=region)),
+                (paster.paste_motion(crop, flow, occlusion),
+                 paster.paste_motion(crop, flow, occlusion, out=frame),
+                 paster.paste_motion(crop, flow, occlusion, out=region))):
+            assert reused_frame is frame and reused_region is region
+            np.testing.assert_array_equal(reused_frame, new)
+            np.testing.assert_array_equal(reused_region, new[top:bottom, left:right])
+
+
+def test_every_pixel_outside_the_changed_box_is_the_photos(grace_hopper, aligned,
+                                                           hopper_face):
+    for landmarks in (hopper_face.landmarks, None):
+        paster = paste.FacePaster(grace_hopper, aligned.matrix, 128, landmarks=landmarks)
+        left, top, right, bottom = paster.changed_box
+        assert (paster.box[0] <= left < right <= paster.box[2]
+                and paster.box[1] <= top < bottom <= paster.box[3])
+        changed = np.zeros(grace_hopper.shape[:2], bool)
+        for crop, flow, occlusion in motion_frames():
+            changed |= np.any(paster.paste_motion(crop, flow, occlusion) != grace_hopper,
+                              axis=2)
+            changed |= np.any(paster.paste(1.0 - crop) != grace_hopper, axis=2)
+        rows, cols = np.nonzero(changed)
+        # Every changed pixel is in the box, and the box is no bigger than they need.
+        assert (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) == paster.changed_box
+
+
+def test_a_reused_frame_of_another_shape_or_type_is_refused(grace_hopper, aligned):
+    paster = paste.FacePaster(grace_hopper, aligned.matrix, 128)
+    crop = np.zeros((128, 128, 3), np.float32)
+    region = paster.new_region()
+    for wrong in (region[:-1], region.astype(np.float32), np.asfortranarray(grace_hopper),
+                  grace_hopper[:, ::-1]):
+        with pytest.raises(ValueError, match="received"):
+            paster.paste(crop, out=wrong)
