@@ -40,6 +40,16 @@ def test_doctor_reports_every_component(capsys):
     assert "libx264" in ffmpeg_line
 
 
+def test_doctor_full_imports_tensorflow_and_loads_the_models(capsys):
+    status, out, _ = run(capsys, "doctor", "--full")
+    assert status == 0, out
+    lines = {line.split()[1]: line for line in out.strip().splitlines()}
+    assert lines["tensorflow"].split()[2] == "2.17.1" and "installed" not in lines["tensorflow"]
+    assert "backend tensorflow" in lines["keras"]
+    assert "HOG + CNN detectors, 68-point predictor and face embedding load" in lines["dlib"]
+    assert "runs the bundled generator.tflite" in lines["ai-edge-litert"]
+
+
 def test_doctor_fails_when_a_required_part_is_missing(capsys, monkeypatch):
     from keras_autalk.commands import doctor
     from keras_autalk.media import face

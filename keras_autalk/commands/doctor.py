@@ -3,6 +3,12 @@
 One line per component; required components that fail make the command
 exit non-zero. tensorflow-io is optional: without its ops the audio code
 falls back to soundfile and librosa.
+
+By default it answers in well under a second: what `generate` needs is
+loaded (LiteRT with the bundled generator, dlib, ffmpeg, espeak-ng, the
+bundled model's checksums), and the training stack (TensorFlow, Keras,
+tensorflow-io) is checked by its installed version. `--full` also imports
+TensorFlow and Keras, loads tensorflow-io's ops and every dlib model.
 """
 
 import dataclasses
@@ -30,17 +36,19 @@ def _version(distribution):
         return None
 
 
-def check_python():
+def check_python(full=True):
     return Check("python", True, platform.python_version())
 
 
-def check_package():
+def check_package(full=True):
     from keras_autalk import __version__
 
     return Check("keras-autalk", True, __version__)
 
 
-def check_tensorflow():
+def check_tensorflow(full=True):
+    if not full:
+        return _installed("tensorflow")
     try:
         import tensorflow as tf
     except Exception as error:  # noqa: BLE001 - report any import failure
@@ -48,7 +56,9 @@ def check_tensorflow():
     return Check("tensorflow", True, tf.__version__)
 
 
-def check_keras():
+def check_keras(full=True):
+    if not full:
+        return _installed("keras")
     try:
         import keras
     except Exception as error:  # noqa: BLE001
@@ -57,13 +67,17 @@ def check_keras():
     return Check("keras", backend == "tensorflow", f"{keras.__version__} (backend {backend})")
 
 
-def check_numpy():
+def check_numpy(full=True):
     import numpy
 
     return Check("numpy", numpy.__version__.startswith("1."), numpy.__version__)
 
 
-def check_tensorflow_io():
+def check_tensorflow_io(full=True):
+    if not full:
+        check = _installed("tensorflow-io")
+        return dataclasses.replace(check, required=False,
+                                   detail=check.detail.replace("imports it", "loads its ops"))
     from keras_autalk.features import tfio_backend
 
     loaded, reason = tfio_backend.tfio_status()
@@ -77,25 +91,30 @@ def check_tensorflow_io():
     )
 
 
-def check_dlib():
+def check_dlib(full=True):
     try:
         import dlib
         from keras_autalk.media import face
 
-        face._hog_detector()
-        face._shape_predictor()
-        face._cnn_detector()
-        embedding = dlib.face_recognition_model_v1(str(face.model_path("embedding")))
-        del embedding
+        paths = [face.model_path(kind) for kind in face.MODEL_FILES]
+        if full:
+            face._hog_detector()
+            face._shape_predictor()
+            face._cnn_detector()
+            embedding = dlib.face_recognition_model_v1(str(face.model_path("embedding")))
+            del embedding
     except Exception as error:  # noqa: BLE001
         return Check("dlib", False, f"{error}")
+    if not full:
+        return Check("dlib", True, f"{dlib.__version__}, model files of the 68-point predictor, "
+                     f"CNN detector and face embedding present ({paths[0].parent})")
     return Check(
         "dlib", True,
         f"{dlib.__version__}, HOG + CNN detectors, 68-point predictor and face embedding load",
     )
 
 
-def check_ffmpeg():
+def check_ffmpeg(full=True):
     from keras_autalk.media import ffmpeg
 
     try:
@@ -112,19 +131,20 @@ def check_ffmpeg():
     return Check("ffmpeg", True, f"{ffmpeg.ffmpeg_version()} with libx264 and aac ({executable})")
 
 
-def check_audio_libraries():
+def check_audio_libraries(full=True):
     try:
-        import librosa
         import soundfile
+        import soxr
     except Exception as error:  # noqa: BLE001
-        return Check("soundfile/librosa", False, f"cannot import: {error}")
+        return Check("soundfile/soxr", False, f"cannot import: {error}")
     return Check(
-        "soundfile/librosa", True,
-        f"libsndfile {soundfile.__libsndfile_version__}, librosa {librosa.__version__}",
+        "soundfile/soxr", True,
+        f"libsndfile {soundfile.__libsndfile_version__}, soxr {soxr.__version__}, "
+        f"librosa {_version('librosa') or 'MISSING'}",
     )
 
 
-def check_espeak():
+def check_espeak(full=True):
     try:
         import ctypes
 
@@ -138,7 +158,7 @@ def check_espeak():
     return Check("espeak-ng", True, f"libespeak-ng loads ({library}); data {data}")
 
 
-def check_bundled_model():
+def check_bundled_model(full=True):
     """The bundled model's files against the SHA-256 its model.json records."""
     from keras_autalk.presets import pretrained
 
@@ -155,16 +175,40 @@ def check_bundled_model():
                  f"(decoder {record['model_config'].decoder})")
 
 
+def check_litert(full=True):
+    """LiteRT runs the bundled model's generator.tflite (what `generate` uses by default)."""
+    from keras_autalk.inference import runtime
+    from keras_autalk.presets import pretrained
+
+    version = _version("ai-edge-litert")
+    try:
+        path = pretrained.resolve_model_dir(pretrained.DEFAULT_MODEL) / runtime.LITERT_FILE
+        runner = runtime.LiteRTRunner(path)
+    except Exception as error:  # noqa: BLE001 - report any failure in one line
+        return Check("ai-edge-litert", False, f"{version or 'not installed'}: {error} "
+                     "(generate falls back to Keras)", required=False)
+    return Check("ai-edge-litert", True, f"{version}, runs the bundled generator.tflite "
+                 f"({runner.num_threads} threads)", required=False)
+
+
+def _installed(distribution):
+    """A check by installed version alone (`autalk doctor --full` imports it)."""
+    version = _version(distribution)
+    if version is None:
+        return Check(distribution, False, "not installed")
+    return Check(distribution, True, f"{version} (installed; --full imports it)")
+
+
 CHECKS = (
     check_package, check_python, check_tensorflow, check_keras, check_numpy,
-    check_tensorflow_io, check_dlib, check_ffmpeg, check_audio_libraries, check_espeak,
-    check_bundled_model,
+    check_tensorflow_io, check_litert, check_dlib, check_ffmpeg, check_audio_libraries,
+    check_espeak, check_bundled_model,
 )
 
 
-def run_checks():
-    """Run every check; return the list of `Check`s."""
-    return [check() for check in CHECKS]
+def run_checks(full=True):
+    """Run every check (`full`: import TensorFlow, load every model); return the `Check`s."""
+    return [check(full) for check in CHECKS]
 
 
 def format_report(checks):
@@ -184,18 +228,22 @@ def all_required_ok(checks):
 def add_parser(subparsers):
     """Add `autalk doctor` and its options to `subparsers`."""
     parser = subparsers.add_parser(
-        "doctor", help="check the installation: versions, dlib models, ffmpeg, tensorflow-io"
+        "doctor", help="check the installation: versions, dlib models, ffmpeg, LiteRT"
     )
+    parser.add_argument("--full", action="store_true",
+                        help="also import TensorFlow and Keras, load tensorflow-io's ops and "
+                        "every dlib model (a few seconds)")
     parser.set_defaults(handler=run)
 
 
 def run(args):
     """Run `autalk doctor` with its parsed options; return the exit status."""
     from keras_autalk.commands import doctor
-    from keras_autalk.native import import_tensorflow
 
-    import_tensorflow()
+    if args.full:
+        from keras_autalk.native import import_tensorflow
 
-    checks = doctor.run_checks()
+        import_tensorflow()
+    checks = doctor.run_checks(full=args.full)
     print(doctor.format_report(checks))
     return EXIT_OK if doctor.all_required_ok(checks) else EXIT_ERROR

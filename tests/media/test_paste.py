@@ -185,12 +185,10 @@ def test_pasting_into_a_reused_frame_or_region_equals_a_new_frame_bit_for_bit(
     left, top, right, bottom = paster.changed_box
     frame, region = grace_hopper.copy(), paster.new_region()
     for crop, flow, occlusion in motion_frames():
-        for new, reused_frame, reused_region in (
-                (paster.paste(crop), paster.paste(crop, out=frame),
-                 paster.paste(crop, out=region)),
-                (paster.paste_motion(crop, flow, occlusion),
-                 paster.paste_motion(crop, flow, occlusion, out=frame),
-                 paster.paste_motion(crop, flow, occlusion, out=region))):
+        for pasted in (lambda **out: paster.paste(crop, **out),
+                       lambda **out: paster.paste_motion(crop, flow, occlusion, **out)):
+            new = pasted()
+            reused_frame, reused_region = pasted(out=frame), pasted(out=region)
             assert reused_frame is frame and reused_region is region
             np.testing.assert_array_equal(reused_frame, new)
             np.testing.assert_array_equal(reused_region, new[top:bottom, left:right])
@@ -209,8 +207,11 @@ def test_every_pixel_outside_the_changed_box_is_the_photos(grace_hopper, aligned
                               axis=2)
             changed |= np.any(paster.paste(1.0 - crop) != grace_hopper, axis=2)
         rows, cols = np.nonzero(changed)
-        # Every changed pixel is in the box, and the box is no bigger than they need.
-        assert (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) == paster.changed_box
+        # Every changed pixel is in the box, and the box is hardly bigger than they
+        # need (the faintest edge of the mask may round back to the photo's value).
+        spans = np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
+        margins = (spans - paster.changed_box) * [1, 1, -1, -1]
+        assert margins.min() >= 0 and margins.max() <= 2
 
 
 def test_a_reused_frame_of_another_shape_or_type_is_refused(grace_hopper, aligned):

@@ -10,6 +10,7 @@ from keras_autalk.media.video import (
     read_audio_track,
     read_video,
     video_info,
+    write_region_video,
     write_video,
 )
 from keras_autalk.errors import AutalkError, InputFileError
@@ -300,4 +301,110 @@ def test_bad_audio_is_refused(tmp_path):
     with pytest.raises(AutalkError, match="NaN"):
         write_video(tmp_path / "out.mp4", moving_square_frames(num_frames=2), FPS,
                     audio=audio)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ a still with a changing region
+def still_and_regions(height, width, box, num_frames=12, seed=0):
+    """A textured still and, for `box`, regions that change every frame (a mouth moving)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:height, :width]
+    still = np.stack([rows * 255 // height, cols * 255 // width,
+                      (rows * cols) % 251], axis=-1).astype(np.uint8)
+    still = np.clip(still + rng.integers(-20, 20, still.shape), 0, 255).astype(np.uint8)
+    left, top, right, bottom = box
+    regions = np.stack([np.clip(still[top:bottom, left:right].astype(int)
+                                + rng.integers(-60, 60, (bottom - top, right - left, 3)),
+                                0, 255) for _ in range(num_frames)]).astype(np.uint8)
+    return still, regions
+
+
+def full_frames(still, box, regions):
+    left, top, right, bottom = box
+    frames = np.repeat(still[None], len(regions), axis=0)
+    frames[:, top:bottom, left:right] = regions
+    return frames
+
+
+@pytest.mark.parametrize("height, width, box", [
+    (96, 128, (40, 50, 90, 80)),       # even still, even box
+    (97, 131, (37, 51, 81, 97)),       # odd still; odd box reaching the bottom
+    (97, 131, (0, 0, 131, 13)),        # odd still; box along the top and right edges
+])
+def test_a_region_video_is_the_full_frames_video_frame_for_frame(tmp_path, height, width, box):
+    still, regions = still_and_regions(height, width, box)
+    write_video(tmp_path / "frames.mp4", full_frames(still, box, regions), FPS, crf=12,
+                preset="veryfast")
+    count = write_region_video(tmp_path / "regions.mp4", still, box, regions, FPS, crf=12,
+                               preset="veryfast")
+    assert count == len(regions)
+    expected = read_video(tmp_path / "frames.mp4").frames
+    written = read_video(tmp_path / "regions.mp4").frames
+    # The same YUV frames reach x264, so the decoded frames are the same.
+    np.testing.assert_array_equal(written, expected)
+    assert psnr(full_frames(still, box, regions), written[:, :height, :width]) > 30.0
+
+
+def test_a_region_video_has_the_audio_fitted_to_its_frames(tmp_path):
+    box = (20, 30, 60, 50)
+    still, regions = still_and_regions(64, 80, box, num_frames=NUM_FRAMES)
+    path = tmp_path / "talking.mp4"
+    write_region_video(path, still, box, (region for region in regions), FPS,
+                       audio=tone(3.7), sample_rate=SAMPLE_RATE)
+    info = video_info(path)
+    assert (info.num_frames, info.video_codec, info.pix_fmt, info.audio_codec) == (
+        NUM_FRAMES, "h264", "yuv420p", "aac")
+    samples, rate = read_audio_track(path, sample_rate=SAMPLE_RATE)
+    assert abs(len(samples) / rate - NUM_FRAMES / FPS) <= 1.0 / FPS
+
+
+@pytest.mark.parametrize("writer", ["frames", "regions"])
+def test_a_generator_may_yield_one_buffer_rewritten_in_place(tmp_path, writer):
+    box = (8, 16, 40, 48)
+    still, regions = still_and_regions(64, 64, box, num_frames=6)
+    items = regions if writer == "regions" else full_frames(still, box, regions)
+
+    def reused():
+        buffer = np.empty_like(items[0])
+        for item in items:
+            buffer[...] = item
+            yield buffer
+
+    def write(path, frames):
+        if writer == "regions":
+            return write_region_video(path, still, box, frames, FPS)
+        return write_video(path, frames, FPS)
+
+    write(tmp_path / "copies.mp4", list(items))
+    write(tmp_path / "reused.mp4", reused())
+    np.testing.assert_array_equal(read_video(tmp_path / "reused.mp4").frames,
+                                  read_video(tmp_path / "copies.mp4").frames)
+
+
+def test_a_failed_region_video_leaves_no_file_behind(tmp_path):
+    box = (8, 16, 40, 48)
+    still, regions = still_and_regions(64, 64, box, num_frames=6)
+
+    def regions_then_crash():
+        yield from regions
+        raise RuntimeError("renderer crashed")
+
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        write_region_video(tmp_path / "out.mp4", still, box, regions_then_crash(), FPS,
+                           audio=tone(1.0))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("box, regions, match", [
+    ((8, 16, 40, 48), np.zeros((3, 32, 31, 3), np.uint8), "fill the box"),
+    ((8, 16, 40, 48), np.zeros((3, 32, 32, 3), np.float32), "uint8"),
+    ((8, 16, 40, 48), np.zeros((0, 32, 32, 3), np.uint8), "No regions"),
+    ((40, 16, 8, 48), np.zeros((3, 32, 32, 3), np.uint8), "region box"),
+    ((8, 16, 40, 80), np.zeros((3, 64, 32, 3), np.uint8), "region box"),
+    ((8.5, 16, 40, 48), np.zeros((3, 32, 32, 3), np.uint8), "region box"),
+])
+def test_bad_regions_or_boxes_are_refused(tmp_path, box, regions, match):
+    still = np.zeros((64, 64, 3), np.uint8)
+    with pytest.raises(AutalkError, match=match):
+        write_region_video(tmp_path / "out.mp4", still, box, regions, FPS)
     assert list(tmp_path.iterdir()) == []

@@ -260,4 +260,4 @@ def test_doctor_checks_the_bundled_model():
 
     check = doctor.check_bundled_model()
     assert check.ok, check.detail
-    assert "1 file(s) match their SHA-256" in check.detail
+    assert "2 file(s) match their SHA-256" in check.detail   # the weights and the .tflite
