@@ -301,19 +301,22 @@ class Talker:
         """Paste each generated crop into the photo; collect the AU rows."""
         from tqdm.auto import tqdm
 
+        # Only the region a paste changes is rewritten, in one buffer, and
+        # encoded (`write_region_video` consumes each before asking for the next).
+        region = self._paster.new_region()
         with tqdm(total=num_frames, unit="frame", desc="Generating", disable=not show) as bar:
             for crop, au in stream:
                 stops.check()
                 au_rows.append(np.asarray(au, np.float32))
                 began = time.perf_counter()
                 if crop.shape[-1] == runtime_lib.MOTION_CHANNELS:
-                    frame = self._paster.paste_motion(crop[..., :3], crop[..., 3:5],
-                                                      crop[..., 5])
+                    self._paster.paste_motion(crop[..., :3], crop[..., 3:5], crop[..., 5],
+                                              out=region)
                 else:
-                    frame = self._paster.paste(crop)
+                    self._paster.paste(crop, out=region)
                 timings["paste-back"] += time.perf_counter() - began
                 bar.update(1)
-                yield frame
+                yield region
 
     def _write(self, stream, output, au_csv, fps, num_frames, audio, timings, show):
         """Encode the frames and write the AU CSV; both appear only when complete."""
@@ -323,7 +326,8 @@ class Talker:
         au_rows = []
         began = time.perf_counter()
         with contextlib.ExitStack() as stack:
-            needed = video_lib.estimate_mp4_bytes(
+            # The encoder also keeps a raw copy of the photo beside the output.
+            needed = self.photo.nbytes + video_lib.estimate_mp4_bytes(
                 self.photo.shape[1], self.photo.shape[0], num_frames,
                 original_audio.shape[0], original_audio.shape[1])
             partial_video = stack.enter_context(atomic_output(output, "video", needed=needed))
@@ -332,9 +336,10 @@ class Talker:
             # Closed on any error, so its progress bar is gone before the error is told.
             frames = stack.enter_context(contextlib.closing(
                 self._frames(stream, num_frames, au_rows, timings, show)))
-            written = video_lib.write_video(
-                partial_video, frames, fps, audio=original_audio, sample_rate=original_rate,
-                crf=VIDEO_CRF, preset=VIDEO_PRESET, progress=False)
+            written = video_lib.write_region_video(
+                partial_video, self.photo, self._paster.changed_box, frames, fps,
+                audio=original_audio, sample_rate=original_rate, crf=VIDEO_CRF,
+                preset=VIDEO_PRESET, progress=False)
             au_intensity = np.stack(au_rows) if au_rows else np.zeros(
                 (0, self.model_config.num_action_units), np.float32)
             if partial_csv is not None:

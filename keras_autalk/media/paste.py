@@ -369,17 +369,24 @@ class FacePaster:
         Returns:
             A new `(h, w, 3)` uint8 frame, or `out`.
         """
-        moved = self._sampling @ np.asarray(flow, np.float32).reshape(-1, 2)
-        moved = moved @ self._crop_to_photo.T
-        warped = sample_bilinear(self.photo, self._coords[:, 0] + moved[:, 0],
-                                 self._coords[:, 1] + moved[:, 1])
-        inside = np.clip(self._sampling @ np.asarray(occlusion, np.float32).reshape(-1),
-                         0.0, 1.0)[:, None]
-        generated = np.clip(self._sampling @ np.asarray(crop, np.float32).reshape(-1, 3),
-                            0.0, 1.0) * np.float32(255.0)
+        # One sparse product carries frame, flow and occlusion to the photo's pixels.
+        motion = np.concatenate([np.asarray(crop, np.float32).reshape(-1, 3),
+                                 np.asarray(flow, np.float32).reshape(-1, 2),
+                                 np.asarray(occlusion, np.float32).reshape(-1, 1)], axis=1)
+        carried = self._sampling @ motion
+        moved = carried[:, 3:5] @ self._crop_to_photo.T
+        blended = sample_bilinear(self.photo, self._coords[:, 0] + moved[:, 0],
+                                  self._coords[:, 1] + moved[:, 1])
+        inside = np.clip(carried[:, 5:6], 0.0, 1.0)
+        blended *= 1.0 - inside
+        # The generated pixels count only where the occlusion mask is on: the
+        # mouth's inside, a small part of the lower face.
+        shown = np.flatnonzero(inside[:, 0] > 0.0)
+        generated = np.clip(carried[shown, :3], 0.0, 1.0) * np.float32(255.0)
         if self._chroma_range is not None:
             generated = _within_chroma(generated, *self._chroma_range)
-        blended = (warped * (1.0 - inside) + generated * inside) * self._mask
+        blended[shown] += generated * inside[shown]
+        blended *= self._mask
         blended += self._photo_share + 0.5
         return self._write(np.clip(blended, 0, 255).astype(np.uint8), out)
 

@@ -75,12 +75,17 @@ def sample_bilinear(values, x, y):
     right_share = (x - left)[..., None]
     bottom_share = (y - top)[..., None]
     left, top = left.astype(np.intp), top.astype(np.intp)
-    right = np.minimum(left + 1, width - 1)
-    bottom = np.minimum(top + 1, height - 1)
-    upper = (values[top, left] * (1.0 - right_share)
-             + values[top, right] * right_share)
-    lower = (values[bottom, left] * (1.0 - right_share)
-             + values[bottom, right] * right_share)
+    # Gathers by one flat index (row * width + column) are about twice as
+    # fast as by a pair of index arrays, for the same values.
+    flat = values.reshape((height * width,) + values.shape[2:])
+    upper_left = top * width + left
+    right_step = (left < width - 1).astype(np.intp)
+    down_step = np.where(top < height - 1, width, 0)
+    lower_left = upper_left + down_step
+    upper = (flat[upper_left] * (1.0 - right_share)
+             + flat[upper_left + right_step] * right_share)
+    lower = (flat[lower_left] * (1.0 - right_share)
+             + flat[lower_left + right_step] * right_share)
     return upper * (1.0 - bottom_share) + lower * bottom_share
 
 
