@@ -295,7 +295,7 @@ def export_tflite(source, output_dir, quantize="none", window_frames=None,
 
 
 # ------------------------------------------------------- the LiteRT runtime
-def litert_generator_bytes(model, quantize="fp16", audio_config=AudioConfig()):
+def litert_generator_bytes(model, quantize="fp16", audio_config=AudioConfig(), batch=1):
     """The generator as the `.tflite` `generate` runs with LiteRT (`inference.runtime`).
 
     Unlike `export_tflite`'s fixed-shape files, the clip length is left free
@@ -310,6 +310,8 @@ def litert_generator_bytes(model, quantize="fp16", audio_config=AudioConfig()):
         model: a built `AUTalker`.
         quantize: "fp16" (float16 weights, half the bytes) or "none".
         audio_config: the `AudioConfig` of the model's features.
+        batch: clips per call (1, what the runtime uses; None leaves it free,
+            for `bench/litert_windows.py`).
 
     Returns:
         The `.tflite` file's bytes.
@@ -327,10 +329,10 @@ def litert_generator_bytes(model, quantize="fp16", audio_config=AudioConfig()):
         for weight in getattr(model, name).weights]
 
     @tf.function(input_signature=[
-        tf.TensorSpec([1, size, size, 3], tf.float32, "identity_image"),
-        tf.TensorSpec([1, None, audio_config.context_steps, audio_config.num_mel_bins],
+        tf.TensorSpec([batch, size, size, 3], tf.float32, "identity_image"),
+        tf.TensorSpec([batch, None, audio_config.context_steps, audio_config.num_mel_bins],
                       tf.float32, "audio_features"),
-        tf.TensorSpec([1], tf.float32, "articulation")])
+        tf.TensorSpec([batch], tf.float32, "articulation")])
     def generator(identity_image, audio_features, articulation):
         outputs = model({"identity_image": identity_image, "audio_features": audio_features,
                          "articulation": articulation}, training=False)
