@@ -275,20 +275,56 @@ def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=Non
                       sync_expert=load_sync_expert("sync.keras"))
     ```
     """
-    from tqdm import tqdm
-
     from keras_autalk.datasets import pipeline
 
     pipeline.list_shards(prepared_dir, settings.split)  # no shards: one sentence, no bar
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(systems) + ([STATIC, GROUND_TRUTH] if baselines else [])
-    per_utterance = {name: [] for name in names}
-    readings = {name: [] for name in names}
-    predicted_curves = {name: [] for name in systems}
-    truth, truth_mask = [], []
-    example = None
     started = time.perf_counter()
+    scores = _score_split(systems, names, prepared_dir, settings, config, au_classifier,
+                          sync_expert, baselines, progress)
+    if scores.example is None:
+        raise AutalkError(f"The '{settings.split}' split of '{prepared_dir}' has no utterance "
+                          "with a face to evaluate.")
+    seconds = time.perf_counter() - started
+    action_units = tuple(config.action_units)
+    report = {
+        "prepared": str(prepared_dir),
+        "split": settings.split,
+        "utterances": len(scores.per_utterance[names[0]]),
+        "frames": int(sum(len(t) for t in scores.truth)),
+        "settings": dataclasses.asdict(settings),
+        "seconds": round(seconds, 1),
+        "systems": {name: _system_entry(name, scores, action_units, settings)
+                    for name in names},
+    }
+    _write_outputs(report, scores, action_units, out_dir)
+    log(f"Evaluated {report['utterances']} utterances ({report['frames']} frames) of "
+        f"'{settings.split}' in {seconds:.0f} s; wrote {out_dir / 'metrics.md'}.")
+    return report
+
+
+@dataclasses.dataclass
+class _SplitScores:
+    """What `evaluate` gathers over a split: per system, per utterance, and the truth."""
+
+    per_utterance: dict
+    readings: dict
+    predicted_curves: dict
+    truth: list = dataclasses.field(default_factory=list)
+    truth_mask: list = dataclasses.field(default_factory=list)
+    example: tuple = None
+
+
+def _score_split(systems, names, prepared_dir, settings, config, au_classifier, sync_expert,
+                 baselines, progress):
+    """Render and score every system on every utterance of the split; a `_SplitScores`."""
+    from tqdm import tqdm
+
+    scores = _SplitScores(per_utterance={name: [] for name in names},
+                          readings={name: [] for name in names},
+                          predicted_curves={name: [] for name in systems})
     utterances = iter_utterances(prepared_dir, settings.split, settings.max_utterances, config,
                                  every=settings.every)
     for utterance in tqdm(utterances, desc="evaluate", unit="utt", disable=not progress,
@@ -297,66 +333,64 @@ def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=Non
         identity_image = utterance["frames"][index]
         real_landmarks = metrics.crop_landmarks(utterance["frames"])
         identity_embedding = metrics.face_embeddings(identity_image[None])[0]
-        rendered = {}
-        for name, model in systems.items():
-            rendered[name], curves = run_talker(model, identity_image,
-                                                utterance["audio_features"])
-            predicted_curves[name].append(curves)
-        if baselines:
-            rendered[STATIC] = np.repeat(identity_image[None], len(utterance["frames"]), axis=0)
-            rendered[GROUND_TRUTH] = utterance["frames"]
+        rendered = _render_systems(systems, utterance, identity_image, baselines,
+                                   scores.predicted_curves)
         for name in names:
-            scores, reading = score_utterance(
+            utterance_scores, reading = score_utterance(
                 rendered[name], utterance, real_landmarks, settings,
                 au_classifier=au_classifier, sync_expert=sync_expert,
                 identity_embedding=identity_embedding)
-            scores["utterance_id"] = utterance["utterance_id"]
-            per_utterance[name].append(scores)
+            utterance_scores["utterance_id"] = utterance["utterance_id"]
+            scores.per_utterance[name].append(utterance_scores)
             if reading is not None:
-                readings[name].append(reading)
-        truth.append(utterance["au_intensity"])
-        truth_mask.append(utterance["au_mask"] * utterance["face_mask"])
-        if example is None:
-            example = (utterance, rendered, index)
-    if example is None:
-        raise AutalkError(f"The '{settings.split}' split of '{prepared_dir}' has no utterance "
-                          "with a face to evaluate.")
-    seconds = time.perf_counter() - started
-    action_units = tuple(config.action_units)
-    report = {
-        "prepared": str(prepared_dir),
-        "split": settings.split,
-        "utterances": len(per_utterance[names[0]]),
-        "frames": int(sum(len(t) for t in truth)),
-        "settings": dataclasses.asdict(settings),
-        "seconds": round(seconds, 1),
-        "systems": {},
-    }
-    for name in names:
-        mean = _mean_scores(per_utterance[name])
-        if readings[name]:
-            au = metrics.au_metrics(np.concatenate(readings[name]), np.concatenate(truth),
-                                    action_units, threshold=settings.au_threshold,
-                                    mask=np.concatenate(truth_mask))
-            mean.update({"au_pearson": au["mean_pearson"], "au_mae": au["mean_mae"],
-                         "au_f1": au["mean_f1"]})
-        else:
-            au = None
-        entry = {"mean": mean, "au": au, "utterances": per_utterance[name]}
-        if name in predicted_curves:
-            entry["audio2au"] = metrics.au_metrics(
-                np.concatenate(predicted_curves[name]), np.concatenate(truth), action_units,
-                threshold=settings.au_threshold, mask=np.concatenate(truth_mask))
-        report["systems"][name] = entry
+                scores.readings[name].append(reading)
+        scores.truth.append(utterance["au_intensity"])
+        scores.truth_mask.append(utterance["au_mask"] * utterance["face_mask"])
+        if scores.example is None:
+            scores.example = (utterance, rendered, index)
+    return scores
+
+
+def _render_systems(systems, utterance, identity_image, baselines, predicted_curves):
+    """`{name: frames}` of every system (and the baselines); appends each system's AU curves."""
+    rendered = {}
+    for name, model in systems.items():
+        rendered[name], curves = run_talker(model, identity_image, utterance["audio_features"])
+        predicted_curves[name].append(curves)
+    if baselines:
+        rendered[STATIC] = np.repeat(identity_image[None], len(utterance["frames"]), axis=0)
+        rendered[GROUND_TRUTH] = utterance["frames"]
+    return rendered
+
+
+def _system_entry(name, scores, action_units, settings):
+    """The report's entry of one system: mean scores, AU scores, the per-utterance scores."""
+    truth, truth_mask = np.concatenate(scores.truth), np.concatenate(scores.truth_mask)
+    mean = _mean_scores(scores.per_utterance[name])
+    if scores.readings[name]:
+        au = metrics.au_metrics(np.concatenate(scores.readings[name]), truth, action_units,
+                                threshold=settings.au_threshold, mask=truth_mask)
+        mean.update({"au_pearson": au["mean_pearson"], "au_mae": au["mean_mae"],
+                     "au_f1": au["mean_f1"]})
+    else:
+        au = None
+    entry = {"mean": mean, "au": au, "utterances": scores.per_utterance[name]}
+    if name in scores.predicted_curves:
+        entry["audio2au"] = metrics.au_metrics(
+            np.concatenate(scores.predicted_curves[name]), truth, action_units,
+            threshold=settings.au_threshold, mask=truth_mask)
+    return entry
+
+
+def _write_outputs(report, scores, action_units, out_dir):
+    """Write `metrics.json`, `metrics.md` (atomically) and the two plots."""
     with atomic_output(out_dir / "metrics.json") as temporary:
         pathlib.Path(temporary).write_text(json.dumps(_jsonable(report), indent=1))
     with atomic_output(out_dir / "metrics.md") as temporary:
         pathlib.Path(temporary).write_text(markdown_table(report))
-    plot_au_curves(example, predicted_curves, readings, action_units, out_dir / "au_curves.png")
-    plot_frame_strip(example, out_dir / "frame_strip.png")
-    log(f"Evaluated {report['utterances']} utterances ({report['frames']} frames) of "
-        f"'{settings.split}' in {seconds:.0f} s; wrote {out_dir / 'metrics.md'}.")
-    return report
+    plot_au_curves(scores.example, scores.predicted_curves, scores.readings, action_units,
+                   out_dir / "au_curves.png")
+    plot_frame_strip(scores.example, out_dir / "frame_strip.png")
 
 
 def _mean_scores(rows):

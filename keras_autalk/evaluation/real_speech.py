@@ -330,17 +330,62 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
     print(open("runs/real_speech/real_speech.md").read())
     ```
     """
-    import json
     import time
 
-    import soundfile
-
-    from keras_autalk.inference import generate as generate_module
-    from keras_autalk.media import face
     from keras_autalk.corpora import klettres
     from keras_autalk.evaluation import evaluate as evaluation
 
     started = time.perf_counter()
+    conditions = _check_benchmark_arguments(models, languages, photos, tracks_per_language,
+                                            duration_s, identity_every, conditions)
+    out_dir = evaluation.check_out_dir(out_dir)
+    references = (reference_videos(reference_corpus, reference_utterances)
+                  if reference_corpus is not None else [])
+    loaded_photos = _load_photos(photos)
+    recordings_dir = pathlib.Path(recordings_dir or klettres.fetch_klettres())
+    recordings = {language: klettres.list_recordings(recordings_dir, language)
+                  for language in languages}
+    talkers = _load_talkers(models)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tracks = _write_tracks(out_dir / "tracks", recordings, tracks_per_language, seed,
+                           duration_s, conditions, log)
+    rows = _render_and_measure(talkers, loaded_photos, tracks, out_dir / "videos",
+                               identity_every, keep_videos, log)
+    reference = _measure_references(references, reference_corpus, log)
+    means, language_means = _grouped_means(rows, talkers, loaded_photos, languages, conditions)
+    report = {
+        "benchmark": "real speech (klettres-data)",
+        "command": command,
+        "settings": {"duration_s": float(duration_s),
+                     "tracks_per_language": int(tracks_per_language),
+                     "seed": int(seed), "pause_range_s": list(PAUSE_RANGE_S),
+                     "conditions": list(conditions),
+                     "identity_every": int(identity_every), "languages": list(languages),
+                     "models": {name: (str(model) if isinstance(model, (str, pathlib.PurePath))
+                                       else type(model).__name__)
+                                for name, model in models.items()}},
+        "photos": [{"name": name, "source": PHOTO_SOURCES.get(name, "file")}
+                   for name in loaded_photos],
+        "conditions": [{"name": name, "description": CONDITION_DESCRIPTIONS[name]}
+                       for name in conditions],
+        "english": [language for language in languages
+                    if language in klettres.TRAINING_EXCLUDED],
+        "targets": [text for _, text in TARGETS.values()],
+        "tracks": _track_summaries(tracks, recordings_dir),
+        "rows": rows,
+        "means": means,
+        "language_means": language_means,
+        "reference": reference,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    _write_report(report, out_dir, log)
+    return report
+
+
+def _check_benchmark_arguments(models, languages, photos, tracks_per_language, duration_s,
+                               identity_every, conditions):
+    """Check `run_benchmark`'s plain arguments; return the checked conditions."""
     if not models:
         raise AutalkError("The benchmark needs at least one model.")
     if int(tracks_per_language) < 1:
@@ -356,10 +401,13 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
     repeated = [language for language in set(languages) if list(languages).count(language) > 1]
     if repeated:
         raise AutalkError(f"The language '{repeated[0]}' is given twice.")
-    conditions = check_conditions(conditions)
-    out_dir = evaluation.check_out_dir(out_dir)
-    references = (reference_videos(reference_corpus, reference_utterances)
-                  if reference_corpus is not None else [])
+    return check_conditions(conditions)
+
+
+def _load_photos(photos):
+    """`{label: photo}` of the benchmark's photos, each checked for a face."""
+    from keras_autalk.media import face
+
     loaded_photos = {}
     for name_or_path in photos:
         label, photo = load_benchmark_photo(name_or_path)
@@ -367,25 +415,35 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
             raise AutalkError(f"Two photos would be called '{label}'.")
         face.find_face(photo)  # no face: one sentence now, not after the first video
         loaded_photos[label] = photo
-    recordings_dir = pathlib.Path(recordings_dir or klettres.fetch_klettres())
-    recordings = {language: klettres.list_recordings(recordings_dir, language)
-                  for language in languages}
+    return loaded_photos
+
+
+def _load_talkers(models):
+    """`{row name: AUTalker}`, loading the models given as names or paths."""
+    from keras_autalk.evaluation import evaluate as evaluation
+
     talkers = {}
     for name, model in models.items():
         is_spec = isinstance(model, (str, pathlib.PurePath))
         talkers[str(name)] = evaluation.load_talker(model) if is_spec else model
+    return talkers
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "tracks").mkdir(exist_ok=True)
+
+def _write_tracks(tracks_dir, recordings, tracks_per_language, seed, duration_s, conditions,
+                  log):
+    """Build each language's tracks, write each condition of each as a WAV; their entries."""
+    import soundfile
+
+    tracks_dir.mkdir(exist_ok=True)
     tracks = []
-    for language in languages:
+    for language, language_recordings in recordings.items():
         for index in range(int(tracks_per_language)):
             track_seed = int(seed) + index
-            track = build_track(recordings[language], track_seed, duration_s)
+            track = build_track(language_recordings, track_seed, duration_s)
             for condition in conditions:
                 waveform = apply_condition(track, condition, track_seed)
-                wav = out_dir / "tracks" / (f"{_file_label(language)}_seed{track_seed}"
-                                            f"{_condition_suffix(condition)}.wav")
+                wav = tracks_dir / (f"{_file_label(language)}_seed{track_seed}"
+                                    f"{_condition_suffix(condition)}.wav")
                 with atomic_output(wav, "track") as temporary:
                     soundfile.write(temporary, waveform, track.sample_rate, subtype="FLOAT",
                                     format="WAV")
@@ -394,8 +452,16 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
                 log(f"track {wav.name}: {track.duration:.1f} s, "
                     f"{track.speech.mean() * 100:.0f}% speech, {condition}, recordings: "
                     + ", ".join(pathlib.Path(path).stem for path in track.recordings))
+    return tracks
 
-    videos_dir = out_dir / "videos"
+
+def _render_and_measure(talkers, loaded_photos, tracks, videos_dir, identity_every,
+                        keep_videos, log):
+    """Animate every photo with every track by every model, measure each MP4; the rows."""
+    import time
+
+    from keras_autalk.inference import generate as generate_module
+
     videos_dir.mkdir(exist_ok=True)
     rows = []
     total = len(talkers) * len(loaded_photos) * len(tracks)
@@ -426,22 +492,29 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
                     f"{row['identity']:.3f} ({time.perf_counter() - began:.0f} s)")
     if not keep_videos and not any(videos_dir.iterdir()):
         videos_dir.rmdir()
+    return rows
 
-    reference = None
-    if references:
-        reference_rows = []
-        for index, entry in enumerate(references, 1):
-            result = measure_reference(entry)
-            reference_rows.append({"utterance_id": entry["utterance_id"],
-                                   "speaker": entry["speaker"],
-                                   **{key: result[key] for key, _, _ in MEASURES},
-                                   "frames": result["frames"]})
-            log(f"[reference {index}/{len(references)}] {entry['speaker']}/"
-                f"{entry['utterance_id']}: corr {result['corr']:.2f}, pause ratio "
-                f"{result['pause_ratio']:.2f}, lag {result['lag']:+d}")
-        reference = {"corpus": str(reference_corpus), "utterances": len(reference_rows),
-                     "mean": _means(reference_rows), "rows": reference_rows}
 
+def _measure_references(references, reference_corpus, log):
+    """The reference row: the measures of the demo corpus's videos (None without any)."""
+    if not references:
+        return None
+    reference_rows = []
+    for index, entry in enumerate(references, 1):
+        result = measure_reference(entry)
+        reference_rows.append({"utterance_id": entry["utterance_id"],
+                               "speaker": entry["speaker"],
+                               **{key: result[key] for key, _, _ in MEASURES},
+                               "frames": result["frames"]})
+        log(f"[reference {index}/{len(references)}] {entry['speaker']}/"
+            f"{entry['utterance_id']}: corr {result['corr']:.2f}, pause ratio "
+            f"{result['pause_ratio']:.2f}, lag {result['lag']:+d}")
+    return {"corpus": str(reference_corpus), "utterances": len(reference_rows),
+            "mean": _means(reference_rows), "rows": reference_rows}
+
+
+def _grouped_means(rows, talkers, loaded_photos, languages, conditions):
+    """`(means, language_means)`: the rows' means per photo, and over the photos."""
     means, language_means = [], []
     for model_name in talkers:
         for photo_name in loaded_photos:
@@ -461,41 +534,29 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
                                        "condition": condition,
                                        "tracks": len(chosen) // max(1, len(loaded_photos)),
                                        **_means(chosen)})
-    english = [language for language in languages if language in klettres.TRAINING_EXCLUDED]
-    report = {
-        "benchmark": "real speech (klettres-data)",
-        "command": command,
-        "settings": {"duration_s": float(duration_s),
-                     "tracks_per_language": int(tracks_per_language),
-                     "seed": int(seed), "pause_range_s": list(PAUSE_RANGE_S),
-                     "conditions": list(conditions),
-                     "identity_every": int(identity_every), "languages": list(languages),
-                     "models": {name: (str(model) if isinstance(model, (str, pathlib.PurePath))
-                                       else type(model).__name__)
-                                for name, model in models.items()}},
-        "photos": [{"name": name, "source": PHOTO_SOURCES.get(name, "file")}
-                   for name in loaded_photos],
-        "conditions": [{"name": name, "description": CONDITION_DESCRIPTIONS[name]}
-                       for name in conditions],
-        "english": english,
-        "targets": [text for _, text in TARGETS.values()],
-        "tracks": [{"language": entry["language"], "seed": entry["seed"],
-                    "condition": entry["condition"], "wav": str(entry["wav"]),
-                    "duration_s": round(entry["track"].duration, 3),
-                    "speech_fraction": round(float(entry["track"].speech.mean()), 3),
-                    "recordings": [str(pathlib.Path(path).relative_to(recordings_dir))
-                                   for path in entry["track"].recordings]}
-                   for entry in tracks],
-        "rows": rows,
-        "means": means,
-        "language_means": language_means,
-        "reference": reference,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    return means, language_means
+
+
+def _track_summaries(tracks, recordings_dir):
+    """The report's entry for each written track (its WAV, length, speech and recordings)."""
+    return [{"language": entry["language"], "seed": entry["seed"],
+             "condition": entry["condition"], "wav": str(entry["wav"]),
+             "duration_s": round(entry["track"].duration, 3),
+             "speech_fraction": round(float(entry["track"].speech.mean()), 3),
+             "recordings": [str(pathlib.Path(path).relative_to(recordings_dir))
+                            for path in entry["track"].recordings]}
+            for entry in tracks]
+
+
+def _write_report(report, out_dir, log):
+    """Write `real_speech.json` and `real_speech.md` atomically and log the summary."""
+    import json
+
+    from keras_autalk.evaluation import evaluate as evaluation
+
     with atomic_output(out_dir / "real_speech.json") as temporary:
         pathlib.Path(temporary).write_text(json.dumps(evaluation._jsonable(report), indent=1))
     with atomic_output(out_dir / "real_speech.md") as temporary:
         pathlib.Path(temporary).write_text(benchmark_markdown(report))
-    log(f"Measured {len(rows)} videos in {report['seconds']:.0f} s; wrote "
+    log(f"Measured {len(report['rows'])} videos in {report['seconds']:.0f} s; wrote "
         f"{out_dir / 'real_speech.md'}.")
-    return report
