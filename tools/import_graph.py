@@ -42,7 +42,7 @@ ALLOWED = {
     "datasets": {"corpora", "features", "media"},
     "inference": {"presets", "models", "features", "media"},
     "training": {"datasets", "presets", "models", "layers", "features", "media"},
-    "export": {"presets", "models", "features"},
+    "export": {"inference", "presets", "models", "features"},
     "evaluation": {"inference", "training", "datasets", "corpora", "presets", "models",
                    "features", "media"},
     "commands": {"evaluation", "export", "training", "inference", "datasets", "corpora",

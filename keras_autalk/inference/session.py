@@ -32,7 +32,7 @@ from keras_autalk.files import (
     same_file,
 )
 from keras_autalk.inference import runtime as runtime_lib
-from keras_autalk.inference.generate import (
+from keras_autalk.inference.windows import (
     COMPOSITES,
     DEFAULT_OVERLAP_FRAMES,
     DEFAULT_WINDOW_FRAMES,
@@ -182,6 +182,34 @@ class Talker:
         began = time.perf_counter()
         self._prepare_face(photo, face, face_box, composite)
         self.timings["face"] += time.perf_counter() - began
+
+    @classmethod
+    def from_preset(cls, preset, photo, **kwargs):
+        """A `Talker` for `photo` with a pretrained preset, KerasHub's order: preset first.
+
+        Args:
+            preset: a pretrained preset's name ("demo"; `autalk presets`
+                lists them) or the path of a model folder.
+            photo: the face photo (a path or a uint8 RGB array).
+            **kwargs: the other `Talker` arguments (`runtime`, `face`, ...).
+
+        Raises:
+            AutalkError: an architecture without weights ("small"), an
+                unknown name or a folder that is not a model, in one sentence;
+                and whatever `Talker(...)` refuses.
+
+        Example:
+        ```python
+        talker = Talker.from_preset("demo", "face.jpg", runtime="litert")
+        talker.speak("hello.wav", "hello.mp4")
+        ```
+        """
+        from keras_autalk.presets import registry
+
+        found = registry.get_preset(preset)
+        if not found.has_weights:
+            raise AutalkError(registry.no_weights_message(found.name))
+        return cls(photo, model=found.path, **kwargs)
 
     def _open_model(self, model, runtime, size, num_threads):
         from keras_autalk.presets import pretrained
