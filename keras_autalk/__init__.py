@@ -13,9 +13,14 @@ from keras_autalk.version import __version__
 # Loaded on first use (module __getattr__, PEP 562), so `import keras_autalk`
 # does not import TensorFlow.
 _LAZY = {
+    "AUTalker": ("keras_autalk.models.talker", "AUTalker"),
+    "Preset": ("keras_autalk.presets.registry", "Preset"),
     "Talker": ("keras_autalk.inference.session", "Talker"),
     "generate": ("keras_autalk.inference.generate", "generate"),
+    "get_preset": ("keras_autalk.presets.registry", "get_preset"),
+    "list_presets": ("keras_autalk.presets.registry", "list_presets"),
     "load_pretrained": ("keras_autalk.presets.pretrained", "load_pretrained"),
+    "register_preset": ("keras_autalk.presets.registry", "register_preset"),
     "save_pretrained": ("keras_autalk.presets.pretrained", "save_pretrained"),
 }
 
@@ -36,4 +41,15 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = ["Talker", "__version__", "generate", "load_pretrained", "save_pretrained"]
+__all__ = [
+    "AUTalker",
+    "Preset",
+    "Talker",
+    "__version__",
+    "generate",
+    "get_preset",
+    "list_presets",
+    "load_pretrained",
+    "register_preset",
+    "save_pretrained",
+]

@@ -25,6 +25,7 @@ from keras_autalk.commands import (  # noqa: E402
     features,
     generate,
     prepare,
+    presets,
     train,
 )
 from keras_autalk.commands.common import EXIT_ERROR  # noqa: E402
@@ -32,7 +33,8 @@ from keras_autalk.errors import AutalkError  # noqa: E402
 from keras_autalk.files import process_temp_dir  # noqa: E402
 
 # In the order `autalk --help` lists them.
-COMMANDS = (demo, generate, prepare, train, evaluate, export, align, features, doctor)
+COMMANDS = (demo, generate, presets, prepare, train, evaluate, export, align, features,
+            doctor)
 
 
 def build_parser():

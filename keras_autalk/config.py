@@ -336,7 +336,9 @@ class ModelConfig:
 
 
 # Named model sizes. "small" trains on a CPU here (a few seconds a step at
-# B=4, T=16, 128x128); "paper" is sized for a GPU at 128x128.
+# B=4, T=16, 128x128); "paper" is sized for a GPU at 128x128. These are the
+# architecture presets of `keras_autalk.presets.registry` (which describes
+# them and adds the ones `register_preset` is given).
 MODEL_PRESETS = {
     "small": ModelConfig(
         audio_channels=64,
@@ -368,10 +370,11 @@ MODEL_PRESETS = {
 
 
 def model_config(preset: str = "small", **overrides) -> ModelConfig:
-    """The named preset's `ModelConfig`, with some fields replaced.
+    """The named architecture's `ModelConfig`, with some fields replaced.
 
     Args:
-        preset: a key of `MODEL_PRESETS` ("small" or "paper").
+        preset: a key of `MODEL_PRESETS`: "small", "paper", or one added
+            with `keras_autalk.presets.registry.register_preset`.
         **overrides: `ModelConfig` fields to change.
 
     Example:

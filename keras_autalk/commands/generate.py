@@ -35,7 +35,8 @@ def add_parser(subparsers):
                         help="output frame rate (default: the model's, 25)")
     add_face_choice(parser)
     parser.add_argument("--model", default="demo",
-                        help="a pretrained model name or folder (default demo)")
+                        help="a pretrained preset (autalk presets lists them) or a model "
+                        "folder (default demo)")
     parser.add_argument("--runtime", default="auto", metavar="{auto,litert,keras}",
                         help="where the model runs: LiteRT, without TensorFlow (needs the "
                         "model folder's generator.tflite), or Keras; auto (default) takes "

@@ -204,11 +204,11 @@ class Talker:
         talker.speak("hello.wav", "hello.mp4")
         ```
         """
-        from keras_autalk.presets import registry
+        from keras_autalk.presets import pretrained, registry
 
         found = registry.get_preset(preset)
         if not found.has_weights:
-            raise AutalkError(registry.no_weights_message(found.name))
+            raise AutalkError(pretrained.no_weights_message(found.name))
         return cls(photo, model=found.path, **kwargs)
 
     def _open_model(self, model, runtime, size, num_threads):

@@ -160,6 +160,50 @@ class AUTalker(PrivateHooks, keras.Model):
         self.mouth_margin = DEFAULT_MOUTH_MARGIN
         self._built_input_shapes = None
 
+    @classmethod
+    def from_preset(cls, preset, load_weights=True):
+        """A built `AUTalker` from a preset name or a model folder.
+
+        An architecture ("small", "paper") gives a new untrained model; a
+        pretrained model ("demo", or a folder `save_pretrained` wrote) gives
+        it loaded (`load_pretrained`: the process's shared instance, so copy
+        it before changing its weights). `keras_autalk.presets.registry`
+        lists the names (`autalk presets`).
+
+        Args:
+            preset: a preset name or the path of a model folder.
+            load_weights: False builds a pretrained model's architecture
+                untrained (its weights are not read).
+
+        Returns:
+            An `AUTalker` built for any batch and clip length; no AU
+            classifier (give one to `AUTalker(...)` to train with it).
+
+        Raises:
+            PretrainedModelError: an unknown name (the known ones are
+                listed), or a folder that is not a model, in one sentence.
+
+        Example:
+        ```python
+        untrained = AUTalker.from_preset("small")
+        demo = AUTalker.from_preset("demo")
+        outputs = demo({"identity_image": crop[None], "audio_features": features[None]})
+        ```
+        """
+        # Through the package's lazy exports: models/ may not import presets/
+        # (which reads files and builds this class); the registry loads on use.
+        import keras_autalk
+        from keras_autalk.config import AudioConfig
+
+        found = keras_autalk.get_preset(preset)
+        if found.has_weights and load_weights:
+            return keras_autalk.load_pretrained(found.path)
+        audio, size = AudioConfig(), found.config.image_size
+        model = cls(found.config)
+        model.build({"identity_image": (None, size, size, 3),
+                     "audio_features": (None, None, audio.context_steps, audio.num_mel_bins)})
+        return model
+
     # ----------------------------------------------------------------- model
     @property
     def generator_variables(self):

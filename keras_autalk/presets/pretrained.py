@@ -29,6 +29,7 @@ import zipfile
 
 import numpy as np
 
+from keras_autalk.config import MODEL_PRESETS
 from keras_autalk.errors import AutalkError
 from keras_autalk.version import __version__
 
@@ -44,6 +45,9 @@ _PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1]
 # (a wheel maps the repository's saved_models/ to keras_autalk/saved_models),
 # then the repository's own top-level folder (source checkout, editable install).
 SEARCH_DIRS = (_PACKAGE_DIR / "saved_models", _PACKAGE_DIR.parent / "saved_models")
+
+# Pretrained models named by `registry.register_preset`: name -> folder.
+REGISTERED_DIRS = {}
 
 _CACHE = {}
 _CACHE_LOCK = threading.Lock()
@@ -203,19 +207,28 @@ def available_models(search_dirs=None):
     return sorted(names)
 
 
-def _is_plain_name(name_or_path):
+def is_plain_name(name_or_path):
     """Whether `name_or_path` can be a model name (no folder separators)."""
     text = str(name_or_path)
     return (not isinstance(name_or_path, os.PathLike) and "/" not in text
             and os.sep not in text and text not in ("", ".", ".."))
 
 
+def no_weights_message(name):
+    """The one sentence that refuses an architecture preset where weights are needed."""
+    trained = list(dict.fromkeys(available_models() + list(REGISTERED_DIRS)))
+    choice = f"a pretrained model ({', '.join(trained)})" if trained else "a pretrained model"
+    return (f"'{name}' is an architecture without trained weights; give {choice} or a model "
+            "folder (autalk presets lists them), or train it first with autalk train.")
+
+
 def resolve_model_dir(name_or_path=DEFAULT_MODEL, search_dirs=None):
     """The folder of a pretrained model given by name ("demo") or path.
 
     Args:
-        name_or_path: a name found in `search_dirs`, or the path of a model
-            folder (or of its `model.json`).
+        name_or_path: a name found in `search_dirs` (with the default
+            folders, also a name given to `registry.register_preset`), or
+            the path of a model folder (or of its `model.json`).
         search_dirs: folders holding named models (default `SEARCH_DIRS`).
 
     Returns:
@@ -223,11 +236,19 @@ def resolve_model_dir(name_or_path=DEFAULT_MODEL, search_dirs=None):
 
     Raises:
         PretrainedModelError: an unknown name (the available ones are
-            listed), a missing folder, or a folder without `model.json`.
+            listed), an architecture preset ("small": no weights), a
+            missing folder, or a folder without `model.json`.
     """
+    default_dirs = not search_dirs
     search_dirs = tuple(pathlib.Path(d) for d in (search_dirs or SEARCH_DIRS))
-    if _is_plain_name(name_or_path):
+    if is_plain_name(name_or_path):
         name = str(name_or_path)
+        if default_dirs:
+            # The names of `presets.registry` come first: registered folders, architectures.
+            if name in REGISTERED_DIRS:
+                return resolve_model_dir(REGISTERED_DIRS[name])
+            if name in MODEL_PRESETS:
+                raise PretrainedModelError(no_weights_message(name))
         for folder in search_dirs:
             if (folder / name / CONFIG_FILE).is_file():
                 return folder / name
@@ -238,7 +259,8 @@ def resolve_model_dir(name_or_path=DEFAULT_MODEL, search_dirs=None):
                     f"The bundled pretrained model '{name}' is missing: no "
                     f"{name}/{CONFIG_FILE} was found in {places}."
                 )
-            available = ", ".join(available_models(search_dirs)) or "none are installed"
+            names = available_models(search_dirs) + (list(REGISTERED_DIRS) if default_dirs else [])
+            available = ", ".join(dict.fromkeys(names)) or "none are installed"
             raise PretrainedModelError(
                 f"Unknown pretrained model '{name}' (available: {available}); "
                 "give a name or the path of a model folder."
@@ -518,6 +540,8 @@ __all__ = [
     "clear_cache",
     "file_sha256",
     "generator_weights",
+    "is_plain_name",
+    "no_weights_message",
     "load_pretrained",
     "read_model_json",
     "resolve_model_dir",
