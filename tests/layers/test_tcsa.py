@@ -1,12 +1,19 @@
 """TCSABlock / TCSAStack: shapes, receptive field, non-causality, masking,
 dropout, XLA, config and `.keras` round trips."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_autalk.layers import TCSABlock, TCSAStack, receptive_field
+from tests.harness import (
+    assert_masked_frames_ignored,
+    assert_output_shape,
+    assert_padding_acts_like_sequence_end,
+    masked_sequence_model,
+    run_layer_test,
+    run_model_saving_test,
+)
 from tests.layers.helpers import frame_influence
 
 INPUT_CHANNELS = 12
@@ -35,10 +42,8 @@ def test_stack_reports_its_receptive_field():
 def test_output_shape(rng, frames, use_attention, input_channels):
     stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
                       use_attention=use_attention)
-    outputs = stack(features(rng, frames, input_channels))
-    assert tuple(outputs.shape) == (2, frames, CHANNELS)
-    assert stack.compute_output_shape((2, frames, input_channels)) == (
-        2, frames, CHANNELS)
+    assert_output_shape(stack, features(rng, frames, input_channels),
+                        (2, frames, CHANNELS))
     # The input projection exists only when the channels differ.
     assert (stack.blocks[0].projection is None) == (
         input_channels == CHANNELS)
@@ -77,15 +82,7 @@ def test_masked_frames_do_not_influence_real_frames(rng, use_attention):
     mask[0, 2] = False  # a hole, not only end padding
     stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
                       use_attention=use_attention)
-    reference = stack(inputs, mask=mask).numpy()
-
-    changed = inputs.copy()
-    changed[~mask] = rng.normal(scale=100.0, size=changed[~mask].shape)
-    np.testing.assert_allclose(stack(changed, mask=mask)[mask],
-                               reference[mask], atol=1e-6)
-    changed[~mask] = np.nan
-    np.testing.assert_allclose(stack(changed, mask=mask)[mask],
-                               reference[mask], atol=1e-6)
+    assert_masked_frames_ignored(stack, inputs, mask, rng)
 
     influence = frame_influence(stack, inputs[1:], 4, mask=mask[1:])
     assert np.all(influence[5:] == 0)
@@ -94,12 +91,9 @@ def test_masked_frames_do_not_influence_real_frames(rng, use_attention):
 @pytest.mark.parametrize("use_attention", [True, False])
 def test_masked_frames_act_like_the_sequence_end(rng, use_attention):
     """A window padded with masked frames gives the short window's outputs."""
-    inputs = features(rng, 8)
-    mask = np.array([[1] * 5 + [0] * 3] * 2, bool)
     stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
                       use_attention=use_attention)
-    padded = stack(inputs, mask=mask).numpy()[:, :5]
-    np.testing.assert_allclose(padded, stack(inputs[:, :5]), atol=1e-5)
+    assert_padding_acts_like_sequence_end(stack, features(rng, 8), 5)
 
 
 def test_block_output_is_layer_normalised(rng):
@@ -147,45 +141,24 @@ def test_xla_compiled_call_matches(rng):
 
 
 def test_config_is_the_constructor_arguments(rng):
-    stack = TCSAStack(CHANNELS, dilations=(1, 2, 4), kernel_size=5,
-                      num_heads=2, dropout=0.1, use_attention=False,
-                      name="fusion")
-    config = stack.get_config()
-    arguments = {key: config[key] for key in (
-        "channels", "dilations", "kernel_size", "num_heads", "dropout",
-        "use_attention")}
-    assert arguments == {"channels": CHANNELS, "dilations": (1, 2, 4),
-                         "kernel_size": 5, "num_heads": 2, "dropout": 0.1,
-                         "use_attention": False}
-    clone = TCSAStack.from_config(config)
-    assert clone.get_config() == config
-
     inputs = features(rng, 8)
-    stack.build(inputs.shape)
-    clone.build(inputs.shape)
-    clone.set_weights(stack.get_weights())
-    np.testing.assert_array_equal(clone(inputs), stack(inputs))
-
-    block = TCSABlock(CHANNELS, 3, 2, 4, 0.2, True, feedforward_channels=24)
-    assert TCSABlock.from_config(block.get_config()).get_config() == (
-        block.get_config())
+    run_layer_test(TCSAStack, dict(channels=CHANNELS, dilations=(1, 2, 4),
+                                   kernel_size=5, num_heads=2, dropout=0.1,
+                                   use_attention=False, name="fusion"),
+                   inputs, (2, 8, CHANNELS))
+    run_layer_test(TCSABlock, dict(channels=CHANNELS, kernel_size=3,
+                                   dilation_rate=2, num_heads=4, dropout=0.2,
+                                   use_attention=True, feedforward_channels=24),
+                   inputs, (2, 8, CHANNELS))
 
 
 @pytest.mark.parametrize("use_attention", [True, False])
 def test_keras_file_round_trip(rng, tmp_path, use_attention):
     inputs = features(rng, 8)
     mask = np.array([[1] * 8, [1] * 6 + [0] * 2], bool)
-    frames_in = keras.Input((None, INPUT_CHANNELS))
-    mask_in = keras.Input((None,), dtype="bool")
     stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4, dropout=0.1,
                       use_attention=use_attention)
     block = TCSABlock(CHANNELS, dilation_rate=4, num_heads=4,
                       use_attention=use_attention)
-    outputs = block(stack(frames_in, mask=mask_in), mask=mask_in)
-    model = keras.Model([frames_in, mask_in], outputs)
-    path = tmp_path / "tcsa.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_array_equal(loaded([inputs, mask]),
-                                  model([inputs, mask]))
-    assert len(loaded.weights) == len(model.weights)
+    model = masked_sequence_model(INPUT_CHANNELS, stack, block)
+    run_model_saving_test(model, [inputs, mask], tmp_path)

@@ -1,10 +1,17 @@
 """TemporalConv: shapes, exact arithmetic, non-causal reach, masking, saving."""
 
-import keras
 import numpy as np
 import pytest
 
 from keras_autalk.layers import TemporalConv
+from tests.harness import (
+    assert_masked_frames_ignored,
+    assert_output_shape,
+    assert_padding_acts_like_sequence_end,
+    masked_sequence_model,
+    run_layer_test,
+    run_model_saving_test,
+)
 from tests.layers.helpers import frame_influence
 
 CHANNELS = 4
@@ -18,9 +25,7 @@ def features(rng, frames, channels=CHANNELS, batch=2):
 @pytest.mark.parametrize("kernel_size,dilation_rate", [(3, 1), (3, 4), (5, 2)])
 def test_output_keeps_frames(rng, frames, kernel_size, dilation_rate):
     conv = TemporalConv(7, kernel_size, dilation_rate)
-    outputs = conv(features(rng, frames))
-    assert tuple(outputs.shape) == (2, frames, 7)
-    assert conv.compute_output_shape((2, frames, CHANNELS)) == (2, frames, 7)
+    assert_output_shape(conv, features(rng, frames), (2, frames, 7))
 
 
 def test_matches_zero_padded_dilated_correlation(rng):
@@ -78,52 +83,24 @@ def test_masked_frames_do_not_influence_any_output(rng):
     mask = np.array([[1] * 8, [1] * 5 + [0] * 3], bool)
     mask[0, 2] = False  # a hole inside the window, not only end padding
     conv = TemporalConv(6, kernel_size=3, dilation_rate=2)
-    reference = conv(inputs, mask=mask).numpy()
-
-    changed = inputs.copy()
-    changed[~mask] = rng.normal(scale=100.0, size=changed[~mask].shape)
-    np.testing.assert_allclose(conv(changed, mask=mask), reference, atol=1e-6)
-    changed[~mask] = np.nan  # even NaN in a padded frame stays out
-    np.testing.assert_allclose(conv(changed, mask=mask), reference, atol=1e-6)
+    # Noise, then even NaN, in a padded frame stays out of every output.
+    assert_masked_frames_ignored(conv, inputs, mask, rng, only_real_frames=False)
 
 
 def test_masked_frames_act_like_the_sequence_end(rng):
     """A window padded with masked frames gives the short window's outputs."""
-    inputs = features(rng, 8)
-    mask = np.array([[1] * 5 + [0] * 3] * 2, bool)
     conv = TemporalConv(6, kernel_size=3, dilation_rate=2)
-    padded = conv(inputs, mask=mask).numpy()[:, :5]
-    np.testing.assert_allclose(padded, conv(inputs[:, :5]), atol=1e-6)
+    assert_padding_acts_like_sequence_end(conv, features(rng, 8), 5, atol=1e-6)
 
 
 def test_config_round_trip(rng):
-    conv = TemporalConv(6, kernel_size=5, dilation_rate=2, activation="gelu",
-                        name="conv")
-    config = conv.get_config()
-    assert {key: config[key] for key in
-            ("filters", "kernel_size", "dilation_rate", "activation")} == {
-        "filters": 6, "kernel_size": 5, "dilation_rate": 2,
-        "activation": "gelu"}
-    clone = TemporalConv.from_config(config)
-    assert clone.get_config() == config
-
-    inputs = features(rng, 8)
-    conv.build(inputs.shape)
-    clone.build(inputs.shape)
-    clone.set_weights(conv.get_weights())
-    np.testing.assert_array_equal(clone(inputs), conv(inputs))
+    run_layer_test(TemporalConv, dict(filters=6, kernel_size=5, dilation_rate=2,
+                                      activation="gelu", name="conv"),
+                   features(rng, 8), (2, 8, 6))
 
 
 def test_keras_file_round_trip(rng, tmp_path):
     inputs = features(rng, 8)
     mask = np.array([[1] * 8, [1] * 6 + [0] * 2], bool)
-    frames_in = keras.Input((None, CHANNELS))
-    mask_in = keras.Input((None,), dtype="bool")
-    outputs = TemporalConv(6, 3, 2, activation="gelu")(frames_in,
-                                                       mask=mask_in)
-    model = keras.Model([frames_in, mask_in], outputs)
-    path = tmp_path / "conv.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_array_equal(loaded([inputs, mask]),
-                                  model([inputs, mask]))
+    model = masked_sequence_model(CHANNELS, TemporalConv(6, 3, 2, activation="gelu"))
+    run_model_saving_test(model, [inputs, mask], tmp_path)

@@ -102,24 +102,21 @@ def dataset(tf):
     return data.with_options(options)
 
 
-def train(model, tf):
-    history = model.fit(dataset(tf), epochs=1, verbose=0)
-    return {name: float(values[-1]) for name, values in history.history.items()}
-
-
 def run_mirrored(out):
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tests.harness import run_distributed_step
+
     single = make_model()
     initial = single.get_weights()
-    single_logs = train(single, tf)
+    _, single_logs = run_distributed_step(tf.distribute.get_strategy(), lambda: single,
+                                          dataset(tf))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        mirrored = make_model(initial)
-    mirrored_logs = train(mirrored, tf)
+    mirrored, mirrored_logs = run_distributed_step(
+        strategy, lambda: make_model(initial), dataset(tf))
     after_single = single.get_weights()
     after_mirrored = mirrored.get_weights()
     moved = max(float(np.max(np.abs(a - b))) for a, b in zip(after_single, initial))
@@ -145,10 +142,10 @@ def weights_summary(model):
 def run_worker(out):
     import tensorflow as tf
 
+    from tests.harness import run_distributed_step
+
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    with strategy.scope():
-        model = make_model()
-    logs = train(model, tf)
+    model, logs = run_distributed_step(strategy, make_model, dataset(tf))
     json.dump({
         "replicas": strategy.num_replicas_in_sync,
         "logs": logs,

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_autalk.models.au_classifier import AUClassifier
+from tests.harness import assert_output_shape, run_model_saving_test, run_serialization_test
 
 
 @pytest.fixture(autouse=True)
@@ -15,9 +16,7 @@ def seeded():
 def test_reads_every_au_on_the_openface_scale(rng):
     classifier = AUClassifier(action_units=(10, 25, 26), filters=(8, 16))
     faces = rng.random((4, 32, 32, 3)).astype("float32")
-    au_intensity = np.asarray(classifier(faces))
-    assert au_intensity.shape == (4, 3)
-    assert classifier.compute_output_shape((4, 32, 32, 3)) == (4, 3)
+    assert_output_shape(classifier, faces, (4, 3))
     saturated = np.asarray(classifier(faces * 1e3))
     assert 0.0 <= saturated.min() and saturated.max() <= 5.0
 
@@ -66,12 +65,6 @@ def test_round_trips_through_config_and_keras_file(rng, tmp_path):
     classifier = AUClassifier(action_units=(10, 25), filters=(8, 16),
                               dropout=0.2)
     faces = rng.random((2, 32, 32, 3)).astype("float32")
-    au_intensity = classifier(faces)
-    config = classifier.get_config()
-    assert (config["action_units"], config["filters"], config["dropout"]) == (
-        [10, 25], [8, 16], 0.2)
-    assert AUClassifier.from_config(config).get_config() == config
-    path = tmp_path / "au_classifier.keras"
-    classifier.save(path)
-    np.testing.assert_array_equal(
-        keras.models.load_model(path)(faces), au_intensity)
+    run_serialization_test(classifier, expected_arguments=dict(
+        action_units=[10, 25], filters=[8, 16], dropout=0.2))
+    run_model_saving_test(classifier, faces, tmp_path)

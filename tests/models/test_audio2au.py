@@ -6,6 +6,12 @@ import pytest
 import tensorflow as tf
 
 from keras_autalk.models.audio2au import Audio2AU
+from tests.harness import (
+    assert_masked_frames_ignored,
+    assert_output_shape,
+    run_model_saving_test,
+    run_serialization_test,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +29,7 @@ def small_audio2au(**overrides):
 def test_predicts_every_au_for_every_frame(rng):
     audio2au = small_audio2au()
     audio = rng.normal(size=(2, 8, 20, 80)).astype("float32")
-    assert audio2au(audio).shape == (2, 8, 3)
-    assert audio2au.compute_output_shape((2, 8, 20, 80)) == (2, 8, 3)
+    assert_output_shape(audio2au, audio, (2, 8, 3))
 
 
 def test_intensities_stay_on_the_openface_scale_for_extreme_audio(rng):
@@ -55,11 +60,7 @@ def test_padded_frames_do_not_change_real_frames(rng, use_attention):
     audio2au = small_audio2au(use_attention=use_attention)
     audio = rng.normal(size=(1, 8, 20, 80)).astype("float32")
     mask = np.array([[1, 1, 1, 1, 1, 0, 0, 0]], dtype=bool)
-    padded_differently = audio.copy()
-    padded_differently[0, 5:] = rng.normal(size=(3, 20, 80))
-    first = audio2au(audio, mask=mask)
-    second = audio2au(padded_differently, mask=mask)
-    np.testing.assert_allclose(first[0, :5], second[0, :5], atol=1e-6)
+    assert_masked_frames_ignored(audio2au, audio, mask, rng)
 
 
 def test_learns_au_curves_that_follow_the_audio(rng):
@@ -79,11 +80,5 @@ def test_learns_au_curves_that_follow_the_audio(rng):
 def test_round_trips_through_config_and_keras_file(tmp_path, rng):
     audio2au = small_audio2au(dropout=0.1)
     audio = rng.normal(size=(2, 8, 20, 80)).astype("float32")
-    outputs = audio2au(audio)
-    config = audio2au.get_config()
-    assert config["action_units"] == [10, 25, 26]
-    assert Audio2AU.from_config(config).get_config() == config
-    path = tmp_path / "audio2au.keras"
-    audio2au.save(path)
-    np.testing.assert_array_equal(
-        keras.models.load_model(path)(audio), outputs)
+    run_serialization_test(audio2au, expected_arguments=dict(action_units=[10, 25, 26]))
+    run_model_saving_test(audio2au, audio, tmp_path)

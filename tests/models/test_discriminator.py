@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_autalk.models.discriminator import FrameDiscriminator
+from tests.harness import assert_output_shape, run_model_saving_test, run_serialization_test
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +25,7 @@ def frames_and_identity(rng):
                                               ((8, 16, 32), 4)])
 def test_one_logit_per_patch(frames_and_identity, filters, patches):
     discriminator = FrameDiscriminator(filters)
-    logits = discriminator(list(frames_and_identity))
-    assert logits.shape == (3, patches, patches, 1)
-    assert discriminator.compute_output_shape(
-        [(3, 32, 32, 3), (3, 32, 32, 3)]) == (3, patches, patches, 1)
+    assert_output_shape(discriminator, list(frames_and_identity), (3, patches, patches, 1))
 
 
 def test_judgement_depends_on_the_identity_it_is_conditioned_on(
@@ -60,11 +58,5 @@ def test_samples_are_judged_independently(frames_and_identity):
 def test_round_trips_through_config_and_keras_file(
         frames_and_identity, tmp_path):
     discriminator = FrameDiscriminator((8, 16))
-    logits = discriminator(list(frames_and_identity))
-    config = discriminator.get_config()
-    assert config["filters"] == [8, 16]
-    assert FrameDiscriminator.from_config(config).get_config() == config
-    path = tmp_path / "discriminator.keras"
-    discriminator.save(path)
-    np.testing.assert_array_equal(
-        keras.models.load_model(path)(list(frames_and_identity)), logits)
+    run_serialization_test(discriminator, expected_arguments=dict(filters=[8, 16]))
+    run_model_saving_test(discriminator, list(frames_and_identity), tmp_path)

@@ -12,22 +12,12 @@ from keras_autalk.models.encoders import (
     merge_time,
     split_time,
 )
+from tests.harness import assert_output_shape, run_model_saving_test, run_serialization_test
 
 
 @pytest.fixture(autouse=True)
 def seeded():
     keras.utils.set_random_seed(0)
-
-
-def round_trip(model, tmp_path):
-    path = tmp_path / "model.keras"
-    model.save(path)
-    return keras.models.load_model(path)
-
-
-def assert_same_outputs(first, second):
-    for a, b in zip(keras.tree.flatten(first), keras.tree.flatten(second)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_merge_and_split_time_are_inverse(rng):
@@ -41,9 +31,7 @@ def test_merge_and_split_time_are_inverse(rng):
 def test_audio_encoder_gives_one_feature_per_frame(rng, frames):
     encoder = AudioEncoder(channels=24)
     audio = rng.normal(size=(2, frames, 20, 80)).astype("float32")
-    assert encoder(audio).shape == (2, frames, 24)
-    assert encoder.compute_output_shape((2, frames, 20, 80)) == (
-        2, frames, 24)
+    assert_output_shape(encoder, audio, (2, frames, 24))
 
 
 def test_audio_encoder_encodes_frames_independently(rng):
@@ -59,14 +47,8 @@ def test_audio_encoder_encodes_frames_independently(rng):
 def test_identity_encoder_skips_go_from_high_to_low_resolution(rng):
     encoder = IdentityEncoder(filters=(8, 16, 32), embedding_dim=20)
     image = rng.random((2, 64, 64, 3)).astype("float32")
-    embedding, skips = encoder(image)
-    assert embedding.shape == (2, 20)
-    assert [tuple(s.shape) for s in skips] == [
-        (2, 32, 32, 8), (2, 16, 16, 16), (2, 8, 8, 32)]
-    expected_embedding, expected_skips = encoder.compute_output_shape(
-        (2, 64, 64, 3))
-    assert expected_embedding == (2, 20)
-    assert expected_skips == [tuple(s.shape) for s in skips]
+    assert_output_shape(encoder, image, [
+        (2, 20), [(2, 32, 32, 8), (2, 16, 16, 16), (2, 8, 8, 32)]])
 
 
 def test_identity_embedding_tells_faces_apart(rng):
@@ -97,11 +79,8 @@ def test_au_encoder_maps_each_frame(rng):
 def test_encoders_round_trip_through_config_and_keras_file(
         make, shape, tmp_path, rng):
     encoder = make()
-    inputs = rng.random(shape).astype("float32")
-    outputs = encoder(inputs)
-    clone = type(encoder).from_config(encoder.get_config())
-    assert clone.get_config() == encoder.get_config()
-    assert_same_outputs(round_trip(encoder, tmp_path)(inputs), outputs)
+    run_serialization_test(encoder)
+    run_model_saving_test(encoder, rng.random(shape).astype("float32"), tmp_path)
 
 
 def test_encoders_run_with_unknown_batch_and_time_in_a_graph():

@@ -18,6 +18,7 @@ from keras_autalk.models.flow_decoder import (
     warp_with_flow,
 )
 from keras_autalk.native import import_tensorflow
+from tests.harness import assert_output_shape, run_model_saving_test, run_serialization_test
 from tests.models.distributed_helper import FRAMES, IMAGE, tiny_config
 from tests.models.test_generator import generate, tiny_config as generator_config
 from tests.models.test_talker import as_numpy, batch
@@ -28,15 +29,6 @@ tf = import_tensorflow()
 @pytest.fixture(autouse=True)
 def seeded():
     keras.utils.set_random_seed(0)
-
-
-@pytest.fixture()
-def decoder_inputs(rng):
-    fused = rng.normal(size=(2, 3, 24)).astype("float32")
-    skips = [rng.normal(size=(2, 16, 16, 8)).astype("float32"),
-             rng.normal(size=(2, 8, 8, 16)).astype("float32")]
-    identity_image = rng.random((2, 32, 32, 3)).astype("float32")
-    return [fused, skips, identity_image]
 
 
 def with_random_heads(decoder, seed=0):
@@ -130,15 +122,12 @@ def test_region_is_the_paste_back_region_of_the_template():
 # ------------------------------------------------------------------ decoder
 def test_flow_decoder_outputs_have_the_video_shape_and_range(decoder_inputs):
     decoder = trained_like(decoder_inputs)
-    frames, blend_mask, called_flow = decoder(decoder_inputs)
-    assert frames.shape == (2, 3, 32, 32, 3) and blend_mask.shape == (2, 3, 32, 32, 1)
+    frames, blend_mask, called_flow = assert_output_shape(
+        decoder, decoder_inputs, [(2, 4, 32, 32, 3), (2, 4, 32, 32, 1), (2, 4, 32, 32, 2)])
     flow, mask, mouth_content = decoder.motion(decoder_inputs)
     np.testing.assert_array_equal(np.asarray(called_flow), np.asarray(flow))
     assert (flow.shape, mask.shape, mouth_content.shape) == (
-        (2, 3, 32, 32, 2), (2, 3, 32, 32, 1), (2, 3, 32, 32, 3))
-    assert decoder.compute_output_shape(
-        [(2, 3, 24), [(2, 16, 16, 8), (2, 8, 8, 16)], (2, 32, 32, 3)]
-    ) == ((2, 3, 32, 32, 3), (2, 3, 32, 32, 1), (2, 3, 32, 32, 2))
+        (2, 4, 32, 32, 2), (2, 4, 32, 32, 1), (2, 4, 32, 32, 3))
     for values in (frames, blend_mask, mask, mouth_content):
         values = np.asarray(values)
         assert values.min() >= 0.0 and values.max() <= 1.0
@@ -176,7 +165,7 @@ def test_frames_are_the_warped_photo_with_the_mouth_filled_in(decoder_inputs):
     np.testing.assert_array_equal(blend_mask, mask)
     photo = decoder_inputs[2]
     for clip in range(2):
-        for frame in range(3):
+        for frame in range(4):
             warped = numpy_warp.warp_with_flow(photo[clip], flow[clip, frame])
             expected = (mask[clip, frame] * mouth_content[clip, frame]
                         + (1 - mask[clip, frame]) * warped)
@@ -205,17 +194,9 @@ def test_flow_decoder_runs_under_xla_with_the_same_frames(decoder_inputs):
 
 def test_flow_decoder_round_trips_through_config_and_keras_file(decoder_inputs, tmp_path):
     decoder = trained_like(decoder_inputs)
-    frames, blend_mask, _ = decoder(decoder_inputs)
-    config = decoder.get_config()
-    assert (config["filters"], config["image_size"], config["max_flow"]) == ([16, 8], 32, 0.1)
-    assert FlowDecoder.from_config(config).get_config() == config
-    path = tmp_path / "decoder.keras"
-    decoder.save(path)
-    loaded = keras.models.load_model(path)
-    assert isinstance(loaded, FlowDecoder)
-    loaded_frames, loaded_mask, _ = loaded(decoder_inputs)
-    np.testing.assert_array_equal(loaded_frames, frames)
-    np.testing.assert_array_equal(loaded_mask, blend_mask)
+    run_serialization_test(decoder, expected_arguments=dict(
+        filters=[16, 8], image_size=32, max_flow=0.1))
+    run_model_saving_test(decoder, decoder_inputs, tmp_path)
 
 
 def test_flow_decoder_refuses_a_non_positive_max_flow():
@@ -253,16 +234,9 @@ def test_talker_with_the_flow_decoder_keeps_the_photo_outside_the_lower_face():
 
 
 def test_talker_with_the_flow_decoder_round_trips_through_a_keras_file(tmp_path):
-    model = flow_talker()
-    path = tmp_path / "talker.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
+    loaded = run_model_saving_test(flow_talker(), batch()[0], tmp_path)
     assert loaded.model_config.decoder == "flow"
     assert isinstance(loaded.decoder, FlowDecoder)
-    inputs = batch()[0]
-    expected, got = as_numpy(model(inputs)), as_numpy(loaded(inputs))
-    for name in expected:
-        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 
 
 def test_a_training_step_moves_the_flow_head():

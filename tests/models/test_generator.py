@@ -8,20 +8,12 @@ from keras import ops
 from keras_autalk.config import model_config
 from keras_autalk.models import build_networks
 from keras_autalk.models.generator import FrameDecoder, blend
+from tests.harness import assert_output_shape, run_model_saving_test, run_serialization_test
 
 
 @pytest.fixture(autouse=True)
 def seeded():
     keras.utils.set_random_seed(0)
-
-
-@pytest.fixture()
-def decoder_inputs(rng):
-    fused = rng.normal(size=(2, 4, 24)).astype("float32")
-    skips = [rng.normal(size=(2, 16, 16, 8)).astype("float32"),
-             rng.normal(size=(2, 8, 8, 16)).astype("float32")]
-    identity_image = rng.random((2, 32, 32, 3)).astype("float32")
-    return [fused, skips, identity_image]
 
 
 def small_decoder(inputs=None):
@@ -107,12 +99,8 @@ def test_blend_keeps_identity_where_the_mask_is_zero(rng):
 def test_decoder_frames_and_mask_have_the_video_shape_and_range(
         decoder_inputs):
     decoder = small_decoder()
-    frames, blend_mask = decoder(decoder_inputs)
-    assert frames.shape == (2, 4, 32, 32, 3)
-    assert blend_mask.shape == (2, 4, 32, 32, 1)
-    assert decoder.compute_output_shape(
-        [(2, 4, 24), [(2, 16, 16, 8), (2, 8, 8, 16)], (2, 32, 32, 3)]
-    ) == ((2, 4, 32, 32, 3), (2, 4, 32, 32, 1))
+    frames, blend_mask = assert_output_shape(
+        decoder, decoder_inputs, [(2, 4, 32, 32, 3), (2, 4, 32, 32, 1)])
     for values in (frames, blend_mask):
         values = np.asarray(values)
         assert values.min() >= 0.0 and values.max() <= 1.0
@@ -179,15 +167,8 @@ def test_decoder_refuses_a_skip_count_that_does_not_match(decoder_inputs):
 def test_decoder_round_trips_through_config_and_keras_file(
         decoder_inputs, tmp_path):
     decoder = small_decoder()
-    frames, blend_mask = decoder(decoder_inputs)
-    config = decoder.get_config()
-    assert config["filters"] == [16, 8] and config["image_size"] == 32
-    assert FrameDecoder.from_config(config).get_config() == config
-    path = tmp_path / "decoder.keras"
-    decoder.save(path)
-    loaded_frames, loaded_mask = keras.models.load_model(path)(decoder_inputs)
-    np.testing.assert_array_equal(loaded_frames, frames)
-    np.testing.assert_array_equal(loaded_mask, blend_mask)
+    run_serialization_test(decoder, expected_arguments=dict(filters=[16, 8], image_size=32))
+    run_model_saving_test(decoder, decoder_inputs, tmp_path)
 
 
 @pytest.mark.parametrize("image_size", [32, 64])

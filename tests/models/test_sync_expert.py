@@ -6,6 +6,7 @@ import pytest
 
 from keras_autalk.models import SyncExpert
 from keras_autalk.models.sync_expert import sliding_windows
+from tests.harness import assert_output_shape, run_model_saving_test, run_serialization_test
 
 SMALL = dict(video_filters=(8, 16), audio_filters=(8, 16), embedding_dim=16, image_size=32)
 
@@ -25,13 +26,9 @@ def example(rng, batch=3, window=5, size=32, context=20, bins=80):
 
 def test_embeddings_have_the_configured_size_and_unit_length(rng):
     expert = SyncExpert(**SMALL)
-    video, audio = expert(example(rng))
-    assert tuple(video.shape) == (3, 16) and tuple(audio.shape) == (3, 16)
+    video, audio = assert_output_shape(expert, example(rng), [(3, 16), (3, 16)])
     np.testing.assert_allclose(np.linalg.norm(video, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(audio, axis=1), 1.0, atol=1e-5)
-    assert expert.compute_output_shape(
-        {"mouth_frames": (3, 5, 32, 32, 3), "audio_features": (3, 5, 20, 80)}) == ((3, 16),
-                                                                                   (3, 16))
 
 
 def test_face_crops_and_precut_mouth_regions_give_the_same_embedding(rng):
@@ -83,23 +80,12 @@ def test_embeddings_depend_on_the_input(rng):
 
 def test_keras_file_round_trip(tmp_path, rng):
     expert = SyncExpert(window=3, mouth_box=(0.5, 1.0, 0.25, 0.75), **SMALL)
-    inputs = example(rng, window=3)
-    video, audio = expert(inputs)
-    path = tmp_path / "sync_expert.keras"
-    expert.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, SyncExpert)
-    assert loaded.get_config() == expert.get_config()
+    loaded = run_model_saving_test(expert, example(rng, window=3), tmp_path, atol=1e-6)
     assert loaded.mouth_region_shape == (16, 16)
-    video_2, audio_2 = loaded(inputs)
-    np.testing.assert_allclose(video_2, video, atol=1e-6)
-    np.testing.assert_allclose(audio_2, audio, atol=1e-6)
 
 
 def test_config_round_trip_and_bad_sizes():
-    expert = SyncExpert(**SMALL)
-    clone = SyncExpert.from_config(expert.get_config())
-    assert clone.get_config() == expert.get_config()
+    run_serialization_test(SyncExpert(**SMALL))
     with pytest.raises(ValueError, match="does not divide"):
         SyncExpert(image_size=30, downscale=2, video_filters=(8,), audio_filters=(8,))
     with pytest.raises(ValueError, match="mouth_box"):

@@ -9,6 +9,7 @@ import pytest
 from keras_autalk.models import AUClassifier
 from keras_autalk.models.talker import AUTalker, DEFAULT_LOSS_WEIGHTS, METRIC_NAMES
 from keras_autalk.native import import_tensorflow
+from tests.harness import run_distributed_step, run_model_saving_test, run_serialization_test
 from tests.models.distributed_helper import FRAMES, IMAGE, synthetic_batches, tiny_config
 from tests.models.test_generator import with_random_content_head
 
@@ -213,12 +214,13 @@ def test_without_au_classifier_the_au_loss_is_off():
 
 
 def test_unbuilt_model_under_a_strategy_builds_itself_and_its_optimizers():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    with strategy.scope():
+    def unbuilt_model():
         model = make_model(build=False, steps_per_execution=1)
-    assert not model.built
-    inputs, targets = batch()
-    model.fit(inputs, targets, batch_size=BATCH, epochs=1, verbose=0)
+        assert not model.built
+        return model
+
+    model, _ = run_distributed_step(tf.distribute.MirroredStrategy(["/cpu:0"]), unbuilt_model,
+                                    tf.data.Dataset.from_tensors(batch()))
     assert model.built
     assert len(model.g_optimizer.variables) == 2 * len(model.generator_variables) + 2
     assert int(model.d_optimizer.iterations.numpy()) == 1
@@ -227,20 +229,15 @@ def test_unbuilt_model_under_a_strategy_builds_itself_and_its_optimizers():
 # ------------------------------------------------------------ saving, restoring
 def test_config_round_trip():
     model = make_model(compile=False, build=False)
-    clone = AUTalker.from_config(model.get_config())
+    clone = run_serialization_test(model)
     assert clone.model_config == model.model_config
     assert clone.au_classifier.get_config()["filters"] == list(tiny_config().au_classifier_filters)
 
 
 def test_keras_file_round_trip_gives_same_outputs_and_resumes_training(trained, tmp_path):
     model, _, _ = trained
-    path = tmp_path / "talker.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
     inputs, targets = batch()
-    expected, got = as_numpy(model(inputs)), as_numpy(loaded(inputs))
-    for name in expected:
-        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    loaded = run_model_saving_test(model, inputs, tmp_path)
     assert loaded.gan_loss_weights == model.gan_loss_weights
     for original, restored in ((model.g_optimizer, loaded.g_optimizer),
                                (model.d_optimizer, loaded.d_optimizer)):
