@@ -13,7 +13,8 @@ import pytest
 def _doctest_names(request, doctest_namespace):
     doctest_namespace["np"] = np
     if "keras_autalk/models" in str(request.node.path) or "keras_autalk/layers" in str(
-            request.node.path):
+        request.node.path
+    ):
         import keras
         from keras import ops
 

@@ -56,7 +56,11 @@ setup(
     package_dir={"keras_autalk.saved_models": "saved_models"},
     package_data={"keras_autalk": ["assets/*"], "keras_autalk.saved_models": ["*", "*/*"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0"], "dev": ["pytest==9.2.0"]},
+    # ruff: `make test` lints and checks the formatting first (rules in pyproject.toml).
+    extras_require={
+        "test": ["pytest==9.2.0", "ruff==0.17.6"],
+        "dev": ["pytest==9.2.0", "ruff==0.17.6"],
+    },
     entry_points={"console_scripts": ["autalk=keras_autalk.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -20,8 +20,8 @@ import soundfile
 import tensorflow as tf
 
 from keras_autalk.config import AudioConfig
-from keras_autalk.media import audio, audio_backends
 from keras_autalk.features import log_mel, tfio_backend
+from keras_autalk.media import audio, audio_backends
 
 DURATION_S = 10.0
 SOURCE_RATE = 44100
@@ -58,9 +58,9 @@ def main():
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
     def traced_features(waveform):
-        log_mel = log_mel.log_mel_spectrogram(waveform, config)
+        spectrogram = log_mel.log_mel_spectrogram(waveform, config)
         num_frames = log_mel.num_video_frames(tf.size(waveform), config)
-        return log_mel.frame_features(log_mel, num_frames, config)
+        return log_mel.frame_features(spectrogram, num_frames, config)
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -81,14 +81,18 @@ def main():
         waveform_tensor = tf.constant(waveform)
         traced_s = median_seconds(lambda: traced_features(waveform_tensor).numpy(), args.repeats)
 
-    print(f"\n{DURATION_S:.0f} s of {SOURCE_RATE} Hz stereo -> "
-          f"{audio.num_video_frames(int(DURATION_S * config.sample_rate), config)} frames x "
-          f"{config.context_steps} steps x {config.num_mel_bins} bins; median of {args.repeats}\n")
+    print(
+        f"\n{DURATION_S:.0f} s of {SOURCE_RATE} Hz stereo -> "
+        f"{audio.num_video_frames(int(DURATION_S * config.sample_rate), config)} frames x "
+        f"{config.context_steps} steps x {config.num_mel_bins} bins; median of {args.repeats}\n"
+    )
     print("| format | backend   | decoded by | load + resample s | features s | total s |")
     print("|--------|-----------|------------|-------------------|------------|---------|")
     for file_format, backend, decoded_by, load_s, features_s in rows:
-        print(f"| {file_format:<6} | {backend:<9} | {decoded_by:<10} | {load_s:17.4f} | "
-              f"{features_s:10.4f} | {load_s + features_s:7.4f} |")
+        print(
+            f"| {file_format:<6} | {backend:<9} | {decoded_by:<10} | {load_s:17.4f} | "
+            f"{features_s:10.4f} | {load_s + features_s:7.4f} |"
+        )
     print(f"\nfeatures in a tf.function (traced once, 10 s waveform): {traced_s:.4f} s")
 
 

@@ -55,8 +55,12 @@ def build_model(seed=0):
     config = model_config("small")
     audio = AudioConfig()
     model = AUTalker(config)
-    model.build({"identity_image": (None, config.image_size, config.image_size, 3),
-                 "audio_features": (None, None, audio.context_steps, audio.num_mel_bins)})
+    model.build(
+        {
+            "identity_image": (None, config.image_size, config.image_size, 3),
+            "audio_features": (None, None, audio.context_steps, audio.num_mel_bins),
+        }
+    )
     kernel, _ = model.decoder.content_head.weights
     kernel.assign(np.random.default_rng(seed).normal(0.0, 0.1, kernel.shape).astype("float32"))
     return model
@@ -78,8 +82,9 @@ def main():
     model = build_model()
     size = model.model_config.image_size
     inputs = tflite.parity_inputs((1, size, size, 3), (1, args.window, 20, 80))
-    tensors = {name: tf.constant(np.repeat(value, args.batch, axis=0))
-               for name, value in inputs.items()}
+    tensors = {
+        name: tf.constant(np.repeat(value, args.batch, axis=0)) for name, value in inputs.items()
+    }
     frames_per_call = args.batch * args.window
     rows = []
 
@@ -97,22 +102,34 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         saved_model_dir = export.export_saved_model(model, pathlib.Path(scratch) / "saved_model")
         signature = tf.saved_model.load(str(saved_model_dir)).signatures["generate"]
-        add("SavedModel signature", lambda: signature(**tensors),
-            folder_bytes(saved_model_dir))
-        for quantize in (tflite.QUANTIZATIONS if args.batch == 1 else ()):
+        add("SavedModel signature", lambda: signature(**tensors), folder_bytes(saved_model_dir))
+        for quantize in tflite.QUANTIZATIONS if args.batch == 1 else ():
             report = tflite.export_tflite(
-                saved_model_dir, pathlib.Path(scratch) / f"tflite_{quantize}", quantize=quantize,
-                window_frames=args.window, reference_model=model, latency_runs=args.repeats,
-                num_threads=args.threads)
+                saved_model_dir,
+                pathlib.Path(scratch) / f"tflite_{quantize}",
+                quantize=quantize,
+                window_frames=args.window,
+                reference_model=model,
+                latency_runs=args.repeats,
+                num_threads=args.threads,
+            )
             generator = report["files"]["generator.tflite"]
-            rows.append((f"TFLite {'fp32' if quantize == 'none' else quantize}",
-                         generator["latency_ms_per_window"], generator["bytes"],
-                         (generator["max_abs_diff"]["frames"], generator["frames_psnr_db"])))
-            print(f"  TFLite {quantize}: {generator['latency_ms_per_window']:.0f} ms",
-                  file=sys.stderr)
+            rows.append(
+                (
+                    f"TFLite {'fp32' if quantize == 'none' else quantize}",
+                    generator["latency_ms_per_window"],
+                    generator["bytes"],
+                    (generator["max_abs_diff"]["frames"], generator["frames_psnr_db"]),
+                )
+            )
+            print(
+                f"  TFLite {quantize}: {generator['latency_ms_per_window']:.0f} ms", file=sys.stderr
+            )
 
-    print(f"\nsmall preset, {size}x{size}, batch {args.batch}, {args.window} frames per window, "
-          f"{args.threads} threads, median of {args.repeats}\n")
+    print(
+        f"\nsmall preset, {size}x{size}, batch {args.batch}, {args.window} frames per window, "
+        f"{args.threads} threads, median of {args.repeats}\n"
+    )
     print("| mode | ms / call | frames/s | file size (MB) | frames max abs diff | PSNR (dB) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for mode, ms, file_bytes, parity in rows:
@@ -121,8 +138,10 @@ def main():
         if parity is not None:
             diff_text = f"{parity[0]:.1e}"
             psnr_text = "inf" if parity[1] is None else f"{parity[1]:.1f}"
-        print(f"| {mode} | {ms:.0f} | {1000.0 * frames_per_call / ms:.1f} | {size_text} "
-              f"| {diff_text} | {psnr_text} |")
+        print(
+            f"| {mode} | {ms:.0f} | {1000.0 * frames_per_call / ms:.1f} | {size_text} "
+            f"| {diff_text} | {psnr_text} |"
+        )
 
 
 if __name__ == "__main__":

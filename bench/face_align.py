@@ -58,8 +58,11 @@ def main():
             source = folder / f"{name}.png"
             Image.fromarray(photos.load_photo(name)).save(source)
             start = time.perf_counter()
-            subprocess.run([autalk, "align", str(source), "-o", str(folder / "crop.png")],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [autalk, "align", str(source), "-o", str(folder / "crop.png")],
+                check=True,
+                capture_output=True,
+            )
             walls.append((name, time.perf_counter() - start))
     print()
     print("| command | wall time (s), start-up included |")

@@ -62,9 +62,16 @@ def accept(path):
         row.update(accepted=False, said=str(error), seconds=time.perf_counter() - started)
         return row, None
     yaw, pitch, roll = found.pose
-    row.update(accepted=True, said="", seconds=time.perf_counter() - started,
-               face_px=round(found.height_px), yaw=round(yaw), pitch=round(pitch),
-               roll=round(roll), faces=found.num_faces)
+    row.update(
+        accepted=True,
+        said="",
+        seconds=time.perf_counter() - started,
+        face_px=round(found.height_px),
+        yaw=round(yaw),
+        pitch=round(pitch),
+        roll=round(roll),
+        faces=found.num_faces,
+    )
     return row, (picture, found)
 
 
@@ -86,8 +93,9 @@ def measure(photo_path, picture, found, talker, wav, track, out_dir, composite):
     mp4 = out_dir / "videos" / f"{photo_path.stem}.mp4"
     mp4.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    generate.generate(picture, wav, mp4, model=talker, progress=False, face_box=found.box,
-                      composite=composite)
+    generate.generate(
+        picture, wav, mp4, model=talker, progress=False, face_box=found.box, composite=composite
+    )
     scores = score_video(mp4, picture, found.landmarks, track)
     scores["generate_s"] = time.perf_counter() - started
     return scores
@@ -107,58 +115,71 @@ def score_video(mp4, picture, landmarks, track):
     clip = video.read_video(mp4)
     scores = photo_fidelity.fidelity(clip.frames, picture, landmarks)
     speech = lip_sync.measure_video(mp4, speech_samples=track.speech, photo=picture)
-    scores.update({name: float(speech[name]) for name in ("corr", "pause_ratio", "lag",
-                                                           "identity")
-                   if speech.get(name) is not None})
+    scores.update(
+        {
+            name: float(speech[name])
+            for name in ("corr", "pause_ratio", "lag", "identity")
+            if speech.get(name) is not None
+        }
+    )
     return scores
 
 
 def write_report(out_dir, stem, rows, command, table):
     """`stem.json` (the command and rows) and `stem.md` (`table`) in `out_dir`; print the table."""
-    (out_dir / f"{stem}.json").write_text(json.dumps({"command": command, "rows": rows},
-                                                     indent=1))
+    (out_dir / f"{stem}.json").write_text(json.dumps({"command": command, "rows": rows}, indent=1))
     (out_dir / f"{stem}.md").write_text(table)
     print(table)
 
 
 def markdown(rows, command):
-    lines = [f"`{command}`", "",
-             "| source | photo | size | accepted | face px | yaw | pitch | find s | eye PSNR dB "
-             "(min) | seam | mouth sharpness | corr | pause ratio | lag | identity |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: | ---: | ---: |"]
+    lines = [
+        f"`{command}`",
+        "",
+        "| source | photo | size | accepted | face px | yaw | pitch | find s | eye PSNR dB "
+        "(min) | seam | mouth sharpness | corr | pause ratio | lag | identity |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: |",
+    ]
     for row in rows:
         if not row["accepted"]:
-            lines.append(f"| {row['source']} | {row['photo']} | {row.get('size', '')} | no: "
-                         f"{row['said']} | | | | {row['seconds']:.2f} | | | | | | | |")
+            lines.append(
+                f"| {row['source']} | {row['photo']} | {row.get('size', '')} | no: "
+                f"{row['said']} | | | | {row['seconds']:.2f} | | | | | | | |"
+            )
             continue
         scores = row.get("scores", {})
 
         def cell(name, fmt):
             value = scores.get(name)
             return "" if value is None else format(value, fmt)
-        eye = (f"{cell('eye_psnr_db', '.1f')} ({cell('eye_psnr_min_db', '.1f')})"
-               if scores else "")
+
+        eye = f"{cell('eye_psnr_db', '.1f')} ({cell('eye_psnr_min_db', '.1f')})" if scores else ""
         lines.append(
             f"| {row['source']} | {row['photo']} | {row['size']} | yes | {row['face_px']} | "
             f"{row['yaw']} | {row['pitch']} | {row['seconds']:.2f} | {eye} | "
             f"{cell('seam_ratio', '.2f')} | {cell('mouth_sharpness', '.2f')} | "
             f"{cell('corr', '.2f')} | {cell('pause_ratio', '.2f')} | {cell('lag', '.0f')} | "
-            f"{cell('identity', '.2f')} |")
+            f"{cell('identity', '.2f')} |"
+        )
     accepted = [row for row in rows if row["accepted"]]
     measured = [row["scores"] for row in accepted if row.get("scores")]
     lines.append("")
-    lines.append(f"{len(rows)} photos, {len(accepted)} accepted, {len(rows) - len(accepted)} "
-                 "refused.")
+    lines.append(
+        f"{len(rows)} photos, {len(accepted)} accepted, {len(rows) - len(accepted)} refused."
+    )
     if measured:
+
         def mean(name):
             return np.mean([scores[name] for scores in measured if name in scores])
+
         lines.append(
             f"Means over the {len(measured)} generated: eye PSNR {mean('eye_psnr_db'):.1f} dB "
             f"(lowest {min(s['eye_psnr_min_db'] for s in measured):.1f}), seam "
             f"{mean('seam_ratio'):.2f}, mouth sharpness {mean('mouth_sharpness'):.2f}, corr "
             f"{mean('corr'):.2f}, pause ratio {mean('pause_ratio'):.2f}, identity "
-            f"{mean('identity'):.2f}.")
+            f"{mean('identity'):.2f}."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -184,8 +205,9 @@ def main(argv=None):
         row["source"] = source
         if accepted is not None and talker is not None:
             try:
-                row["scores"] = measure(path, *accepted, talker, wav, track, out_dir,
-                                        args.composite)
+                row["scores"] = measure(
+                    path, *accepted, talker, wav, track, out_dir, args.composite
+                )
             except AutalkError as error:
                 row["said"] = f"accepted, but generating or measuring failed: {error}"
         rows.append(row)

@@ -54,10 +54,10 @@ def speech(seconds, folder, name):
 
     pieces, total, index = [], 0, 0
     while total < seconds * 22050:
-        spoken = tts.synthesize(SENTENCES[index % len(SENTENCES)],
-                                tts.VOICES[index % len(tts.VOICES)])
-        waveform = audio_backends.resample(spoken.waveform, spoken.sample_rate, 22050,
-                                           "soundfile")
+        spoken = tts.synthesize(
+            SENTENCES[index % len(SENTENCES)], tts.VOICES[index % len(tts.VOICES)]
+        )
+        waveform = audio_backends.resample(spoken.waveform, spoken.sample_rate, 22050, "soundfile")
         pieces += [waveform, np.zeros(int(0.3 * 22050), np.float32)]
         total += len(waveform) + int(0.3 * 22050)
         index += 1
@@ -101,17 +101,39 @@ def fresh_process_rows(clips, photo_paths, folder, repeats, runtimes):
     autalk = os.path.join(os.path.dirname(sys.executable), "autalk")
     rows = []
     for label, command in (
-            ("`autalk --help`", [autalk, "--help"]),
-            ("`autalk doctor`", [autalk, "doctor"]),
-            ("bad input (missing photo)", [autalk, "generate", "--image", "missing.jpg",
-                                           "--audio", str(clips["10 s"]), "-o", "x.mp4"])):
+        ("`autalk --help`", [autalk, "--help"]),
+        ("`autalk doctor`", [autalk, "doctor"]),
+        (
+            "bad input (missing photo)",
+            [
+                autalk,
+                "generate",
+                "--image",
+                "missing.jpg",
+                "--audio",
+                str(clips["10 s"]),
+                "-o",
+                "x.mp4",
+            ],
+        ),
+    ):
         rows.append((label, "", "", "", *median_run(command, repeats)))
     cases = [(runtime, "10 s", "512x600") for runtime in runtimes]
     cases += [("litert", "10 s", size) for size in photo_paths if size != "512x600"]
     cases += [(runtime, "long", "512x600") for runtime in runtimes]
     for runtime, clip, size in cases:
-        command = [autalk, "generate", "--image", str(photo_paths[size]), "--audio",
-                   str(clips[clip]), "-o", str(folder / "talk.mp4"), "--runtime", runtime]
+        command = [
+            autalk,
+            "generate",
+            "--image",
+            str(photo_paths[size]),
+            "--audio",
+            str(clips[clip]),
+            "-o",
+            str(folder / "talk.mp4"),
+            "--runtime",
+            runtime,
+        ]
         runs = 1 if clip == "long" else repeats
         rows.append(("`autalk generate`", runtime, clip, size, *median_run(command, runs)))
         print(f"  {rows[-1]}", file=sys.stderr)
@@ -126,10 +148,14 @@ def warm_rows(clips, photo_paths, folder, repeats, runtimes):
     cases += [("litert", size) for size in photo_paths if size != "512x600"]
     for runtime, size in cases:
         talker = Talker(photo_paths[size], runtime=runtime)
-        results = [talker.speak(clips["10 s"], folder / "warm.mp4", progress=False)
-                   for _ in range(1 + repeats)]
-        stages = {stage: statistics.median(result.timings[stage] for result in results[1:])
-                  for stage in results[1].timings}
+        results = [
+            talker.speak(clips["10 s"], folder / "warm.mp4", progress=False)
+            for _ in range(1 + repeats)
+        ]
+        stages = {
+            stage: statistics.median(result.timings[stage] for result in results[1:])
+            for stage in results[1].timings
+        }
         rows.append((runtime, size, results[0].timings["total"], stages))
         print(f"  warm {runtime} {size}: {stages['total']:.2f} s", file=sys.stderr)
     return rows
@@ -138,41 +164,53 @@ def warm_rows(clips, photo_paths, folder, repeats, runtimes):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement")
-    parser.add_argument("--long-seconds", type=float, default=300.0,
-                        help="length of the long clip (s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="LiteRT only, one run each (to try the script)")
+    parser.add_argument(
+        "--long-seconds", type=float, default=300.0, help="length of the long clip (s)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="LiteRT only, one run each (to try the script)"
+    )
     args = parser.parse_args(argv)
     runtimes = ("litert",) if args.quick else ("litert", "keras")
     repeats = 1 if args.quick else args.repeats
     folder = pathlib.Path(tempfile.mkdtemp(prefix="autalk_bench_generate_"))
-    clips = {"10 s": speech(10.0, folder, "speech_10s"),
-             "long": speech(args.long_seconds, folder, "speech_long")}
+    clips = {
+        "10 s": speech(10.0, folder, "speech_10s"),
+        "long": speech(args.long_seconds, folder, "speech_long"),
+    }
     photo_paths = photos(folder)
     load_before = os.getloadavg()[0]
     fresh = fresh_process_rows(clips, photo_paths, folder, repeats, runtimes)
     warm = warm_rows(clips, photo_paths, folder, repeats, runtimes)
     long_label = f"{args.long_seconds:.0f} s"
 
-    print(f"speech 10 s and {long_label} (espeak-ng, 44.1 kHz); photo grace_hopper at "
-          f"{', '.join(photo_paths)}; model demo; {os.cpu_count()} cores; load average "
-          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after\n")
-    print("| command (new process) | runtime | speech | photo | wall (s) | × real time "
-          "| CPU (s) | peak memory (MiB) |")
+    print(
+        f"speech 10 s and {long_label} (espeak-ng, 44.1 kHz); photo grace_hopper at "
+        f"{', '.join(photo_paths)}; model demo; {os.cpu_count()} cores; load average "
+        f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after\n"
+    )
+    print(
+        "| command (new process) | runtime | speech | photo | wall (s) | × real time "
+        "| CPU (s) | peak memory (MiB) |"
+    )
     print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
     for label, runtime, clip, size, wall, cpu, memory in fresh:
         seconds = {"10 s": 10.0, "long": args.long_seconds}.get(clip)
         factor = f"{wall / seconds:.2f}" if seconds else ""
-        print(f"| {label} | {runtime} | {long_label if clip == 'long' else clip} | {size} "
-              f"| {wall:.2f} | {factor} | {cpu:.2f} | {memory:.0f} |")
+        print(
+            f"| {label} | {runtime} | {long_label if clip == 'long' else clip} | {size} "
+            f"| {wall:.2f} | {factor} | {cpu:.2f} | {memory:.0f} |"
+        )
     print()
     stages = list(warm[0][3])
-    print("| warm `Talker.speak`, 10 s | photo | first clip (s) | "
-          + " | ".join(stages) + " |")
+    print("| warm `Talker.speak`, 10 s | photo | first clip (s) | " + " | ".join(stages) + " |")
     print("| --- | --- | ---: | " + " | ".join("---:" for _ in stages) + " |")
     for runtime, size, first, timings in warm:
-        print(f"| {runtime} | {size} | {first:.2f} | "
-              + " | ".join(f"{timings[stage]:.2f}" for stage in stages) + " |")
+        print(
+            f"| {runtime} | {size} | {first:.2f} | "
+            + " | ".join(f"{timings[stage]:.2f}" for stage in stages)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

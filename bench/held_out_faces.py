@@ -36,21 +36,28 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from faces import score_video, write_report  # noqa: E402  (bench/faces.py, beside this one)
+
 from keras_autalk.config import AudioConfig  # noqa: E402
 
 TRACK_SECONDS = 12.0
 SHORTEST_PROMPT_S = 1.5
 # Issue 17's targets: (measure, test, text) per kind of speech, and for every video.
 TARGETS = {
-    "words": (("corr", lambda v: v >= 0.65, "corr >= 0.65"),
-              ("pause_ratio", lambda v: v <= 0.3, "pause <= 0.3"),
-              ("lag", lambda v: abs(v) <= 1, "|lag| <= 1")),
-    "connected": (("corr", lambda v: v >= 0.6, "corr >= 0.6"),
-                  ("pause_ratio", lambda v: v <= 0.4, "pause <= 0.4"),
-                  ("lag", lambda v: abs(v) <= 1, "|lag| <= 1")),
-    "all": (("identity", lambda v: v < 0.3, "identity < 0.3"),
-            ("eye_psnr_db", lambda v: v >= 40.0, "eye PSNR >= 40"),
-            ("mouth_sharpness", lambda v: v >= 0.8, "mouth sharpness >= 0.8")),
+    "words": (
+        ("corr", lambda v: v >= 0.65, "corr >= 0.65"),
+        ("pause_ratio", lambda v: v <= 0.3, "pause <= 0.3"),
+        ("lag", lambda v: abs(v) <= 1, "|lag| <= 1"),
+    ),
+    "connected": (
+        ("corr", lambda v: v >= 0.6, "corr >= 0.6"),
+        ("pause_ratio", lambda v: v <= 0.4, "pause <= 0.4"),
+        ("lag", lambda v: abs(v) <= 1, "|lag| <= 1"),
+    ),
+    "all": (
+        ("identity", lambda v: v < 0.3, "identity < 0.3"),
+        ("eye_psnr_db", lambda v: v >= 40.0, "eye PSNR >= 40"),
+        ("mouth_sharpness", lambda v: v >= 0.8, "mouth sharpness >= 0.8"),
+    ),
 }
 
 
@@ -63,8 +70,9 @@ def tracks(out_dir):
     sources = [("words en", "words", klettres.list_recordings(klettres.fetch_klettres(), "en"))]
     for language in ("fr", "it", "es"):
         prompts = speech_packages.phone_prompts(speech_packages.fetch(f"asterisk-{language}"))
-        long_enough = [path for path in prompts
-                       if audio.load_audio(path).size >= SHORTEST_PROMPT_S * 16000]
+        long_enough = [
+            path for path in prompts if audio.load_audio(path).size >= SHORTEST_PROMPT_S * 16000
+        ]
         sources.append((f"connected {language}", "connected", long_enough))
     made = []
     for name, kind, recordings in sources:
@@ -84,8 +92,13 @@ def held_out_faces():
     for person in people.find_people():
         if person.held_out:
             for face in person.faces:
-                faces.append((f"{face.source}/{face.photo}",
-                              people.load_photo(face.source, face.photo), face))
+                faces.append(
+                    (
+                        f"{face.source}/{face.photo}",
+                        people.load_photo(face.source, face.photo),
+                        face,
+                    )
+                )
     return faces
 
 
@@ -112,19 +125,26 @@ def missed(row):
 
 
 def markdown(rows, command):
-    lines = [f"`{command}`", "",
-             "| model | face | speech | corr | pause ratio | lag | identity | eye PSNR dB | "
-             "mouth sharpness | targets missed |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"`{command}`",
+        "",
+        "| model | face | speech | corr | pause ratio | lag | identity | eye PSNR dB | "
+        "mouth sharpness | targets missed |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for row in rows:
         lines.append(
             f"| {row['model']} | {row['face']} | {row['speech']} | {row['corr']:.2f} | "
             f"{row['pause_ratio']:.2f} | {row['lag']:+.0f} | {row['identity']:.3f} | "
             f"{row['eye_psnr_db']:.1f} | {row['mouth_sharpness']:.2f} | "
-            f"{', '.join(missed(row)) or 'none'} |")
-    lines += ["", "| model | speech | mean corr | mean pause ratio | mean identity | "
-              "mean eye PSNR dB | mean mouth sharpness | videos meeting every target |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            f"{', '.join(missed(row)) or 'none'} |"
+        )
+    lines += [
+        "",
+        "| model | speech | mean corr | mean pause ratio | mean identity | "
+        "mean eye PSNR dB | mean mouth sharpness | videos meeting every target |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for model in dict.fromkeys(row["model"] for row in rows):
         for kind in ("words", "connected"):
             chosen = [row for row in rows if row["model"] == model and row["kind"] == kind]
@@ -133,29 +153,41 @@ def markdown(rows, command):
 
             def mean(key):
                 return np.mean([row[key] for row in chosen])
+
             met = sum(not missed(row) for row in chosen)
-            lines.append(f"| {model} | {kind} | {mean('corr'):.2f} | {mean('pause_ratio'):.2f} "
-                         f"| {mean('identity'):.3f} | {mean('eye_psnr_db'):.1f} | "
-                         f"{mean('mouth_sharpness'):.2f} | {met} of {len(chosen)} |")
+            lines.append(
+                f"| {model} | {kind} | {mean('corr'):.2f} | {mean('pause_ratio'):.2f} "
+                f"| {mean('identity'):.3f} | {mean('eye_psnr_db'):.1f} | "
+                f"{mean('mouth_sharpness'):.2f} | {met} of {len(chosen)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", default="runs/held_out_faces", help="output folder")
-    parser.add_argument("--model", action="append", default=[], metavar="[NAME=]MODEL",
-                        help="a model to measure (repeatable; default: demo)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="[NAME=]MODEL",
+        help="a model to measure (repeatable; default: demo)",
+    )
     parser.add_argument("--keep-videos", action="store_true")
-    parser.add_argument("--combine", nargs="+", metavar="JSON",
-                        help="only combine the rows of earlier runs' held_out_faces.json into "
-                             "one table in -o")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="JSON",
+        help="only combine the rows of earlier runs' held_out_faces.json into one table in -o",
+    )
     args = parser.parse_args(argv)
     from keras_autalk.evaluation import evaluate
 
     out_dir = pathlib.Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     command = "python bench/held_out_faces.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+        argv if argv is not None else sys.argv[1:]
+    )
     if args.combine:
         runs = [json.loads(pathlib.Path(path).read_text()) for path in args.combine]
         rows = [row for run in runs for row in run["rows"]]
@@ -168,11 +200,19 @@ def main(argv=None):
         talker = evaluate.load_talker(spec)
         for label, picture, photo_face in held_out_faces():
             for name, kind, wav, track in speech:
-                mp4 = out_dir / "videos" / (f"{model_name}_{pathlib.Path(label).stem}_"
-                                            f"{name.replace(' ', '_')}.mp4")
+                mp4 = (
+                    out_dir
+                    / "videos"
+                    / (f"{model_name}_{pathlib.Path(label).stem}_{name.replace(' ', '_')}.mp4")
+                )
                 mp4.parent.mkdir(parents=True, exist_ok=True)
-                row = {"model": model_name, "face": label, "speech": name, "kind": kind,
-                       **measure(picture, photo_face, talker, wav, track, mp4)}
+                row = {
+                    "model": model_name,
+                    "face": label,
+                    "speech": name,
+                    "kind": kind,
+                    **measure(picture, photo_face, talker, wav, track, mp4),
+                }
                 if not args.keep_videos:
                     mp4.unlink()
                 rows.append(row)

@@ -38,8 +38,7 @@ def convert(folder):
     from keras_autalk.presets import pretrained
 
     path = folder / "generator_any_batch.tflite"
-    path.write_bytes(tflite.litert_generator_bytes(pretrained.load_pretrained("demo"),
-                                                   batch=None))
+    path.write_bytes(tflite.litert_generator_bytes(pretrained.load_pretrained("demo"), batch=None))
     return path
 
 
@@ -47,11 +46,14 @@ def frames_per_second(path, window, batch, threads, repeats):
     from ai_edge_litert.interpreter import Interpreter
 
     runner = Interpreter(model_path=str(path), num_threads=threads).get_signature_runner(
-        "generator")
+        "generator"
+    )
     rng = np.random.default_rng(0)
-    feed = {"identity_image": rng.uniform(size=(batch, 128, 128, 3)).astype(np.float32),
-            "audio_features": rng.normal(-4.0, 2.0, (batch, window, 20, 80)).astype(np.float32),
-            "articulation": np.ones([batch], np.float32)}
+    feed = {
+        "identity_image": rng.uniform(size=(batch, 128, 128, 3)).astype(np.float32),
+        "audio_features": rng.normal(-4.0, 2.0, (batch, window, 20, 80)).astype(np.float32),
+        "articulation": np.ones([batch], np.float32),
+    }
     runner(**feed)
     times = []
     for _ in range(repeats):
@@ -63,29 +65,39 @@ def frames_per_second(path, window, batch, threads, repeats):
 
 def table(path, repeats, label):
     print(f"\n{label}; load average {os.getloadavg()[0]:.2f}\n")
-    print("| window (frames) | batch | " + " | ".join(f"{t} thread(s), frames/s" for t in THREADS)
-          + " |")
+    print(
+        "| window (frames) | batch | "
+        + " | ".join(f"{t} thread(s), frames/s" for t in THREADS)
+        + " |"
+    )
     print("| ---: | ---: | " + " | ".join("---:" for _ in THREADS) + " |")
     for window in WINDOWS:
         for batch in BATCHES:
             if batch * window > 512:
                 continue
-            rates = [frames_per_second(path, window, batch, threads, repeats)
-                     for threads in THREADS]
-            print(f"| {window} | {batch} | " + " | ".join(f"{rate:.0f}" for rate in rates)
-                  + " |", flush=True)
+            rates = [
+                frames_per_second(path, window, batch, threads, repeats) for threads in THREADS
+            ]
+            print(
+                f"| {window} | {batch} | " + " | ".join(f"{rate:.0f}" for rate in rates) + " |",
+                flush=True,
+            )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--contention", action="store_true",
-                        help="also measure beside two busy processes")
+    parser.add_argument(
+        "--contention", action="store_true", help="also measure beside two busy processes"
+    )
     args = parser.parse_args(argv)
     folder = pathlib.Path(tempfile.mkdtemp(prefix="autalk_bench_litert_"))
     path = convert(folder)
-    print(f"bundled demo generator, float16 weights, {path.stat().st_size / 2**20:.2f} MiB, "
-          f"ai-edge-litert with XNNPACK, {os.cpu_count()} cores", file=sys.stderr)
+    print(
+        f"bundled demo generator, float16 weights, {path.stat().st_size / 2**20:.2f} MiB, "
+        f"ai-edge-litert with XNNPACK, {os.cpu_count()} cores",
+        file=sys.stderr,
+    )
     table(path, args.repeats, "idle")
     if args.contention:
         hogs = [multiprocessing.Process(target=spin, daemon=True) for _ in range(2)]

@@ -17,8 +17,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_autalk.config import FaceConfig  # noqa: E402
-from keras_autalk.media import face, photos  # noqa: E402
 from keras_autalk.evaluation import metrics  # noqa: E402
+from keras_autalk.media import face, photos  # noqa: E402
 
 NUM_FRAMES = 50
 REPEATS = 3

@@ -55,7 +55,7 @@ def motion_inputs(aligned_crop, num_frames, seed=0):
     size = aligned_crop.shape[0]
     rows, cols = np.mgrid[:size, :size] / size
     # The mouth, in template coordinates: the lower middle of the crop.
-    mouth = np.exp(-((cols - 0.5) ** 2 + (rows - 0.75) ** 2) / (2 * 0.12 ** 2))
+    mouth = np.exp(-((cols - 0.5) ** 2 + (rows - 0.75) ** 2) / (2 * 0.12**2))
     field = scipy.ndimage.zoom(rng.normal(size=(8, 8, 2)), (size / 8, size / 8, 1), order=3)
     crop = aligned_crop.astype(np.float32) / 255.0
     for index in range(num_frames):
@@ -92,16 +92,25 @@ def time_encodes(folder, photo, box, regions, audio):
 
     paths = [os.path.join(folder, name) for name in ("frames.mp4", "regions.mp4")]
     began = time.perf_counter()
-    write_video(paths[0], full_frames(), FPS, audio=audio, sample_rate=SAMPLE_RATE,
-                crf=CRF, preset=PRESET)
+    write_video(
+        paths[0], full_frames(), FPS, audio=audio, sample_rate=SAMPLE_RATE, crf=CRF, preset=PRESET
+    )
     frames_seconds = time.perf_counter() - began
     began = time.perf_counter()
-    write_region_video(paths[1], photo, box, regions, FPS, audio=audio,
-                       sample_rate=SAMPLE_RATE, crf=CRF, preset=PRESET)
+    write_region_video(
+        paths[1],
+        photo,
+        box,
+        regions,
+        FPS,
+        audio=audio,
+        sample_rate=SAMPLE_RATE,
+        crf=CRF,
+        preset=PRESET,
+    )
     regions_seconds = time.perf_counter() - began
     digests = [hashlib.sha256(open(path, "rb").read()).hexdigest() for path in paths]
-    return (frames_seconds / len(regions), regions_seconds / len(regions),
-            digests[0] == digests[1])
+    return (frames_seconds / len(regions), regions_seconds / len(regions), digests[0] == digests[1])
 
 
 def measure(base_photo, long_side, num_frames, audio, folder):
@@ -110,12 +119,13 @@ def measure(base_photo, long_side, num_frames, audio, folder):
     photo = resized_photo(base_photo, long_side)
     found = face.find_face(photo, config)
     aligned = face.align_face(photo, found.landmarks, config)
-    paster = paste.FacePaster(photo, aligned.matrix, CROP_SIZE, config,
-                              landmarks=found.landmarks)
+    paster = paste.FacePaster(photo, aligned.matrix, CROP_SIZE, config, landmarks=found.landmarks)
     paste_before, paste_after, regions = time_pastes(
-        paster, list(motion_inputs(aligned.crop, num_frames)))
-    encode_before, encode_after, same = time_encodes(folder, photo, paster.changed_box,
-                                                     regions, audio)
+        paster, list(motion_inputs(aligned.crop, num_frames))
+    )
+    encode_before, encode_after, same = time_encodes(
+        folder, photo, paster.changed_box, regions, audio
+    )
     left, top, right, bottom = found.box
     changed_left, changed_top, changed_right, changed_bottom = paster.changed_box
     return {
@@ -129,33 +139,45 @@ def measure(base_photo, long_side, num_frames, audio, folder):
 
 
 def print_table(rows, num_frames):
-    print(f"\n{num_frames} frames at {FPS} fps with audio, CRF {CRF} {PRESET}, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; ms per frame, "
-          "before -> after\n")
+    print(
+        f"\n{num_frames} frames at {FPS} fps with audio, CRF {CRF} {PRESET}, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; ms per frame, "
+        "before -> after\n"
+    )
     print("| photo | face box | changed box | paste | encode | total | same MP4 |")
     print("|---|---|---|---:|---:|---:|---|")
     for row in rows:
         paste_ms = [1e3 * seconds for seconds in row["paste"]]
         encode_ms = [1e3 * seconds for seconds in row["encode"]]
         total_ms = [first + second for first, second in zip(paste_ms, encode_ms)]
-        cells = [f"{before:.1f} -> {after:.1f}"
-                 for before, after in (paste_ms, encode_ms, total_ms)]
-        print(f"| {row['photo']} | {row['face']} | {row['changed']} | "
-              + " | ".join(cells) + f" | {'yes' if row['same'] else 'NO'} |")
+        cells = [
+            f"{before:.1f} -> {after:.1f}" for before, after in (paste_ms, encode_ms, total_ms)
+        ]
+        print(
+            f"| {row['photo']} | {row['face']} | {row['changed']} | "
+            + " | ".join(cells)
+            + f" | {'yes' if row['same'] else 'NO'} |"
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100, help="frames per clip")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1000, 4000],
-                        help="long sides of the photos, in pixels")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[512, 1000, 4000],
+        help="long sides of the photos, in pixels",
+    )
     args = parser.parse_args()
     times = np.arange(int(args.frames / FPS * SAMPLE_RATE)) / SAMPLE_RATE
     audio = (0.3 * np.sin(2 * np.pi * 220 * times)).astype(np.float32)
     base_photo = photos.load_photo("grace_hopper")
     with tempfile.TemporaryDirectory() as folder:
-        rows = [measure(base_photo, long_side, args.frames, audio, folder)
-                for long_side in args.sizes]
+        rows = [
+            measure(base_photo, long_side, args.frames, audio, folder) for long_side in args.sizes
+        ]
     print_table(rows, args.frames)
 
 

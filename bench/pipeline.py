@@ -21,9 +21,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from keras_autalk.config import AutalkConfig, DataConfig  # noqa: E402
-from keras_autalk.media import face, photos  # noqa: E402
 from keras_autalk.datasets import pipeline, tfrecords  # noqa: E402
 from keras_autalk.datasets.audio_augment import AudioAugmentation  # noqa: E402
+from keras_autalk.media import face, photos  # noqa: E402
 
 FRAMES_PER_UTTERANCE = 75
 
@@ -44,19 +44,26 @@ def synthetic_corpus(folder, num_utterances, num_shards, config):
             crops.append(face.align_face(photo, jitter, config.face).crop)
         num_frames = FRAMES_PER_UTTERANCE
         units = len(config.action_units)
-        records.append(tfrecords.encode_example({
-            "corpus": "demo", "speaker": f"s{index % num_shards}", "utterance_id": f"u{index}",
-            "frames": np.stack(crops),
-            "audio_features": rng.normal(
-                size=(num_frames, config.audio.context_steps, config.audio.num_mel_bins)
-            ).astype(np.float32),
-            "waveform": rng.normal(0, 0.1, num_frames * 640).astype(np.float32),
-            "au_intensity": rng.uniform(0, 5, (num_frames, units)).astype(np.float32),
-            "au_mask": np.ones(num_frames, np.float32),
-            "face_mask": np.ones(num_frames, np.float32),
-            "landmarks": rng.uniform(0, 128, (num_frames, 68, 2)).astype(np.float32),
-            "action_units": config.action_units,
-        }, config.data.jpeg_quality))
+        records.append(
+            tfrecords.encode_example(
+                {
+                    "corpus": "demo",
+                    "speaker": f"s{index % num_shards}",
+                    "utterance_id": f"u{index}",
+                    "frames": np.stack(crops),
+                    "audio_features": rng.normal(
+                        size=(num_frames, config.audio.context_steps, config.audio.num_mel_bins)
+                    ).astype(np.float32),
+                    "waveform": rng.normal(0, 0.1, num_frames * 640).astype(np.float32),
+                    "au_intensity": rng.uniform(0, 5, (num_frames, units)).astype(np.float32),
+                    "au_mask": np.ones(num_frames, np.float32),
+                    "face_mask": np.ones(num_frames, np.float32),
+                    "landmarks": rng.uniform(0, 128, (num_frames, 68, 2)).astype(np.float32),
+                    "action_units": config.action_units,
+                },
+                config.data.jpeg_quality,
+            )
+        )
     files = []
     for shard in range(num_shards):
         path = os.path.join(folder, f"s{shard}-00000.tfrecord")
@@ -86,8 +93,9 @@ def main():
     parser.add_argument("--window", type=int, default=16, help="frames per example (T)")
     parser.add_argument("--batches", type=int, default=300, help="batches timed per case")
     parser.add_argument("--warmup", type=int, default=40)
-    parser.add_argument("--utterances", type=int, default=48,
-                        help="utterances of the synthetic corpus")
+    parser.add_argument(
+        "--utterances", type=int, default=48, help="utterances of the synthetic corpus"
+    )
     args = parser.parse_args()
     config = dataclasses.replace(AutalkConfig(), data=DataConfig(window_frames=args.window))
 
@@ -99,15 +107,23 @@ def main():
             start = time.perf_counter()
             files = synthetic_corpus(folder, args.utterances, 4, config)
             size_mb = sum(os.path.getsize(path) for path in files) / 1e6
-            source = (f"synthetic: {args.utterances} utterances x {FRAMES_PER_UTTERANCE} frames "
-                      f"of real face crops, 4 shards, {size_mb:.0f} MB, written in "
-                      f"{time.perf_counter() - start:.1f} s")
+            source = (
+                f"synthetic: {args.utterances} utterances x {FRAMES_PER_UTTERANCE} frames "
+                f"of real face crops, 4 shards, {size_mb:.0f} MB, written in "
+                f"{time.perf_counter() - start:.1f} s"
+            )
         cases = [
             ("training (random windows, shuffled)", dict(training=True, seed=0)),
             ("training + colour augmentation", dict(training=True, seed=0, augment=True)),
-            ("training + speech augmentation and per-utterance normalisation",
-             dict(training=True, seed=0, audio_augmentation=AudioAugmentation(),
-                  audio_normalization="utterance")),
+            (
+                "training + speech augmentation and per-utterance normalisation",
+                dict(
+                    training=True,
+                    seed=0,
+                    audio_augmentation=AudioAugmentation(),
+                    audio_normalization="utterance",
+                ),
+            ),
             ("training, no seed (non-deterministic order)", dict(training=True)),
             ("evaluation (sliding windows)", dict(training=False)),
         ]
@@ -117,8 +133,10 @@ def main():
             rate = measure(dataset, args.batches, args.warmup)
             rows.append((name, rate, rate * args.window, rate / args.batch_size))
 
-    print(f"\n{source}; batch {args.batch_size}, T = {args.window}, crop "
-          f"{config.face.crop_size}, {os.cpu_count()} CPUs, {args.batches} batches per case\n")
+    print(
+        f"\n{source}; batch {args.batch_size}, T = {args.window}, crop "
+        f"{config.face.crop_size}, {os.cpu_count()} CPUs, {args.batches} batches per case\n"
+    )
     print("| pipeline | examples/s | frames/s | batches/s |")
     print("|---|---:|---:|---:|")
     for name, examples, frames, batches in rows:

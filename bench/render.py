@@ -22,8 +22,10 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from keras_autalk.config import MOUTH_PARAMETERS  # noqa: E402
-from keras_autalk.corpora.demo import render  # noqa: E402
-from keras_autalk.corpora.demo import identities
+from keras_autalk.corpora.demo import (  # noqa: E402
+    identities,
+    render,
+)
 
 # Mouth shapes for the contact sheet's rows.
 SHAPES = {
@@ -70,10 +72,11 @@ def contact_sheet(bank, path):
         row, zoom_row = [], []
         for identity in bank:
             frames, landmarks = render.render_frames(
-                identity, mouth, np.random.default_rng(0), head_motion=False, blinks=False)
+                identity, mouth, np.random.default_rng(0), head_motion=False, blinks=False
+            )
             row.append(frames[0])
             centre = landmarks[0, 48:68].mean(axis=0).astype(int)
-            crop = frames[0][centre[1] - 24:centre[1] + 36, centre[0] - 40:centre[0] + 40]
+            crop = frames[0][centre[1] - 24 : centre[1] + 36, centre[0] - 40 : centre[0] + 40]
             zoom_row.append(np.asarray(Image.fromarray(crop).resize((240, 180), Image.NEAREST)))
         rows.append(row)
         zoomed.append(zoom_row)
@@ -81,11 +84,13 @@ def contact_sheet(bank, path):
     zoom = render.contact_sheet(zoomed)
     width = max(full.shape[1], zoom.shape[1])
     sheet = np.full((full.shape[0] + zoom.shape[0] + 8, width, 3), 255, np.uint8)
-    sheet[:full.shape[0], :full.shape[1]] = full
-    sheet[full.shape[0] + 8:, :zoom.shape[1]] = zoom
+    sheet[: full.shape[0], : full.shape[1]] = full
+    sheet[full.shape[0] + 8 :, : zoom.shape[1]] = zoom
     Image.fromarray(sheet).save(path)
-    print(f"\ncontact sheet: {path} (rows: {', '.join(SHAPES)}; "
-          f"columns: {', '.join(identity.name for identity in bank)})")
+    print(
+        f"\ncontact sheet: {path} (rows: {', '.join(SHAPES)}; "
+        f"columns: {', '.join(identity.name for identity in bank)})"
+    )
 
 
 def main():
@@ -101,20 +106,30 @@ def main():
     rng = np.random.default_rng(0)
     mouth = speech_like_track(args.frames, rng)
 
-    print(f"| identity | head motion | blinks | frames | frames/s (360x288, 1 core) |")
+    print("| identity | head motion | blinks | frames | frames/s (360x288, 1 core) |")
     print("| --- | --- | --- | ---: | ---: |")
     for identity in bank[:2] + bank[2::3][:1]:
         for head_motion, blinks in ((False, False), (True, True)):
-            seconds = timed(lambda: render.render_frames(
-                identity, mouth, np.random.default_rng(1), head_motion=head_motion,
-                blinks=blinks))
-            print(f"| {identity.name} | {head_motion} | {blinks} | {args.frames} | "
-                  f"{args.frames / seconds:.0f} |")
+            seconds = timed(
+                lambda: render.render_frames(
+                    identity,
+                    mouth,
+                    np.random.default_rng(1),
+                    head_motion=head_motion,
+                    blinks=blinks,
+                )
+            )
+            print(
+                f"| {identity.name} | {head_motion} | {blinks} | {args.frames} | "
+                f"{args.frames / seconds:.0f} |"
+            )
     print()
     print("| step | seconds |")
     print("| --- | ---: |")
-    print(f"| identity_bank({args.identities}) incl. dlib on the photos (first call) "
-          f"| {bank_time:.2f} |")
+    print(
+        f"| identity_bank({args.identities}) incl. dlib on the photos (first call) "
+        f"| {bank_time:.2f} |"
+    )
     seconds = timed(lambda: identities.identity_bank(args.identities, seed=1))
     print(f"| identity_bank({args.identities}) (photos' landmarks cached) | {seconds:.2f} |")
     seconds = timed(lambda: identities.morph_identities(bank[0], bank[1], 0.5))

@@ -40,8 +40,9 @@ def talker_batch(config, batch_size, rng):
     landmarks = np.tile(rng.uniform(30, 100, (1, 1, 68, 2)), (batch_size, window, 1, 1))
     inputs = {
         "identity_image": rng.uniform(size=(batch_size, size, size, 3)),
-        "audio_features": rng.normal(size=(batch_size, window, config.audio.context_steps,
-                                           config.audio.num_mel_bins)),
+        "audio_features": rng.normal(
+            size=(batch_size, window, config.audio.context_steps, config.audio.num_mel_bins)
+        ),
     }
     targets = {
         "frames": rng.uniform(size=(batch_size, window, size, size, 3)),
@@ -55,13 +56,17 @@ def talker_batch(config, batch_size, rng):
 
 
 def build_talker(preset, config, jit, batch):
-    settings = model_config(preset, action_units=tuple(config.action_units),
-                            image_size=config.face.crop_size)
+    settings = model_config(
+        preset, action_units=tuple(config.action_units), image_size=config.face.crop_size
+    )
     classifier = AUClassifier(settings.action_units, settings.au_classifier_filters)
     model = AUTalker(settings, au_classifier=classifier)
     model(batch[0])
-    model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-                  d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit)
+    model.compile(
+        g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+        d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+        jit_compile=jit,
+    )
     return model
 
 
@@ -89,8 +94,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="small,paper")
     parser.add_argument("--models", default="talker,au_classifier")
-    parser.add_argument("--batch-size", type=int, default=4,
-                        help="talker windows per step (the AU classifier gets 16x as many frames)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        help="talker windows per step (the AU classifier gets 16x as many frames)",
+    )
     parser.add_argument("--steps", type=int, default=8, help="timed steps per case")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing, XLA)")
     args = parser.parse_args()
@@ -110,27 +119,39 @@ def main():
                 else:
                     frames = args.batch_size * window
                     size = config.face.crop_size
-                    batch = (rng.uniform(size=(frames, size, size, 3)).astype("float32"),
-                             rng.uniform(0, 5, (frames, len(config.action_units)))
-                             .astype("float32"))
+                    batch = (
+                        rng.uniform(size=(frames, size, size, 3)).astype("float32"),
+                        rng.uniform(0, 5, (frames, len(config.action_units))).astype("float32"),
+                    )
                     build = build_au_classifier
                 try:
                     model = build(preset, config, jit, batch)
                     rate, seconds, first = measure(model, batch, frames, args.steps, args.warmup)
-                    rows.append((model_name, preset, "on" if jit else "off",
-                                 f"{model.count_params() / 1e6:.1f} M", f"{rate:.1f}",
-                                 f"{seconds:.2f}", f"{first:.0f}"))
+                    rows.append(
+                        (
+                            model_name,
+                            preset,
+                            "on" if jit else "off",
+                            f"{model.count_params() / 1e6:.1f} M",
+                            f"{rate:.1f}",
+                            f"{seconds:.2f}",
+                            f"{first:.0f}",
+                        )
+                    )
                 except Exception as error:  # noqa: BLE001 - report, go on
                     message = str(error).splitlines()[0][:60]
-                    rows.append((model_name, preset, "on" if jit else "off", "", "failed",
-                                 message, ""))
+                    rows.append(
+                        (model_name, preset, "on" if jit else "off", "", "failed", message, "")
+                    )
                 print(" | ".join(rows[-1]), flush=True)
 
-    print(f"\nTraining throughput, {os.cpu_count()} CPUs, TF {tf.__version__}, keras "
-          f"{keras.__version__}; talker batch {args.batch_size} x T = {window} frames of "
-          f"{config.face.crop_size}x{config.face.crop_size}, AU classifier batch "
-          f"{args.batch_size * window} frames; {args.steps} timed steps after {args.warmup}; "
-          f"GPU: {bool(tf.config.list_physical_devices('GPU'))}\n")
+    print(
+        f"\nTraining throughput, {os.cpu_count()} CPUs, TF {tf.__version__}, keras "
+        f"{keras.__version__}; talker batch {args.batch_size} x T = {window} frames of "
+        f"{config.face.crop_size}x{config.face.crop_size}, AU classifier batch "
+        f"{args.batch_size * window} frames; {args.steps} timed steps after {args.warmup}; "
+        f"GPU: {bool(tf.config.list_physical_devices('GPU'))}\n"
+    )
     print("| model | preset | jit_compile | parameters | frames/s | s/step | first steps (s) |")
     print("|---|---|---|---:|---:|---:|---:|")
     for row in rows:

@@ -34,7 +34,7 @@ def synthetic_frames(num_frames, size):
     for index in range(num_frames):
         top = (index * 3) % (size - side)
         left = (index * 2) % (size - side)
-        frames[index, top:top + side, left:left + side] = (230, 220, 200)
+        frames[index, top : top + side, left : left + side] = (230, 220, 200)
     return frames
 
 
@@ -63,10 +63,14 @@ def main():
             frames = synthetic_frames(args.frames, size)
             path = os.path.join(folder, f"clip{size}.mp4")
             cases = [
-                ("write (crf 18, medium, + AAC)",
-                 lambda: write_video(path, frames, FPS, audio=audio)),
-                ("write (crf 18, veryfast, + AAC)",
-                 lambda: write_video(path, frames, FPS, audio=audio, preset="veryfast")),
+                (
+                    "write (crf 18, medium, + AAC)",
+                    lambda: write_video(path, frames, FPS, audio=audio),
+                ),
+                (
+                    "write (crf 18, veryfast, + AAC)",
+                    lambda: write_video(path, frames, FPS, audio=audio, preset="veryfast"),
+                ),
                 ("read_video (frames + audio)", lambda: read_video(path)),
                 ("iter_frames (streaming)", lambda: sum(1 for _ in iter_frames(path))),
             ]
@@ -76,8 +80,7 @@ def main():
             kilobytes = os.path.getsize(path) / 1e3
             rows.append((f"{size}x{size}", "file size (kB)", kilobytes, None))
 
-    print(f"\n{args.frames} frames at {FPS} fps, {os.cpu_count()} CPUs, "
-          f"best of {args.repeats}\n")
+    print(f"\n{args.frames} frames at {FPS} fps, {os.cpu_count()} CPUs, best of {args.repeats}\n")
     print("| clip | operation | frames/s | seconds |")
     print("|---|---|---:|---:|")
     for clip, name, value, elapsed in rows:

@@ -33,8 +33,7 @@ from keras_autalk.errors import AutalkError  # noqa: E402
 from keras_autalk.files import process_temp_dir  # noqa: E402
 
 # In the order `autalk --help` lists them.
-COMMANDS = (demo, generate, presets, prepare, train, evaluate, export, align, features,
-            doctor)
+COMMANDS = (demo, generate, presets, prepare, train, evaluate, export, align, features, doctor)
 
 
 def build_parser():
@@ -81,8 +80,9 @@ def _stop_signals_raise():
 
 def _stopped(args, signum):
     """Tell the user the run was stopped; return the exit status, 128 + the signal's number."""
-    print(f"autalk: stopped by {signal.Signals(signum).name}; {_stopped_note(args)}.",
-          file=sys.stderr)
+    print(
+        f"autalk: stopped by {signal.Signals(signum).name}; {_stopped_note(args)}.", file=sys.stderr
+    )
     return 128 + int(signum)
 
 

@@ -72,9 +72,7 @@ class AudioConfig:
 
     def __post_init__(self):
         if self.feature_type != "log_mel":
-            raise ValueError(
-                f"feature_type must be 'log_mel', got {self.feature_type!r}."
-            )
+            raise ValueError(f"feature_type must be 'log_mel', got {self.feature_type!r}.")
         if self.fft_length < self.window_samples:
             raise ValueError("fft_length must be at least the window length.")
         if self.context_steps < 1:
@@ -124,9 +122,7 @@ class FaceConfig:
 
     def __post_init__(self):
         if self.detector not in ("hog", "cnn"):
-            raise ValueError(
-                f"detector must be 'hog' or 'cnn', got {self.detector!r}."
-            )
+            raise ValueError(f"detector must be 'hog' or 'cnn', got {self.detector!r}.")
         if self.crop_size < 32:
             raise ValueError("crop_size must be at least 32 pixels.")
 
@@ -134,14 +130,14 @@ class FaceConfig:
 # The mouth-shape parameters the demo corpus animates (each 0..1 per frame);
 # ground-truth AU intensities are computed from them.
 MOUTH_PARAMETERS = (
-    "jaw_drop",         # jaw opening (AU26)
-    "lip_part",         # lips apart beyond what the jaw gives (AU25)
-    "pucker",           # rounding / protrusion, narrower mouth (AU18, AU23)
-    "stretch",          # horizontal lip stretch (AU20)
-    "corner_up",        # lip corners pulled up and back (AU12)
-    "corner_down",      # lip corners pulled down (AU15)
+    "jaw_drop",  # jaw opening (AU26)
+    "lip_part",  # lips apart beyond what the jaw gives (AU25)
+    "pucker",  # rounding / protrusion, narrower mouth (AU18, AU23)
+    "stretch",  # horizontal lip stretch (AU20)
+    "corner_up",  # lip corners pulled up and back (AU12)
+    "corner_down",  # lip corners pulled down (AU15)
     "upper_lip_raise",  # upper lip raised, teeth shown (AU10)
-    "lip_press",        # lips pressed together, chin raised (AU17, AU23, AU14)
+    "lip_press",  # lips pressed together, chin raised (AU17, AU23, AU14)
 )
 
 
@@ -271,9 +267,7 @@ class ModelConfig:
     def to_dict(self) -> dict:
         """A JSON-friendly dict that `ModelConfig.from_dict` reads back."""
         return {
-            field.name: (
-                list(value) if isinstance(value, tuple) else value
-            )
+            field.name: (list(value) if isinstance(value, tuple) else value)
             for field in dataclasses.fields(self)
             for value in [getattr(self, field.name)]
         }
@@ -293,22 +287,16 @@ class ModelConfig:
             if isinstance(value, list):
                 object.__setattr__(self, field.name, tuple(value))
         if self.fusion not in self.FUSIONS:
-            raise ValueError(
-                f"fusion must be one of {self.FUSIONS}, got {self.fusion!r}."
-            )
+            raise ValueError(f"fusion must be one of {self.FUSIONS}, got {self.fusion!r}.")
         if self.drive not in self.DRIVES:
-            raise ValueError(
-                f"drive must be one of {self.DRIVES}, got {self.drive!r}."
-            )
+            raise ValueError(f"drive must be one of {self.DRIVES}, got {self.drive!r}.")
         if self.audio_normalization not in self.AUDIO_NORMALIZATIONS:
             raise ValueError(
                 f"audio_normalization must be one of {self.AUDIO_NORMALIZATIONS}, "
                 f"got {self.audio_normalization!r}."
             )
         if self.decoder not in self.DECODERS:
-            raise ValueError(
-                f"decoder must be one of {self.DECODERS}, got {self.decoder!r}."
-            )
+            raise ValueError(f"decoder must be one of {self.DECODERS}, got {self.decoder!r}.")
         if not self.action_units:
             raise ValueError("action_units must name at least one AU.")
         if not self.encoder_filters:
@@ -326,9 +314,7 @@ class ModelConfig:
                 "encoder stage)."
             )
         if self.fusion_channels % self.attention_heads:
-            raise ValueError(
-                "fusion_channels must be divisible by attention_heads."
-            )
+            raise ValueError("fusion_channels must be divisible by attention_heads.")
         if not self.fusion_dilations or min(self.fusion_dilations) < 1:
             raise ValueError("fusion_dilations must be positive integers.")
         if not 0.0 <= self.dropout < 1.0:
@@ -382,8 +368,5 @@ def model_config(preset: str = "small", **overrides) -> ModelConfig:
     'conv'
     """
     if preset not in MODEL_PRESETS:
-        raise ValueError(
-            f"Unknown model preset {preset!r}; choose one of "
-            f"{sorted(MODEL_PRESETS)}."
-        )
+        raise ValueError(f"Unknown model preset {preset!r}; choose one of {sorted(MODEL_PRESETS)}.")
     return dataclasses.replace(MODEL_PRESETS[preset], **overrides)

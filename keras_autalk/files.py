@@ -46,9 +46,7 @@ def check_input_file(path, what="file"):
     if not path.exists():
         raise InputFileError(f"The {what} '{path}' does not exist.")
     if path.is_dir():
-        raise InputFileError(
-            f"The {what} '{path}' is a directory; give the path of a file."
-        )
+        raise InputFileError(f"The {what} '{path}' is a directory; give the path of a file.")
     if not os.access(path, os.R_OK):
         raise InputFileError(f"The {what} '{path}' cannot be read (permission denied).")
     if path.stat().st_size == 0:
@@ -65,9 +63,7 @@ def check_output_path(path, what="output file"):
     path = pathlib.Path(path)
     folder = path.parent if str(path.parent) else pathlib.Path(".")
     if path.is_dir():
-        raise InputFileError(
-            f"The {what} '{path}' is a directory; give a file name."
-        )
+        raise InputFileError(f"The {what} '{path}' is a directory; give a file name.")
     if not folder.is_dir():
         raise InputFileError(
             f"Cannot write the {what} '{path}': the folder '{folder}' does not exist."
@@ -180,18 +176,29 @@ def os_error_sentence(error, path, what="output file", needed=None):
             need_text = f", about {format_bytes(needed)} needed"
         else:
             need_text = ", not enough for it"
-        reason = ("the disk quota is used up" if code == errno.EDQUOT
-                  else "there is no space left on its disk")
-        return (f"Cannot write the {what} '{path}': {reason} ({free_text} free{need_text}); "
-                "free some space or write it to another folder.")
+        reason = (
+            "the disk quota is used up"
+            if code == errno.EDQUOT
+            else "there is no space left on its disk"
+        )
+        return (
+            f"Cannot write the {what} '{path}': {reason} ({free_text} free{need_text}); "
+            "free some space or write it to another folder."
+        )
     if code == errno.EROFS:
-        return (f"Cannot write the {what} '{path}': the folder '{folder}' is on a read-only "
-                "filesystem; write it to another folder.")
+        return (
+            f"Cannot write the {what} '{path}': the folder '{folder}' is on a read-only "
+            "filesystem; write it to another folder."
+        )
     if code == errno.EIO:
-        return (f"Cannot write the {what} '{path}': the disk reported an input/output error "
-                "(it may be failing or disconnected); write it to another disk.")
-    return (f"Cannot write the {what} '{path}': permission denied in the folder "
-            f"'{folder}'; write it to another folder.")
+        return (
+            f"Cannot write the {what} '{path}': the disk reported an input/output error "
+            "(it may be failing or disconnected); write it to another disk."
+        )
+    return (
+        f"Cannot write the {what} '{path}': permission denied in the folder "
+        f"'{folder}'; write it to another folder."
+    )
 
 
 def check_free_space(path, needed, what="output file"):
@@ -209,8 +216,9 @@ def check_free_space(path, needed, what="output file"):
     folder = path.parent if str(path.parent) else pathlib.Path(".")
     free = free_bytes(folder)
     if free is not None and needed and free < needed:
-        raise InputFileError(os_error_sentence(OSError(errno.ENOSPC, "no space"), path,
-                                               what, needed))
+        raise InputFileError(
+            os_error_sentence(OSError(errno.ENOSPC, "no space"), path, what, needed)
+        )
 
 
 # ------------------------------------------------------------------ scratch folders

@@ -25,9 +25,9 @@ def pearson(first, second, axis=None):
     centred_first = first - first.mean(axis=along, keepdims=True)
     centred_second = second - second.mean(axis=along, keepdims=True)
     product = (centred_first * centred_second).sum(axis=along)
-    denominator = np.sqrt((centred_first ** 2).sum(axis=along)
-                          * (centred_second ** 2).sum(axis=along))
+    denominator = np.sqrt((centred_first**2).sum(axis=along) * (centred_second**2).sum(axis=along))
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(denominator > 0, product / np.where(denominator > 0, denominator, 1.0),
-                          np.nan)
+        values = np.where(
+            denominator > 0, product / np.where(denominator > 0, denominator, 1.0), np.nan
+        )
     return float(values) if axis is None else values

@@ -20,8 +20,13 @@ from keras_autalk.training import recipes
 
 def main(argv=None):
     parser = recipes.recipe_parser(
-        __doc__.splitlines()[0], prepared="prepared/demo", epochs=10, steps_per_epoch=200,
-        batch_size=64, talker=False)
+        __doc__.splitlines()[0],
+        prepared="prepared/demo",
+        epochs=10,
+        steps_per_epoch=200,
+        batch_size=64,
+        talker=False,
+    )
     args = parser.parse_args(argv)
     recipes.run_au_classifier_recipe(args)
     return 0

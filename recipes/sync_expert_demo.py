@@ -24,8 +24,12 @@ from keras_autalk.training import recipes
 
 def main(argv=None):
     parser = sync.sync_expert_parser(
-        __doc__.splitlines()[0], prepared="prepared/demo", epochs=8, steps_per_epoch=100,
-        batch_size=16)
+        __doc__.splitlines()[0],
+        prepared="prepared/demo",
+        epochs=8,
+        steps_per_epoch=100,
+        batch_size=16,
+    )
     args = parser.parse_args(argv)
     sync.run_sync_expert_recipe(args)
     return 0

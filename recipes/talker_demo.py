@@ -21,8 +21,12 @@ from keras_autalk.training import recipes
 
 def main(argv=None):
     parser = recipes.recipe_parser(
-        __doc__.splitlines()[0], prepared="prepared/demo", epochs=20, steps_per_epoch=200,
-        batch_size=4)
+        __doc__.splitlines()[0],
+        prepared="prepared/demo",
+        epochs=20,
+        steps_per_epoch=200,
+        batch_size=4,
+    )
     args = parser.parse_args(argv)
     recipes.run_talker_recipe(args)
     return 0

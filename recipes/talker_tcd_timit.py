@@ -16,8 +16,13 @@ from keras_autalk.training import recipes
 
 def main(argv=None):
     parser = recipes.recipe_parser(
-        __doc__.splitlines()[0], prepared="prepared/tcd", epochs=50, steps_per_epoch=1000,
-        batch_size=16, preset="paper")
+        __doc__.splitlines()[0],
+        prepared="prepared/tcd",
+        epochs=50,
+        steps_per_epoch=1000,
+        batch_size=16,
+        preset="paper",
+    )
     args = parser.parse_args(argv)
     recipes.run_talker_recipe(args)
     return 0

@@ -11,7 +11,6 @@ from keras_autalk.config import AudioConfig
 from keras_autalk.features import log_mel, tfio_backend
 from keras_autalk.media import audio_backends
 
-
 CONFIG = AudioConfig()
 
 

@@ -45,8 +45,14 @@ def prepared(tmp_path_factory):
     from keras_autalk.commands import prepare as preparation
 
     folder = tmp_path_factory.mktemp("tiny_demo")
-    preparation.prepare("demo", folder / "prepared", root=folder / "corpus", size="tiny",
-                        num_workers=1, progress=False)
+    preparation.prepare(
+        "demo",
+        folder / "prepared",
+        root=folder / "corpus",
+        size="tiny",
+        num_workers=1,
+        progress=False,
+    )
     return folder / "prepared"
 
 

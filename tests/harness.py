@@ -116,8 +116,12 @@ def build_shapes_as_lists(config):
     one has them from the file, as lists. Everything else must match exactly.
     """
     if isinstance(config, dict):
-        return {key: json.loads(json.dumps(value)) if key == "build_config"
-                else build_shapes_as_lists(value) for key, value in config.items()}
+        return {
+            key: json.loads(json.dumps(value))
+            if key == "build_config"
+            else build_shapes_as_lists(value)
+            for key, value in config.items()
+        }
     if isinstance(config, (list, tuple)):
         return type(config)(build_shapes_as_lists(value) for value in config)
     return config
@@ -144,8 +148,9 @@ def masked_sequence_model(channels, *layers):
     return keras.Model([frames_in, mask_in], outputs)
 
 
-def assert_masked_frames_ignored(layer, inputs, mask, rng, only_real_frames=True,
-                                 nan=True, atol=1e-6):
+def assert_masked_frames_ignored(
+    layer, inputs, mask, rng, only_real_frames=True, nan=True, atol=1e-6
+):
     """Noise, then NaN, in the masked frames changes no output at a real frame.
 
     Every input whose first two axes are `mask.shape` (batch, frames) gets

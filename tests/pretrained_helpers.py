@@ -18,9 +18,17 @@ def tiny_config(**overrides):
     from keras_autalk.config import model_config
 
     values = dict(
-        image_size=IMAGE_SIZE, audio_channels=8, au_channels=8, identity_channels=8,
-        fusion_channels=8, fusion_dilations=(1, 2), attention_heads=2, dropout=0.0,
-        encoder_filters=(4, 8, 8), decoder_filters=(8, 8, 4), discriminator_filters=(4, 8),
+        image_size=IMAGE_SIZE,
+        audio_channels=8,
+        au_channels=8,
+        identity_channels=8,
+        fusion_channels=8,
+        fusion_dilations=(1, 2),
+        attention_heads=2,
+        dropout=0.0,
+        encoder_filters=(4, 8, 8),
+        decoder_filters=(8, 8, 4),
+        discriminator_filters=(4, 8),
         au_classifier_filters=(4, 8),
     )
     values.update(overrides)
@@ -47,6 +55,7 @@ def speech_like(seconds, sample_rate=22050, channels=2):
     """Syllable-like tone bursts (a clear rhythm, loud enough to count as speech)."""
     time = np.arange(int(round(seconds * sample_rate))) / sample_rate
     envelope = np.clip(np.sin(2 * np.pi * 3 * time), 0, None)
-    signal = (0.3 * envelope * np.sin(2 * np.pi * 220 * time)
-              * (1 + 0.5 * np.sin(2 * np.pi * 900 * time)))
+    signal = (
+        0.3 * envelope * np.sin(2 * np.pi * 220 * time) * (1 + 0.5 * np.sin(2 * np.pi * 900 * time))
+    )
     return np.repeat(signal[:, None], channels, axis=1).astype(np.float32)

@@ -31,8 +31,15 @@ def test_doctor_reports_every_component(capsys):
     status, out, _ = run(capsys, "doctor")
     assert status == 0, out
     names = [line.split()[1] for line in out.strip().splitlines()]
-    for name in ("keras-autalk", "tensorflow", "keras", "tensorflow-io", "dlib", "ffmpeg",
-                 "espeak-ng"):
+    for name in (
+        "keras-autalk",
+        "tensorflow",
+        "keras",
+        "tensorflow-io",
+        "dlib",
+        "ffmpeg",
+        "espeak-ng",
+    ):
         assert name in names
     dlib_line = next(line for line in out.splitlines() if line.split()[1] == "dlib")
     assert dlib_line.startswith("ok") and "68-point" in dlib_line
@@ -76,8 +83,9 @@ def test_align_writes_crop_and_landmarks(capsys, tmp_path, request, photo_name):
     source = tmp_path / f"{photo_name}.png"
     Image.fromarray(photo).save(source)
     crop, landmarks = tmp_path / "crop.png", tmp_path / "landmarks.json"
-    status, out, err = run(capsys, "align", str(source), "-o", str(crop),
-                           "--landmarks", str(landmarks))
+    status, out, err = run(
+        capsys, "align", str(source), "-o", str(crop), "--landmarks", str(landmarks)
+    )
     assert status == 0, err
     assert np.asarray(Image.open(crop)).shape == (128, 128, 3)
     record = json.loads(landmarks.read_text())
@@ -97,7 +105,9 @@ def test_align_size_option(capsys, tmp_path, photo_file):
 
 def _bad_images(folder, rng):
     (folder / "empty.png").write_bytes(b"")
-    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 256, 500, dtype=np.uint8)))
+    (folder / "corrupt.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 256, 500, dtype=np.uint8))
+    )
     Image.new("RGB", (1, 1)).save(folder / "one.png")
     Image.new("L", (12000, 12000)).save(folder / "huge.png", compress_level=1)
     Image.fromarray(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(folder / "noface.png")
@@ -118,8 +128,15 @@ def test_align_bad_images_give_one_sentence_and_no_output(capsys, tmp_path, rng)
     inputs.mkdir()
     outputs.mkdir()
     for name, (path, message) in _bad_images(inputs, rng).items():
-        status, _, err = run(capsys, "align", str(path), "-o", str(outputs / "crop.png"),
-                             "--landmarks", str(outputs / "crop.json"))
+        status, _, err = run(
+            capsys,
+            "align",
+            str(path),
+            "-o",
+            str(outputs / "crop.png"),
+            "--landmarks",
+            str(outputs / "crop.json"),
+        )
         assert_one_sentence_error(status, err)
         assert message in err, (name, err)
         assert files_in(outputs) == [], name
@@ -141,8 +158,11 @@ def test_align_unknown_crop_format(capsys, tmp_path, photo_file):
 def test_console_script_errors_without_traceback(tmp_path):
     # The installed entry point itself, as a user runs it.
     autalk = os.path.join(os.path.dirname(sys.executable), "autalk")
-    result = subprocess.run([autalk, "align", str(tmp_path / "missing.jpg"), "-o",
-                             str(tmp_path / "c.png")], capture_output=True, text=True)
+    result = subprocess.run(
+        [autalk, "align", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "c.png")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"autalk: error: The image '{tmp_path / 'missing.jpg'}' does not exist."
@@ -154,7 +174,9 @@ def _speech_like(seconds, sample_rate=22050, channels=1):
     """Syllable-like tone bursts (a stand-in for speech with a clear rhythm)."""
     time = np.arange(int(seconds * sample_rate)) / sample_rate
     envelope = np.clip(np.sin(2 * np.pi * 3 * time), 0, None)
-    signal = 0.3 * envelope * np.sin(2 * np.pi * 220 * time) * (1 + 0.5 * np.sin(2 * np.pi * 900 * time))
+    signal = (
+        0.3 * envelope * np.sin(2 * np.pi * 220 * time) * (1 + 0.5 * np.sin(2 * np.pi * 900 * time))
+    )
     return np.repeat(signal[:, None], channels, axis=1).astype(np.float32)
 
 
@@ -193,8 +215,9 @@ def test_features_bad_audio_gives_one_sentence_and_no_output(capsys, tmp_path):
         assert_one_sentence_error(status, err)
         assert message in err, (name, err)
         assert files_in(outputs) == [], name
-    status, _, err = run(capsys, "features", str(inputs / "silence.wav"), "-o",
-                         str(tmp_path / "missing" / "f.npy"))
+    status, _, err = run(
+        capsys, "features", str(inputs / "silence.wav"), "-o", str(tmp_path / "missing" / "f.npy")
+    )
     assert_one_sentence_error(status, err)
     assert "does not exist" in err
 
@@ -205,8 +228,11 @@ def test_console_script_bad_audio_prints_only_one_line(tmp_path):
     corrupt = tmp_path / "corrupt.mp3"
     corrupt.write_bytes(b"ID3\x00\x00\x00" + b"garbage" * 200)
     autalk = os.path.join(os.path.dirname(sys.executable), "autalk")
-    result = subprocess.run([autalk, "features", str(corrupt), "-o", str(tmp_path / "f.npy")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [autalk, "features", str(corrupt), "-o", str(tmp_path / "f.npy")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"autalk: error: The audio file '{corrupt}' is corrupt or not in a readable audio format."

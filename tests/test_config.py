@@ -25,16 +25,18 @@ def test_small_preset_is_narrower_than_paper_everywhere():
     small, paper = MODEL_PRESETS["small"], MODEL_PRESETS["paper"]
     for name in ("audio_channels", "identity_channels", "fusion_channels"):
         assert getattr(small, name) < getattr(paper, name)
-    for name in ("encoder_filters", "decoder_filters",
-                 "discriminator_filters", "au_classifier_filters"):
+    for name in (
+        "encoder_filters",
+        "decoder_filters",
+        "discriminator_filters",
+        "au_classifier_filters",
+    ):
         assert sum(getattr(small, name)) < sum(getattr(paper, name))
 
 
 def test_model_config_applies_overrides_without_touching_the_preset():
-    config = model_config("small", image_size=64, fusion="conv",
-                          drive="audio")
-    assert (config.image_size, config.fusion, config.drive) == (
-        64, "conv", "audio")
+    config = model_config("small", image_size=64, fusion="conv", drive="audio")
+    assert (config.image_size, config.fusion, config.drive) == (64, "conv", "audio")
     assert MODEL_PRESETS["small"].image_size == 128
     assert config.audio_channels == MODEL_PRESETS["small"].audio_channels
 
@@ -70,25 +72,26 @@ def test_from_dict_rejects_unknown_fields():
 
 def test_drive_switches_say_which_streams_are_used():
     uses = {
-        drive: (ModelConfig(drive=drive).uses_audio,
-                ModelConfig(drive=drive).uses_au)
+        drive: (ModelConfig(drive=drive).uses_audio, ModelConfig(drive=drive).uses_au)
         for drive in ModelConfig.DRIVES
     }
-    assert uses == {"audio+au": (True, True), "audio": (True, False),
-                    "au": (False, True)}
+    assert uses == {"audio+au": (True, True), "audio": (True, False), "au": (False, True)}
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"fusion": "lstm"}, "fusion"),
-    ({"drive": "video"}, "drive"),
-    ({"decoder": "warp"}, r"decoder must be one of \('frames', 'flow'\), got 'warp'"),
-    ({"decoder_filters": (64, 32)}, "decoder_filters"),
-    ({"image_size": 100}, "divisible"),
-    ({"fusion_channels": 30, "attention_heads": 4}, "attention_heads"),
-    ({"action_units": ()}, "action_units"),
-    ({"fusion_dilations": (1, 0)}, "dilations"),
-    ({"dropout": 1.0}, "dropout"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"fusion": "lstm"}, "fusion"),
+        ({"drive": "video"}, "drive"),
+        ({"decoder": "warp"}, r"decoder must be one of \('frames', 'flow'\), got 'warp'"),
+        ({"decoder_filters": (64, 32)}, "decoder_filters"),
+        ({"image_size": 100}, "divisible"),
+        ({"fusion_channels": 30, "attention_heads": 4}, "attention_heads"),
+        ({"action_units": ()}, "action_units"),
+        ({"fusion_dilations": (1, 0)}, "dilations"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+)
 def test_invalid_configs_are_refused_with_the_field_named(overrides, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig(**overrides)

@@ -44,8 +44,10 @@ from PIL import Image
 
 from keras_autalk.media import photos, video
 
-SPEECH = pathlib.Path(__file__).resolve().parents[1] / "keras_autalk" / "assets" / "demo_speech.flac"
-STRANGE_NAME = "it's \"me\"; $(touch pwned) `touch pwned2` & é ü.jpg"
+SPEECH = (
+    pathlib.Path(__file__).resolve().parents[1] / "keras_autalk" / "assets" / "demo_speech.flac"
+)
+STRANGE_NAME = 'it\'s "me"; $(touch pwned) `touch pwned2` & é ü.jpg'
 REPORT_ENV = "AUTALK_FAULT_REPORT"
 ONE_SENTENCE = re.compile(r"^autalk(?: [a-z]+)?: (error|note|stopped)")
 
@@ -102,6 +104,7 @@ def _valid_mp4(name, frames=None):
         assert clip.fps == 25 and clip.audio is not None and clip.audio.size > 0
         if frames is not None:
             assert clip.num_frames == frames
+
     return check
 
 
@@ -122,8 +125,12 @@ CASES = [
     Case("audio missing", gen(audio="nope.wav"), 1, r"audio file 'nope\.wav' does not exist"),
     Case("audio empty", gen(audio="empty.wav"), 1, r"'empty\.wav' is empty \(0 bytes\)"),
     Case("audio truncated to its header", gen(audio="header.wav"), 1, r"header\.wav"),
-    Case("audio is a JPEG named .wav", gen(audio="picture.wav"), 1,
-         r"'picture\.wav' is corrupt or not in a readable audio format"),
+    Case(
+        "audio is a JPEG named .wav",
+        gen(audio="picture.wav"),
+        1,
+        r"'picture\.wav' is corrupt or not in a readable audio format",
+    ),
     Case("audio is a folder", gen(audio="folder"), 1, r"'folder' is a directory"),
     Case("audio silent", gen(audio="silent.wav"), 1, r"is silent"),
     Case("audio NaN samples", gen(audio="nan.wav"), 1, r"nan\.wav"),
@@ -139,94 +146,226 @@ CASES = [
     Case("model from another version", gen("--model", "future_model"), 1, r"version"),
     Case("model weights pickled", gen("--model", "pickled_model"), 1, r"pickled_model"),
     Case("output not .mp4", gen(output="o.avi"), 1, r"ending in \.mp4"),
-    Case("output folder missing", gen(output="nowhere/o.mp4"), 1,
-         r"the folder 'nowhere' does not exist"),
+    Case(
+        "output folder missing",
+        gen(output="nowhere/o.mp4"),
+        1,
+        r"the folder 'nowhere' does not exist",
+    ),
     Case("output is a folder", gen(output="folder"), 1, r"'folder' is a directory"),
-    Case("AU CSV folder missing", gen("--au-csv", "nowhere/au.csv"), 1,
-         r"the folder 'nowhere' does not exist"),
+    Case(
+        "AU CSV folder missing",
+        gen("--au-csv", "nowhere/au.csv"),
+        1,
+        r"the folder 'nowhere' does not exist",
+    ),
     Case("AU CSV is the video", gen("--au-csv", "o.mp4"), 1, r"cannot be the same file"),
     Case("unknown flag", gen("--articulaton", "2"), 2, r"unrecognized arguments"),
     Case("unknown command", ["generat"], 2, r"invalid choice"),
     # ---- an output that is an input
-    Case("AU CSV is the audio", gen("--au-csv", "talk.wav"), 1,
-         r"The AU CSV 'talk\.wav' is the audio file 'talk\.wav'; an input is never overwritten"),
-    Case("output is the audio video", gen(audio="clip.mp4", output="clip.mp4"), 1,
-         r"The video 'clip\.mp4' is the audio file 'clip\.mp4'; an input is never overwritten"),
-    Case("output spelled another way", gen(audio="clip.mp4", output="folder/../clip.mp4"), 1,
-         r"The video 'folder/\.\./clip\.mp4' is the audio file 'clip\.mp4'"),
-    Case("output a hard link to the audio", gen(audio="clip.mp4", output="hardlink.mp4"), 1,
-         r"The video 'hardlink\.mp4' is the audio file 'clip\.mp4'"),
-    Case("output a symbolic link to the audio", gen(audio="clip.mp4", output="symlink.mp4"), 1,
-         r"The video 'symlink\.mp4' is the audio file 'clip\.mp4'"),
-    Case("AU CSV is the photo", gen("--au-csv", "p.jpg"), 1,
-         r"The AU CSV 'p\.jpg' is the photo 'p\.jpg'"),
-    Case("align crop is the photo", ["align", "p.jpg", "-o", "p.jpg"], 1,
-         r"The crop image 'p\.jpg' is the photo 'p\.jpg'"),
-    Case("align landmarks is the photo",
-         ["align", "p.jpg", "-o", "crop.png", "--landmarks", "./p.jpg"], 1,
-         r"The landmarks file '\./p\.jpg' is the photo 'p\.jpg'"),
-    Case("features output is the audio", ["features", "speech.npy", "-o", "speech.npy"], 1,
-         r"The features file 'speech\.npy' is the audio file 'speech\.npy'"),
-    Case("export into the model's folder",
-         ["export", "--format", "saved_model", "--model", "model_copy", "-o", "model_copy"], 1,
-         r"The output folder 'model_copy' is the model folder"),
-    Case("prepare into the corpus folder",
-         ["prepare", "--corpus", "folder", "--root", "folder", "--out", "folder"], 1,
-         r"The output folder 'folder' is the corpus folder 'folder'"),
-    Case("evaluate into the prepared folder",
-         ["evaluate", "--prepared", "folder", "-o", "./folder"], 1,
-         r"The output folder '\./folder' is the prepared folder 'folder'"),
+    Case(
+        "AU CSV is the audio",
+        gen("--au-csv", "talk.wav"),
+        1,
+        r"The AU CSV 'talk\.wav' is the audio file 'talk\.wav'; an input is never overwritten",
+    ),
+    Case(
+        "output is the audio video",
+        gen(audio="clip.mp4", output="clip.mp4"),
+        1,
+        r"The video 'clip\.mp4' is the audio file 'clip\.mp4'; an input is never overwritten",
+    ),
+    Case(
+        "output spelled another way",
+        gen(audio="clip.mp4", output="folder/../clip.mp4"),
+        1,
+        r"The video 'folder/\.\./clip\.mp4' is the audio file 'clip\.mp4'",
+    ),
+    Case(
+        "output a hard link to the audio",
+        gen(audio="clip.mp4", output="hardlink.mp4"),
+        1,
+        r"The video 'hardlink\.mp4' is the audio file 'clip\.mp4'",
+    ),
+    Case(
+        "output a symbolic link to the audio",
+        gen(audio="clip.mp4", output="symlink.mp4"),
+        1,
+        r"The video 'symlink\.mp4' is the audio file 'clip\.mp4'",
+    ),
+    Case(
+        "AU CSV is the photo",
+        gen("--au-csv", "p.jpg"),
+        1,
+        r"The AU CSV 'p\.jpg' is the photo 'p\.jpg'",
+    ),
+    Case(
+        "align crop is the photo",
+        ["align", "p.jpg", "-o", "p.jpg"],
+        1,
+        r"The crop image 'p\.jpg' is the photo 'p\.jpg'",
+    ),
+    Case(
+        "align landmarks is the photo",
+        ["align", "p.jpg", "-o", "crop.png", "--landmarks", "./p.jpg"],
+        1,
+        r"The landmarks file '\./p\.jpg' is the photo 'p\.jpg'",
+    ),
+    Case(
+        "features output is the audio",
+        ["features", "speech.npy", "-o", "speech.npy"],
+        1,
+        r"The features file 'speech\.npy' is the audio file 'speech\.npy'",
+    ),
+    Case(
+        "export into the model's folder",
+        ["export", "--format", "saved_model", "--model", "model_copy", "-o", "model_copy"],
+        1,
+        r"The output folder 'model_copy' is the model folder",
+    ),
+    Case(
+        "prepare into the corpus folder",
+        ["prepare", "--corpus", "folder", "--root", "folder", "--out", "folder"],
+        1,
+        r"The output folder 'folder' is the corpus folder 'folder'",
+    ),
+    Case(
+        "evaluate into the prepared folder",
+        ["evaluate", "--prepared", "folder", "-o", "./folder"],
+        1,
+        r"The output folder '\./folder' is the prepared folder 'folder'",
+    ),
     # ---- names a shell or ffmpeg would misread
-    Case("a name that is an ffmpeg protocol", gen(audio="concat:a.ogg|b.ogg"), 1,
-         r"'concat:a\.ogg\|b\.ogg' is corrupt or not in a readable audio format"),
-    Case("names with spaces, quotes, ;, $(...), non-ASCII; an M4A",
-         gen(image=STRANGE_NAME, audio="my talk é.m4a", output="out put é.mp4"), 0,
-         r"^wrote out put é\.mp4", creates=("out put é.mp4",), check=_no_pwned),
+    Case(
+        "a name that is an ffmpeg protocol",
+        gen(audio="concat:a.ogg|b.ogg"),
+        1,
+        r"'concat:a\.ogg\|b\.ogg' is corrupt or not in a readable audio format",
+    ),
+    Case(
+        "names with spaces, quotes, ;, $(...), non-ASCII; an M4A",
+        gen(image=STRANGE_NAME, audio="my talk é.m4a", output="out put é.mp4"),
+        0,
+        r"^wrote out put é\.mp4",
+        creates=("out put é.mp4",),
+        check=_no_pwned,
+    ),
     # ---- what users send, that works
-    Case("stereo 44.1 kHz MP3, greyscale PNG, AU CSV, an output name starting with a dash",
-         gen("--au-csv", "au.csv", image="grey.png", audio="talk.mp3", output="./-o.mp4"), 0,
-         r"^wrote \./-o\.mp4 and au\.csv", creates=("-o.mp4", "au.csv"),
-         check=_valid_mp4("-o.mp4", frames=30)),
-    Case("RGBA PNG, 8 kHz FLAC", gen(image="rgba.png", audio="phone.flac"), 0,
-         r"^wrote o\.mp4", creates=("o.mp4",)),
+    Case(
+        "stereo 44.1 kHz MP3, greyscale PNG, AU CSV, an output name starting with a dash",
+        gen("--au-csv", "au.csv", image="grey.png", audio="talk.mp3", output="./-o.mp4"),
+        0,
+        r"^wrote \./-o\.mp4 and au\.csv",
+        creates=("-o.mp4", "au.csv"),
+        check=_valid_mp4("-o.mp4", frames=30),
+    ),
+    Case(
+        "RGBA PNG, 8 kHz FLAC",
+        gen(image="rgba.png", audio="phone.flac"),
+        0,
+        r"^wrote o\.mp4",
+        creates=("o.mp4",),
+    ),
     # ---- stops
-    Case("SIGINT while writing", gen(audio="long.wav"), 130,
-         r"^autalk: stopped by SIGINT; nothing was written\.$", kind="signal",
-         signal=signal.SIGINT),
-    Case("SIGTERM while writing", gen(audio="long.wav"), 143,
-         r"^autalk: stopped by SIGTERM; nothing was written\.$", kind="signal",
-         signal=signal.SIGTERM),
-    Case("SIGHUP while writing", gen(audio="long.wav"), 129,
-         r"^autalk: stopped by SIGHUP; nothing was written\.$", kind="signal",
-         signal=signal.SIGHUP),
-    Case("SIGTERM 3 s in", gen(audio="long.wav"), 143,
-         r"^autalk: stopped by SIGTERM; nothing was written\.$", kind="signal",
-         signal=signal.SIGTERM, delay=3.0),
-    Case("SIGKILL while writing over an older output", gen(audio="long.wav", output="old.mp4"),
-         -signal.SIGKILL, "", kind="signal", signal=signal.SIGKILL,
-         check=_untouched_old_output),
+    Case(
+        "SIGINT while writing",
+        gen(audio="long.wav"),
+        130,
+        r"^autalk: stopped by SIGINT; nothing was written\.$",
+        kind="signal",
+        signal=signal.SIGINT,
+    ),
+    Case(
+        "SIGTERM while writing",
+        gen(audio="long.wav"),
+        143,
+        r"^autalk: stopped by SIGTERM; nothing was written\.$",
+        kind="signal",
+        signal=signal.SIGTERM,
+    ),
+    Case(
+        "SIGHUP while writing",
+        gen(audio="long.wav"),
+        129,
+        r"^autalk: stopped by SIGHUP; nothing was written\.$",
+        kind="signal",
+        signal=signal.SIGHUP,
+    ),
+    Case(
+        "SIGTERM 3 s in",
+        gen(audio="long.wav"),
+        143,
+        r"^autalk: stopped by SIGTERM; nothing was written\.$",
+        kind="signal",
+        signal=signal.SIGTERM,
+        delay=3.0,
+    ),
+    Case(
+        "SIGKILL while writing over an older output",
+        gen(audio="long.wav", output="old.mp4"),
+        -signal.SIGKILL,
+        "",
+        kind="signal",
+        signal=signal.SIGKILL,
+        check=_untouched_old_output,
+    ),
     # ---- loads
     Case("three runs at once give the same bytes", gen(), 0, r"^wrote", kind="parallel"),
-    Case("two runs onto one output leave one valid MP4", gen(), 0, r"^wrote o\.mp4",
-         kind="parallel", check=_valid_mp4("o.mp4")),
+    Case(
+        "two runs onto one output leave one valid MP4",
+        gen(),
+        0,
+        r"^wrote o\.mp4",
+        kind="parallel",
+        check=_valid_mp4("o.mp4"),
+    ),
     # ---- disks
-    Case("a 300 KB disk, 30 s of speech", gen(audio="long.wav", output="disk/o.mp4"), 1,
-         r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
-         r"\(\d+\.\d KB free, about \d+\.\d MB needed\)", kind="disk", tmpfs="size=300k"),
-    Case("a 100 KB disk, 1.2 s of speech", gen(output="disk/o.mp4"), 1,
-         r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
-         r"\(\d+\.\d KB free, about \d+\.\d KB needed\)", kind="disk", tmpfs="size=100k"),
-    Case("a 600 KB disk that fits 1.2 s of speech", gen(output="disk/o.mp4"), 0,
-         r"^wrote disk/o\.mp4", kind="disk", tmpfs="size=600k", creates=("disk/o.mp4",)),
-    Case("a disk another program fills while writing",
-         gen(audio="long.wav", output="disk/o.mp4"), 1,
-         r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
-         r"\([\d.]+ (bytes|KB|MB) free, (about [\d.]+ MB needed|not enough for it)\)",
-         kind="disk", tmpfs="size=8m",
-         fill=True),
-    Case("a read-only disk", gen(output="disk/o.mp4"), 1,
-         r"Cannot write the video 'disk/o\.mp4': the folder 'disk' is on a read-only "
-         r"filesystem", kind="disk", tmpfs="size=1m,ro"),
+    Case(
+        "a 300 KB disk, 30 s of speech",
+        gen(audio="long.wav", output="disk/o.mp4"),
+        1,
+        r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
+        r"\(\d+\.\d KB free, about \d+\.\d MB needed\)",
+        kind="disk",
+        tmpfs="size=300k",
+    ),
+    Case(
+        "a 100 KB disk, 1.2 s of speech",
+        gen(output="disk/o.mp4"),
+        1,
+        r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
+        r"\(\d+\.\d KB free, about \d+\.\d KB needed\)",
+        kind="disk",
+        tmpfs="size=100k",
+    ),
+    Case(
+        "a 600 KB disk that fits 1.2 s of speech",
+        gen(output="disk/o.mp4"),
+        0,
+        r"^wrote disk/o\.mp4",
+        kind="disk",
+        tmpfs="size=600k",
+        creates=("disk/o.mp4",),
+    ),
+    Case(
+        "a disk another program fills while writing",
+        gen(audio="long.wav", output="disk/o.mp4"),
+        1,
+        r"Cannot write the video 'disk/o\.mp4': there is no space left on its disk "
+        r"\([\d.]+ (bytes|KB|MB) free, (about [\d.]+ MB needed|not enough for it)\)",
+        kind="disk",
+        tmpfs="size=8m",
+        fill=True,
+    ),
+    Case(
+        "a read-only disk",
+        gen(output="disk/o.mp4"),
+        1,
+        r"Cannot write the video 'disk/o\.mp4': the folder 'disk' is on a read-only "
+        r"filesystem",
+        kind="disk",
+        tmpfs="size=1m,ro",
+    ),
 ]
 
 
@@ -279,9 +418,22 @@ def folder(tmp_path_factory):
     video.write_video(root / "mute.mp4", frames, 25)
     video.write_video(root / "my talk é.m4a.mp4", frames, 25, audio=speech, sample_rate=rate)
     # An M4A (AAC in MP4) with a non-ASCII name and a space.
-    subprocess.run([_ffmpeg(), "-v", "error", "-i", f"file:{root / 'my talk é.m4a.mp4'}",
-                    "-vn", "-c:a", "copy", "-f", "mp4", f"file:{root / 'my talk é.m4a'}"],
-                   check=True)
+    subprocess.run(
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            "-i",
+            f"file:{root / 'my talk é.m4a.mp4'}",
+            "-vn",
+            "-c:a",
+            "copy",
+            "-f",
+            "mp4",
+            f"file:{root / 'my talk é.m4a'}",
+        ],
+        check=True,
+    )
     (root / "my talk é.m4a.mp4").unlink()
     os.link(root / "clip.mp4", root / "hardlink.mp4")
     os.symlink("clip.mp4", root / "symlink.mp4")
@@ -317,8 +469,9 @@ def _model_variants(root):
     (future / pretrained.CONFIG_FILE).write_text(json.dumps(config))
     pickled = root / "pickled_model"
     shutil.copytree(bundled, pickled)
-    np.save(pickled / "payload.npy", np.array([{"evil": "pickle"}], dtype=object),
-            allow_pickle=True)
+    np.save(
+        pickled / "payload.npy", np.array([{"evil": "pickle"}], dtype=object), allow_pickle=True
+    )
     (pickled / "payload.npy").replace(pickled / pretrained.WEIGHTS_FILE)
 
 
@@ -381,16 +534,28 @@ def _fill(disk):
 
 def _run(case, folder):
     if case.kind == "disk" and case.fill:
-        process = subprocess.Popen(_command(case.args), cwd=folder, env=_environment(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            _command(case.args),
+            cwd=folder,
+            env=_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _wait_for_writing(process, folder / "disk")
         _fill(folder / "disk")
         out, err = process.communicate(timeout=300)
         (folder / "disk" / "filler").unlink()
         return [subprocess.CompletedProcess(process.args, process.returncode, out, err)]
     if case.kind == "signal":
-        process = subprocess.Popen(_command(case.args), cwd=folder, env=_environment(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            _command(case.args),
+            cwd=folder,
+            env=_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if case.delay is None:
             _wait_for_writing(process, folder)
         else:
@@ -405,23 +570,38 @@ def _run(case, folder):
             args = list(case.args)
             if not same_output:
                 args[args.index("-o") + 1] = f"o{index}.mp4"
-            runs.append(subprocess.Popen(_command(args), cwd=folder, env=_environment(),
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True))
+            runs.append(
+                subprocess.Popen(
+                    _command(args),
+                    cwd=folder,
+                    env=_environment(),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         results = []
         for process in runs:
             out, err = process.communicate(timeout=300)
-            results.append(subprocess.CompletedProcess(process.args, process.returncode, out,
-                                                       err))
+            results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
         return results
-    result = subprocess.run(_command(case.args), cwd=folder, env=_environment(),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        _command(case.args),
+        cwd=folder,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return [result]
 
 
 def _last_line(result):
-    lines = [line for line in (result.stderr.strip().splitlines() + result.stdout.strip()
-                               .splitlines()) if line.strip()]
+    lines = [
+        line
+        for line in (result.stderr.strip().splitlines() + result.stdout.strip().splitlines())
+        if line.strip()
+    ]
     if result.returncode == 0:
         lines = [line for line in result.stdout.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
@@ -439,8 +619,11 @@ def report():
 @contextlib.contextmanager
 def _mounted(folder, options):
     """`folder` as a fresh tmpfs with `options`; skip the case where mounting is refused."""
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         reason = result.stderr.strip() or f"mount exit status {result.returncode}"
         pytest.skip(f"cannot mount a small filesystem here ({reason})")
@@ -478,17 +661,23 @@ def test_fault(case, folder, report):
             assert (folder / name).is_file(), name
         if case.kind == "disk":
             leftovers = sorted(path.name for path in (folder / "disk").iterdir())
-            assert leftovers == sorted(pathlib.Path(name).name for name in case.creates
-                                       if name.startswith("disk/")), leftovers
+            assert leftovers == sorted(
+                pathlib.Path(name).name for name in case.creates if name.startswith("disk/")
+            ), leftovers
     after = _snapshot(folder)
     if case.signal == signal.SIGKILL:
         # A killed run cannot clean up: its scratch folder stays until the next
         # run writing into this folder removes it (and never the output).
         scratch = sorted(name for name in after if ".autalk-" in name and "/" not in name)
         assert scratch, "the killed run had started writing"
-        follow_up = subprocess.run(_command(["align", "p.jpg", "-o", "crop.png"]), cwd=folder,
-                                   env=_environment(), capture_output=True, text=True,
-                                   timeout=120)
+        follow_up = subprocess.run(
+            _command(["align", "p.jpg", "-o", "crop.png"]),
+            cwd=folder,
+            env=_environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert follow_up.returncode == 0, follow_up.stderr
         (folder / "crop.png").unlink()
         after = _snapshot(folder)

@@ -54,14 +54,20 @@ def test_an_output_that_is_an_input_is_refused_however_it_is_spelled(tmp_path, m
     (tmp_path / "sub").mkdir()
     os.link(tmp_path / "talk.wav", tmp_path / "hard.wav")
     os.symlink("talk.wav", tmp_path / "soft.wav")
-    for spelling in ("talk.wav", "./talk.wav", "sub/../talk.wav", str(tmp_path / "talk.wav"),
-                     "hard.wav", "soft.wav"):
+    for spelling in (
+        "talk.wav",
+        "./talk.wav",
+        "sub/../talk.wav",
+        str(tmp_path / "talk.wav"),
+        "hard.wav",
+        "soft.wav",
+    ):
         with pytest.raises(InputFileError) as caught:
-            files.refuse_overwriting_inputs([("AU CSV", spelling)],
-                                            [("audio file", "talk.wav")])
+            files.refuse_overwriting_inputs([("AU CSV", spelling)], [("audio file", "talk.wav")])
         assert str(caught.value) == (
             f"The AU CSV '{spelling}' is the audio file 'talk.wav'; an input is never "
-            "overwritten, so give the AU CSV another name.")
+            "overwritten, so give the AU CSV another name."
+        )
     assert (tmp_path / "talk.wav").read_bytes() == b"RIFF"
 
 
@@ -69,17 +75,24 @@ def test_different_files_none_and_arrays_pass(tmp_path):
     (tmp_path / "talk.wav").write_bytes(b"RIFF")
     files.refuse_overwriting_inputs(
         [("video", tmp_path / "talk.mp4"), ("AU CSV", None)],
-        [("audio file", tmp_path / "talk.wav"), ("photo", np.zeros((4, 4, 3), np.uint8)),
-         ("model", None)])
+        [
+            ("audio file", tmp_path / "talk.wav"),
+            ("photo", np.zeros((4, 4, 3), np.uint8)),
+            ("model", None),
+        ],
+    )
 
 
 # ------------------------------------------------------------------ write errors in words
-@pytest.mark.parametrize("code, words", [
-    (errno.ENOSPC, "there is no space left on its disk"),
-    (errno.EDQUOT, "the disk quota is used up"),
-    (errno.EROFS, "is on a read-only filesystem"),
-    (errno.EIO, "the disk reported an input/output error"),
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (errno.ENOSPC, "there is no space left on its disk"),
+        (errno.EDQUOT, "the disk quota is used up"),
+        (errno.EROFS, "is on a read-only filesystem"),
+        (errno.EIO, "the disk reported an input/output error"),
+    ],
+)
 def test_a_write_error_is_one_sentence_naming_the_users_path(tmp_path, code, words):
     target = tmp_path / "talk.mp4"
     with pytest.raises(InputFileError) as caught:
@@ -114,8 +127,11 @@ def test_other_os_errors_pass_through_unchanged(tmp_path):
 def test_an_output_that_cannot_fit_is_refused_before_the_work(tmp_path):
     free = files.free_bytes(tmp_path)
     ran = []
-    with pytest.raises(InputFileError, match=r"there is no space left on its disk \(.* free, "
-                                             r"about .* needed\)"):
+    with pytest.raises(
+        InputFileError,
+        match=r"there is no space left on its disk \(.* free, "
+        r"about .* needed\)",
+    ):
         with atomic_output(tmp_path / "big.mp4", "video", needed=free * 2):
             ran.append(True)
     assert ran == [] and list(tmp_path.iterdir()) == []
@@ -123,7 +139,11 @@ def test_an_output_that_cannot_fit_is_refused_before_the_work(tmp_path):
 
 def test_format_bytes():
     assert [files.format_bytes(n) for n in (512, 1536, 2.5e6, 3.2e9)] == [
-        "512 bytes", "1.5 KB", "2.5 MB", "3.2 GB"]
+        "512 bytes",
+        "1.5 KB",
+        "2.5 MB",
+        "3.2 GB",
+    ]
 
 
 # ------------------------------------------------------------------ scratch folders
@@ -143,8 +163,9 @@ def test_a_dead_runs_scratch_folder_goes_and_a_live_runs_stays(tmp_path):
         folder.mkdir()
         (folder / "b.mp4").write_bytes(b"partial")
     (dead / ".lock").touch()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(live / ".lock")],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(live / ".lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with atomic_output(tmp_path / "c.txt") as temporary:

@@ -26,8 +26,9 @@ def test_the_layout_has_no_breach(import_graph, graph):
 
 
 def test_function_level_imports_count_for_circles(import_graph, graph):
-    assert import_graph.find_cycles({"p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a"},
-                                     "p.d": {"p.a"}}) == [["p.a", "p.b", "p.c"]]
+    assert import_graph.find_cycles(
+        {"p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a"}, "p.d": {"p.a"}}
+    ) == [["p.a", "p.b", "p.c"]]
     files = graph[0]
     # The session imports media.face inside a function only: the graph sees it.
     internal, _ = import_graph.read_imports(files["keras_autalk.inference.session"], files)
@@ -44,11 +45,15 @@ def test_a_breach_is_reported_in_a_sentence(import_graph, graph):
     imports["keras_autalk.models.talker"].add("keras_autalk.media.face")
     libraries["keras_autalk.media.video"].add("tensorflow")
     problems = import_graph.check(files, imports, libraries, lines)
-    assert ("keras_autalk.media.face (media) imports keras_autalk.models.talker (models), "
-            "which media may not import.") in problems
+    assert (
+        "keras_autalk.media.face (media) imports keras_autalk.models.talker (models), "
+        "which media may not import."
+    ) in problems
     assert "keras_autalk.media.video imports tensorflow, which media may not import." in problems
-    assert any(problem.startswith("import circle: ") and "keras_autalk.media.face" in problem
-               for problem in problems)
+    assert any(
+        problem.startswith("import circle: ") and "keras_autalk.media.face" in problem
+        for problem in problems
+    )
 
 
 def test_every_room_is_in_the_rules(import_graph, graph):

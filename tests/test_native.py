@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-
 SCRIPT = r"""
 import os, threading
 from keras_autalk.native import native_stderr_silenced
@@ -23,13 +22,21 @@ os.write(2, b"after\n")
 
 
 def test_native_writes_are_hidden_and_stderr_restored():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            env={**os.environ, "AUTALK_DEBUG": "0"})
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AUTALK_DEBUG": "0"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == "before\nafter\n"
 
 
 def test_debug_shows_everything():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            env={**os.environ, "AUTALK_DEBUG": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AUTALK_DEBUG": "1"},
+    )
     assert "hidden\n" in result.stderr and "hidden in a thread" in result.stderr

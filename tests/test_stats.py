@@ -25,7 +25,6 @@ def test_pearson_matches_numpy_and_flags_constant_columns(rng):
     assert np.isnan(result[2])
 
 
-
 def test_pearson_of_two_series_matches_numpy_and_a_constant_is_nan(rng):
     first, second = rng.normal(size=50), rng.normal(size=50)
     assert pearson(first, second) == pytest.approx(np.corrcoef(first, second)[0, 1], abs=1e-12)

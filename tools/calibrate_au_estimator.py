@@ -18,8 +18,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from keras_autalk.media import au_labels
 from keras_autalk.datasets import pipeline, tfrecords
+from keras_autalk.media import au_labels
 
 
 def read_split(prepared, split):
@@ -44,36 +44,49 @@ def main():
     args = parser.parse_args()
 
     landmarks, targets, masks, _, action_units = read_split(args.prepared, "train")
-    estimator = au_labels.calibrate(landmarks, targets, action_units, masks=masks,
-                                    ridge=args.ridge)
+    estimator = au_labels.calibrate(landmarks, targets, action_units, masks=masks, ridge=args.ridge)
     test_landmarks, test_targets, test_masks, test_speakers, _ = read_split(args.prepared, "test")
     predicted = np.concatenate([estimator.predict(clip) for clip in test_landmarks])
     held_out = au_labels.per_au_correlation(
-        predicted, np.concatenate(test_targets), action_units, mask=np.concatenate(test_masks))
+        predicted, np.concatenate(test_targets), action_units, mask=np.concatenate(test_masks)
+    )
     manifest = json.loads(open(f"{args.prepared}/manifest.json").read())
-    held_out_speakers = [name for name, info in
-                         manifest.get("demo_corpus", {}).get("speakers", {}).items()
-                         if info.get("held_out")]
-    voice_only = np.concatenate([[speaker in held_out_speakers] * len(clip)
-                                 for speaker, clip in zip(test_speakers, test_landmarks)])
+    held_out_speakers = [
+        name
+        for name, info in manifest.get("demo_corpus", {}).get("speakers", {}).items()
+        if info.get("held_out")
+    ]
+    voice_only = np.concatenate(
+        [
+            [speaker in held_out_speakers] * len(clip)
+            for speaker, clip in zip(test_speakers, test_landmarks)
+        ]
+    )
     held_out_voice = au_labels.per_au_correlation(
-        predicted, np.concatenate(test_targets), action_units,
-        mask=np.concatenate(test_masks) * voice_only)
+        predicted,
+        np.concatenate(test_targets),
+        action_units,
+        mask=np.concatenate(test_masks) * voice_only,
+    )
     estimator.calibration["held_out_correlation"] = held_out
     estimator.calibration["held_out_voice_correlation"] = held_out_voice
     estimator.calibration["prepared"] = str(args.prepared)
     estimator.save(args.out)
 
-    print(f"train: {estimator.calibration['num_clips']} utterances, "
-          f"{estimator.calibration['num_frames']} frames; held out: {len(test_landmarks)} "
-          f"utterances, {len(predicted)} frames")
+    print(
+        f"train: {estimator.calibration['num_clips']} utterances, "
+        f"{estimator.calibration['num_frames']} frames; held out: {len(test_landmarks)} "
+        f"utterances, {len(predicted)} frames"
+    )
     print()
     print("| AU | train r | held-out split r | held-out voice only r |")
     print("| --- | ---: | ---: | ---: |")
     for unit in action_units:
         name = f"AU{unit:02d}"
-        print(f"| {name} | {estimator.calibration['correlation'][name]:.3f} | "
-              f"{held_out[name]:.3f} | {held_out_voice[name]:.3f} |")
+        print(
+            f"| {name} | {estimator.calibration['correlation'][name]:.3f} | "
+            f"{held_out[name]:.3f} | {held_out_voice[name]:.3f} |"
+        )
     print()
     print(f"wrote {args.out}")
 

@@ -18,8 +18,11 @@ from keras_autalk.config import MOUTH_PARAMETERS
 from keras_autalk.corpora import readers as corpora
 from keras_autalk.media import face, video
 
-COLUMNS = (("open vowel", "jaw_drop"), ("bilabial closure", "lip_press"),
-           ("rounded vowel", "pucker"))
+COLUMNS = (
+    ("open vowel", "jaw_drop"),
+    ("bilabial closure", "lip_press"),
+    ("rounded vowel", "pucker"),
+)
 
 
 def main():
@@ -34,7 +37,9 @@ def main():
     for speaker in speakers:
         utterance = next(u for u in utterances if u.speaker == speaker)
         clip = video.read_video(utterance.video_path)
-        mouth = np.load(pathlib.Path(args.root) / speaker / "mouth" / f"{utterance.utterance_id}.npy")
+        mouth = np.load(
+            pathlib.Path(args.root) / speaker / "mouth" / f"{utterance.utterance_id}.npy"
+        )
         tiles = []
         for _, parameter in COLUMNS:
             index = int(np.argmax(mouth[:, MOUTH_PARAMETERS.index(parameter)]))
@@ -43,7 +48,7 @@ def main():
             centre = landmarks[48:68].mean(axis=0)
             half = 1.1 * np.linalg.norm(landmarks[54] - landmarks[48])
             left, top = (centre - half).astype(int)
-            crop = frame[max(0, top):top + int(2 * half), max(0, left):left + int(2 * half)]
+            crop = frame[max(0, top) : top + int(2 * half), max(0, left) : left + int(2 * half)]
             tiles.append(np.asarray(Image.fromarray(crop).resize((160, 160), Image.BICUBIC)))
         rows.append(np.concatenate(tiles, axis=1))
     sheet = Image.fromarray(np.concatenate(rows, axis=0))
@@ -57,10 +62,18 @@ def main():
     full.save(out / "demo_corpus_mouths.jpg", quality=85)
     first = utterances[0]
     clip = video.read_video(first.video_path)
-    video.write_video(out / "demo_corpus_sample.mp4", clip.frames, clip.fps, audio=clip.audio,
-                      sample_rate=clip.sample_rate, crf=26)
-    print(f"wrote {out / 'demo_corpus_mouths.jpg'} and {out / 'demo_corpus_sample.mp4'} "
-          f"({first.speaker}/{first.utterance_id})")
+    video.write_video(
+        out / "demo_corpus_sample.mp4",
+        clip.frames,
+        clip.fps,
+        audio=clip.audio,
+        sample_rate=clip.sample_rate,
+        crf=26,
+    )
+    print(
+        f"wrote {out / 'demo_corpus_mouths.jpg'} and {out / 'demo_corpus_sample.mp4'} "
+        f"({first.speaker}/{first.utterance_id})"
+    )
 
 
 if __name__ == "__main__":

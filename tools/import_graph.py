@@ -43,10 +43,28 @@ ALLOWED = {
     "inference": {"presets", "models", "features", "media"},
     "training": {"datasets", "presets", "models", "layers", "features", "media"},
     "export": {"inference", "presets", "models", "features"},
-    "evaluation": {"inference", "training", "datasets", "corpora", "presets", "models",
-                   "features", "media"},
-    "commands": {"evaluation", "export", "training", "inference", "datasets", "corpora",
-                 "presets", "models", "features", "media"},
+    "evaluation": {
+        "inference",
+        "training",
+        "datasets",
+        "corpora",
+        "presets",
+        "models",
+        "features",
+        "media",
+    },
+    "commands": {
+        "evaluation",
+        "export",
+        "training",
+        "inference",
+        "datasets",
+        "corpora",
+        "presets",
+        "models",
+        "features",
+        "media",
+    },
     "cli": {"commands"},
 }
 # Third-party packages a room must never import, even inside a function.
@@ -76,7 +94,7 @@ def _resolve(node, module, is_package):
     base = module.split(".")
     if not is_package:
         base = base[:-1]
-    base = base[:len(base) - node.level + 1]
+    base = base[: len(base) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -122,9 +140,10 @@ def find_cycles(imports):
 
     A package's `__init__` importing its own submodules is not a circle.
     """
-    edges = {module: {target for target in targets
-                      if not (module + ".").startswith(target + ".")}
-             for module, targets in imports.items()}
+    edges = {
+        module: {target for target in targets if not (module + ".").startswith(target + ".")}
+        for module, targets in imports.items()
+    }
     index, low, stack, on_stack, cycles = {}, {}, [], set(), []
     counter = [0]
 
@@ -176,8 +195,10 @@ def check(files, imports, libraries, lines):
         for target_room, pairs in sorted(targets.items()):
             if target_room not in allowed:
                 for module, target in pairs:
-                    problems.append(f"{module} ({source_room}) imports {target} "
-                                    f"({target_room}), which {source_room} may not import.")
+                    problems.append(
+                        f"{module} ({source_room}) imports {target} "
+                        f"({target_room}), which {source_room} may not import."
+                    )
     for module, names in sorted(libraries.items()):
         forbidden = FORBIDDEN_LIBRARIES.get(room_of(module), set()) & names
         for name in sorted(forbidden):
@@ -186,13 +207,16 @@ def check(files, imports, libraries, lines):
         problems.append("import circle: " + " <-> ".join(cycle))
     for module, count in sorted(lines.items()):
         if count > MAX_FILE_LINES:
-            problems.append(f"{files[module]} has {count} non-blank lines "
-                            f"(more than {MAX_FILE_LINES}).")
+            problems.append(
+                f"{files[module]} has {count} non-blank lines (more than {MAX_FILE_LINES})."
+            )
     total = sum(lines.values())
     for room, count in sorted(room_lines(lines).items()):
         if count > MAX_ROOM_SHARE * total:
-            problems.append(f"the {room} folder holds {count / total:.0%} of the package "
-                            f"(more than {MAX_ROOM_SHARE:.0%}).")
+            problems.append(
+                f"the {room} folder holds {count / total:.0%} of the package "
+                f"(more than {MAX_ROOM_SHARE:.0%})."
+            )
     return problems
 
 
@@ -212,11 +236,17 @@ def print_report(files, imports, lines, out=sys.stdout):
     for room in ALLOWED:
         if room not in counts:
             continue
-        print(f"{room:<11} {counts[room]:>6} {counts[room] / total:>6.1%}  "
-              f"{', '.join(sorted(graph.get(room, {}))) or '-'}", file=out)
+        print(
+            f"{room:<11} {counts[room]:>6} {counts[room] / total:>6.1%}  "
+            f"{', '.join(sorted(graph.get(room, {}))) or '-'}",
+            file=out,
+        )
     largest = max(lines, key=lines.get)
-    print(f"\n{len(files)} modules, {total} non-blank lines; largest file "
-          f"{files[largest].relative_to(ROOT.parent)} ({lines[largest]} lines)", file=out)
+    print(
+        f"\n{len(files)} modules, {total} non-blank lines; largest file "
+        f"{files[largest].relative_to(ROOT.parent)} ({lines[largest]} lines)",
+        file=out,
+    )
 
 
 def print_dot(imports, out=sys.stdout):

@@ -30,8 +30,9 @@ TEXT = (
 )
 VOICE = speech.Voice("en-us", "m3", rate=165, pitch=48, pitch_range=55)
 PADDING_S = 0.3
-OUTPUT = (pathlib.Path(__file__).resolve().parent.parent / "keras_autalk" / "assets"
-          / "demo_speech.flac")
+OUTPUT = (
+    pathlib.Path(__file__).resolve().parent.parent / "keras_autalk" / "assets" / "demo_speech.flac"
+)
 
 
 def demo_speech_bytes(config=AudioConfig()):
@@ -46,8 +47,11 @@ def demo_speech_bytes(config=AudioConfig()):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(OUTPUT), help=f"default {OUTPUT}")
-    parser.add_argument("--check", action="store_true",
-                        help="only say whether the file on disk is what this script makes")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only say whether the file on disk is what this script makes",
+    )
     args = parser.parse_args(argv)
     data, duration = demo_speech_bytes()
     digest = hashlib.sha256(data).hexdigest()[:16]

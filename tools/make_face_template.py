@@ -12,13 +12,13 @@ Run: python tools/make_face_template.py > keras_autalk/media/face_template.py
 
 import numpy as np
 
-from keras_autalk.media import face
-from keras_autalk.media import photos
+from keras_autalk.media import face, photos
 
 # Landmark i of a face is landmark MIRROR[i] of its mirror image.
 MIRROR = (
     list(range(16, -1, -1))
-    + list(range(26, 21, -1)) + list(range(21, 16, -1))
+    + list(range(26, 21, -1))
+    + list(range(21, 16, -1))
     + [27, 28, 29, 30]
     + [35, 34, 33, 32, 31]
     + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
@@ -52,8 +52,7 @@ def main():
     left_eye = symmetric[36:42].mean(axis=0)
     right_eye = symmetric[42:48].mean(axis=0)
     angle = np.arctan2(*(right_eye - left_eye)[::-1])
-    rotation = np.array([[np.cos(-angle), -np.sin(-angle)],
-                         [np.sin(-angle), np.cos(-angle)]])
+    rotation = np.array([[np.cos(-angle), -np.sin(-angle)], [np.sin(-angle), np.cos(-angle)]])
     symmetric = symmetric @ rotation.T
     symmetric -= symmetric.min(axis=0)
     symmetric /= symmetric[:, 0].max()

@@ -31,11 +31,15 @@ def bundled_output():
     features = log_mel.audio_features(waveform)
     if talker.model_config.audio_normalization == "utterance":
         features = log_mel.normalize_features(features)
-    outputs = talker({"identity_image": (crop.astype("float32") / 255.0)[None],
-                      "audio_features": np.asarray(features[:24], "float32")[None]})
+    outputs = talker(
+        {
+            "identity_image": (crop.astype("float32") / 255.0)[None],
+            "audio_features": np.asarray(features[:24], "float32")[None],
+        }
+    )
     frames = np.asarray(outputs["frames"])[0]
     aus = np.asarray(outputs["au_intensity"])[0]
-    mouth = frames[:, 80:112, 40:88]   # the mouth region of the aligned crop
+    mouth = frames[:, 80:112, 40:88]  # the mouth region of the aligned crop
     return {
         "frame_means": [round(float(value), 5) for value in frames.mean(axis=(1, 2, 3))[::6]],
         "mouth_means": [round(float(value), 5) for value in mouth.mean(axis=(1, 2, 3))[::6]],

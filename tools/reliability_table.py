@@ -46,8 +46,10 @@ def main(report_path):
             status, says = seen["status"], seen["says"] or "(nothing: killed)"
             held += 1
         says = says.replace("|", "\\|")
-        print(f"| {number} | {case.id} | {how(case).replace('|', chr(92) + '|')} | {status} | "
-              f"{says} |")
+        print(
+            f"| {number} | {case.id} | {how(case).replace('|', chr(92) + '|')} | {status} | "
+            f"{says} |"
+        )
     print(f"\n{len(CASES)} cases tried, {held} held.")
 
 

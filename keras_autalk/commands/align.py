@@ -17,7 +17,9 @@ def add_parser(subparsers):
     )
     parser.add_argument("--size", type=int, default=None, help="crop side in pixels (default 128)")
     parser.add_argument(
-        "--detector", choices=("hog", "cnn"), default=None,
+        "--detector",
+        choices=("hog", "cnn"),
+        default=None,
         help="dlib face detector (default hog; cnn is slower and stricter)",
     )
     add_face_choice(parser)
@@ -30,8 +32,9 @@ def run(args):
 
     config = align.face_config(size=args.size, detector=args.detector)
     face_index, face_box = face_choice(args)
-    result = align.align_photo(args.image, args.output, args.landmarks, config,
-                               face_index=face_index, face_box=face_box)
+    result = align.align_photo(
+        args.image, args.output, args.landmarks, config, face_index=face_index, face_box=face_box
+    )
     for message in result.notes:
         note(message)
     print(f"wrote {args.output}" + (f" and {args.landmarks}" if args.landmarks else ""))

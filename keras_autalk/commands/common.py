@@ -8,11 +8,19 @@ EXIT_ERROR = 1
 
 def add_face_choice(parser):
     """`--face N` and `--face-box X,Y,W,H`: which face of a photo to use."""
-    parser.add_argument("--face", type=int, default=None, metavar="N",
-                        help="use the N-th face, counting left to right from 1 (default: the "
-                        "largest)")
-    parser.add_argument("--face-box", default=None, metavar="X,Y,W,H",
-                        help="use the face in this box of the photo (pixels)")
+    parser.add_argument(
+        "--face",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use the N-th face, counting left to right from 1 (default: the largest)",
+    )
+    parser.add_argument(
+        "--face-box",
+        default=None,
+        metavar="X,Y,W,H",
+        help="use the face in this box of the photo (pixels)",
+    )
 
 
 def face_choice(args):

@@ -76,8 +76,9 @@ def check_numpy(full=True):
 def check_tensorflow_io(full=True):
     if not full:
         check = _installed("tensorflow-io")
-        return dataclasses.replace(check, required=False,
-                                   detail=check.detail.replace("imports it", "loads its ops"))
+        return dataclasses.replace(
+            check, required=False, detail=check.detail.replace("imports it", "loads its ops")
+        )
     from keras_autalk.features import tfio_backend
 
     loaded, reason = tfio_backend.tfio_status()
@@ -85,7 +86,8 @@ def check_tensorflow_io(full=True):
     if loaded:
         return Check("tensorflow-io", True, f"{version}, ops load", required=False)
     return Check(
-        "tensorflow-io", False,
+        "tensorflow-io",
+        False,
         f"{version}, ops do not load ({reason}); audio uses soundfile + librosa instead",
         required=False,
     )
@@ -94,6 +96,7 @@ def check_tensorflow_io(full=True):
 def check_dlib(full=True):
     try:
         import dlib
+
         from keras_autalk.media import face
 
         paths = [face.model_path(kind) for kind in face.MODEL_FILES]
@@ -106,10 +109,15 @@ def check_dlib(full=True):
     except Exception as error:  # noqa: BLE001
         return Check("dlib", False, f"{error}")
     if not full:
-        return Check("dlib", True, f"{dlib.__version__}, model files of the 68-point predictor, "
-                     f"CNN detector and face embedding present ({paths[0].parent})")
+        return Check(
+            "dlib",
+            True,
+            f"{dlib.__version__}, model files of the 68-point predictor, "
+            f"CNN detector and face embedding present ({paths[0].parent})",
+        )
     return Check(
-        "dlib", True,
+        "dlib",
+        True,
         f"{dlib.__version__}, HOG + CNN detectors, 68-point predictor and face embedding load",
     )
 
@@ -121,7 +129,9 @@ def check_ffmpeg(full=True):
         executable = ffmpeg.ffmpeg_exe()
         encoders = subprocess.run(
             [executable, "-hide_banner", "-encoders"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            check=True,
         ).stdout.decode("utf-8", "replace")
     except Exception as error:  # noqa: BLE001
         return Check("ffmpeg", False, f"{error}")
@@ -138,7 +148,8 @@ def check_audio_libraries(full=True):
     except Exception as error:  # noqa: BLE001
         return Check("soundfile/soxr", False, f"cannot import: {error}")
     return Check(
-        "soundfile/soxr", True,
+        "soundfile/soxr",
+        True,
         f"libsndfile {soundfile.__libsndfile_version__}, soxr {soxr.__version__}, "
         f"librosa {_version('librosa') or 'MISSING'}",
     )
@@ -170,9 +181,12 @@ def check_bundled_model(full=True):
         return Check("bundled model", False, str(error))
     if not checked:
         return Check("bundled model", False, f"{directory}: model.json records no checksums")
-    return Check("bundled model", True,
-                 f"{directory.name}: {checked} file(s) match their SHA-256 "
-                 f"(decoder {record['model_config'].decoder})")
+    return Check(
+        "bundled model",
+        True,
+        f"{directory.name}: {checked} file(s) match their SHA-256 "
+        f"(decoder {record['model_config'].decoder})",
+    )
 
 
 def check_litert(full=True):
@@ -185,10 +199,18 @@ def check_litert(full=True):
         path = pretrained.resolve_model_dir(pretrained.DEFAULT_MODEL) / runtime.LITERT_FILE
         runner = runtime.LiteRTRunner(path)
     except Exception as error:  # noqa: BLE001 - report any failure in one line
-        return Check("ai-edge-litert", False, f"{version or 'not installed'}: {error} "
-                     "(generate falls back to Keras)", required=False)
-    return Check("ai-edge-litert", True, f"{version}, runs the bundled generator.tflite "
-                 f"({runner.num_threads} threads)", required=False)
+        return Check(
+            "ai-edge-litert",
+            False,
+            f"{version or 'not installed'}: {error} (generate falls back to Keras)",
+            required=False,
+        )
+    return Check(
+        "ai-edge-litert",
+        True,
+        f"{version}, runs the bundled generator.tflite ({runner.num_threads} threads)",
+        required=False,
+    )
 
 
 def _installed(distribution):
@@ -200,9 +222,18 @@ def _installed(distribution):
 
 
 CHECKS = (
-    check_package, check_python, check_tensorflow, check_keras, check_numpy,
-    check_tensorflow_io, check_litert, check_dlib, check_ffmpeg, check_audio_libraries,
-    check_espeak, check_bundled_model,
+    check_package,
+    check_python,
+    check_tensorflow,
+    check_keras,
+    check_numpy,
+    check_tensorflow_io,
+    check_litert,
+    check_dlib,
+    check_ffmpeg,
+    check_audio_libraries,
+    check_espeak,
+    check_bundled_model,
 )
 
 
@@ -230,9 +261,12 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "doctor", help="check the installation: versions, dlib models, ffmpeg, LiteRT"
     )
-    parser.add_argument("--full", action="store_true",
-                        help="also import TensorFlow and Keras, load tensorflow-io's ops and "
-                        "every dlib model (a few seconds)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also import TensorFlow and Keras, load tensorflow-io's ops and "
+        "every dlib model (a few seconds)",
+    )
     parser.set_defaults(handler=run)
 
 

@@ -39,7 +39,9 @@ def add_parser(subparsers):
     parser.add_argument("audio", help="WAV, FLAC, OGG, MP3 or M4A file, any rate and channels")
     parser.add_argument("-o", "--output", required=True, help="where to write them (.npy)")
     parser.add_argument(
-        "--backend", choices=("auto", "tfio", "soundfile"), default="auto",
+        "--backend",
+        choices=("auto", "tfio", "soundfile"),
+        default="auto",
         help="audio decoding backend (default: tensorflow-io if its ops load)",
     )
     parser.set_defaults(handler=run)

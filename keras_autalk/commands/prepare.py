@@ -34,9 +34,21 @@ def default_au_estimator():
     return path if path.is_file() else None
 
 
-def prepare(corpus, out_dir, root=None, size="default", seed=0, num_workers=2,
-            num_shards=1, shard_index=0, test_speakers=(), au_estimator="default",
-            config=AutalkConfig(), progress=True, notes=None):
+def prepare(
+    corpus,
+    out_dir,
+    root=None,
+    size="default",
+    seed=0,
+    num_workers=2,
+    num_shards=1,
+    shard_index=0,
+    test_speakers=(),
+    au_estimator="default",
+    config=AutalkConfig(),
+    progress=True,
+    notes=None,
+):
     """Prepare a corpus into `out_dir`; return the manifest.
 
     Args:
@@ -68,12 +80,19 @@ def prepare(corpus, out_dir, root=None, size="default", seed=0, num_workers=2,
 
         root = pathlib.Path(root) if root else out_dir.parent / "demo_corpus"
         corpus_config = demo_corpus.size_config(size, seed)
-        manifest = demo_corpus.render_corpus(root, corpus_config, num_workers=num_workers,
-                                             progress=progress)
+        manifest = demo_corpus.render_corpus(
+            root, corpus_config, num_workers=num_workers, progress=progress
+        )
         split_fn = demo_corpus.split_function(manifest)
-        extra = {"demo_corpus": {"root": str(root), "size": size, "seed": seed,
-                                 "speakers": manifest["speakers"],
-                                 "held_out_sentences": manifest["held_out_sentences"]}}
+        extra = {
+            "demo_corpus": {
+                "root": str(root),
+                "size": size,
+                "seed": seed,
+                "speakers": manifest["speakers"],
+                "held_out_sentences": manifest["held_out_sentences"],
+            }
+        }
     else:
         if root is None:
             raise AutalkError(f"Give the {corpus} corpus folder with --root.")
@@ -89,14 +108,24 @@ def prepare(corpus, out_dir, root=None, size="default", seed=0, num_workers=2,
     if au_estimator == "default":
         au_estimator = default_au_estimator()
         if au_estimator is None and any(u.au_csv_path is None for u in utterances):
-            notes.append("no calibrated AU estimator is installed and some videos have no "
-                         "OpenFace CSV: their AU labels are masked out.")
+            notes.append(
+                "no calibrated AU estimator is installed and some videos have no "
+                "OpenFace CSV: their AU labels are masked out."
+            )
     elif au_estimator == "none":
         au_estimator = None
     return prepare_module.prepare_corpus(
-        utterances, out_dir, config=config, split_fn=split_fn, num_workers=num_workers,
-        num_shards=num_shards, shard_index=shard_index, progress=progress,
-        au_estimator=au_estimator, corpus=corpus, manifest_extra=extra,
+        utterances,
+        out_dir,
+        config=config,
+        split_fn=split_fn,
+        num_workers=num_workers,
+        num_shards=num_shards,
+        shard_index=shard_index,
+        progress=progress,
+        au_estimator=au_estimator,
+        corpus=corpus,
+        manifest_extra=extra,
     )
 
 
@@ -108,22 +137,32 @@ def add_parser(subparsers):
     parser.add_argument("--corpus", required=True, choices=("demo", "grid", "tcd-timit", "folder"))
     parser.add_argument("--out", required=True, help="output folder for the TFRecords")
     parser.add_argument(
-        "--root", help="the corpus folder (demo: where it is rendered; default demo_corpus "
-        "beside --out)",
+        "--root",
+        help="the corpus folder (demo: where it is rendered; default demo_corpus beside --out)",
     )
-    parser.add_argument("--size", default="default",
-                        choices=("tiny", "small", "default", "people", "people-tiny"),
-                        help="demo corpus size (default: about 10 minutes on 2 cores; "
-                             "people: many real faces and human speech, about 30 minutes)")
+    parser.add_argument(
+        "--size",
+        default="default",
+        choices=("tiny", "small", "default", "people", "people-tiny"),
+        help="demo corpus size (default: about 10 minutes on 2 cores; "
+        "people: many real faces and human speech, about 30 minutes)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="demo corpus seed")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    parser.add_argument("--num-shards", type=int, default=1,
-                        help="machines sharing the work (split by speaker)")
+    parser.add_argument(
+        "--num-shards", type=int, default=1, help="machines sharing the work (split by speaker)"
+    )
     parser.add_argument("--shard-index", type=int, default=0, help="this machine's share (0-based)")
-    parser.add_argument("--test-speakers", default="",
-                        help="comma-separated speakers of the test split (real corpora)")
-    parser.add_argument("--au-estimator", default="default",
-                        help="AU labels for videos without an OpenFace CSV: default, none, or a JSON path")
+    parser.add_argument(
+        "--test-speakers",
+        default="",
+        help="comma-separated speakers of the test split (real corpora)",
+    )
+    parser.add_argument(
+        "--au-estimator",
+        default="default",
+        help="AU labels for videos without an OpenFace CSV: default, none, or a JSON path",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -140,9 +179,17 @@ def run(args):
     notes = []
     test_speakers = [name for name in args.test_speakers.split(",") if name]
     manifest = preparation.prepare(
-        args.corpus, args.out, root=args.root, size=args.size, seed=args.seed,
-        num_workers=args.workers, num_shards=args.num_shards, shard_index=args.shard_index,
-        test_speakers=test_speakers, au_estimator=args.au_estimator, notes=notes,
+        args.corpus,
+        args.out,
+        root=args.root,
+        size=args.size,
+        seed=args.seed,
+        num_workers=args.workers,
+        num_shards=args.num_shards,
+        shard_index=args.shard_index,
+        test_speakers=test_speakers,
+        au_estimator=args.au_estimator,
+        notes=notes,
     )
     for message in notes:
         note(message)

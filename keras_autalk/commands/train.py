@@ -12,12 +12,16 @@ STOPPED_NOTE = "run the same command again to resume from the last saved state"
 def add_parser(subparsers):
     """Add `autalk train` and its options to `subparsers`."""
     parser = subparsers.add_parser(
-        "train", help="run a training recipe (recipes/NAME.py), e.g. talker_demo",
+        "train",
+        help="run a training recipe (recipes/NAME.py), e.g. talker_demo",
         description="Run a training recipe; the options after RECIPE are the recipe's own "
         "(--out, --epochs, --strategy mirrored|multi-worker|default, ...; see RECIPE --help).",
     )
-    parser.add_argument("recipe", help="au_classifier_demo, talker_demo, talker_grid, "
-                        "talker_tcd_timit, sync_expert_demo, or the path of a recipe file")
+    parser.add_argument(
+        "recipe",
+        help="au_classifier_demo, talker_demo, talker_grid, "
+        "talker_tcd_timit, sync_expert_demo, or the path of a recipe file",
+    )
     parser.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's options")
     parser.set_defaults(handler=run)
 

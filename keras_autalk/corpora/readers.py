@@ -87,14 +87,13 @@ def natural_key(text):
     """Sort key that orders the numbers inside `text` by value ("s2" < "s10")."""
     return tuple(
         (0, int(part), "") if part.isdigit() else (1, 0, part.lower())
-        for part in re.split(r"(\d+)", text) if part
+        for part in re.split(r"(\d+)", text)
+        if part
     ) + ((-1, 0, text),)
 
 
 def _sorted_utterances(utterances):
-    return sorted(
-        utterances, key=lambda u: (natural_key(u.speaker), natural_key(u.utterance_id))
-    )
+    return sorted(utterances, key=lambda u: (natural_key(u.speaker), natural_key(u.utterance_id)))
 
 
 def _check_root(root, what):
@@ -116,8 +115,11 @@ def _files(folder, extensions):
     if not folder.is_dir():
         return []
     return sorted(
-        (path for path in folder.iterdir()
-         if path.is_file() and _visible(path) and path.suffix.lower() in extensions),
+        (
+            path
+            for path in folder.iterdir()
+            if path.is_file() and _visible(path) and path.suffix.lower() in extensions
+        ),
         key=lambda path: natural_key(path.name),
     )
 
@@ -145,8 +147,7 @@ def _no_videos(root, what, expected):
 def _grid_speaker_videos(speaker_folder):
     """{utterance id: video path} of one GRID speaker, first layout winning."""
     videos: Dict[str, pathlib.Path] = {}
-    for folder in (speaker_folder, speaker_folder / "video" / "mpg_6000",
-                   speaker_folder / "video"):
+    for folder in (speaker_folder, speaker_folder / "video" / "mpg_6000", speaker_folder / "video"):
         for stem, path in _by_stem(_files(folder, GRID_VIDEO_EXTENSIONS)).items():
             videos.setdefault(stem, path)
     return videos
@@ -180,25 +181,41 @@ def read_grid(root, corpus="grid"):
     root = _check_root(root, "GRID corpus")
     utterances = []
     for speaker_folder in sorted(root.iterdir(), key=lambda path: natural_key(path.name)):
-        if (not speaker_folder.is_dir() or not _visible(speaker_folder)
-                or speaker_folder.name in _GRID_SHARED_FOLDERS):
+        if (
+            not speaker_folder.is_dir()
+            or not _visible(speaker_folder)
+            or speaker_folder.name in _GRID_SHARED_FOLDERS
+        ):
             continue
         speaker = speaker_folder.name
         videos = _grid_speaker_videos(speaker_folder)
         if not videos:
             continue
-        aligns = [_by_stem(_files(folder, (".align",))) for folder in (
-            speaker_folder / "align", root / "alignments" / speaker, root / "align" / speaker)]
-        audios = [_by_stem(_files(folder, AUDIO_EXTENSIONS)) for folder in (
-            root / "audio_25k" / speaker, speaker_folder / "audio")]
+        aligns = [
+            _by_stem(_files(folder, (".align",)))
+            for folder in (
+                speaker_folder / "align",
+                root / "alignments" / speaker,
+                root / "align" / speaker,
+            )
+        ]
+        audios = [
+            _by_stem(_files(folder, AUDIO_EXTENSIONS))
+            for folder in (root / "audio_25k" / speaker, speaker_folder / "audio")
+        ]
         au_csvs = [_by_stem(_files(speaker_folder / "au", (".csv",)))]
         for stem, video_path in videos.items():
-            utterances.append(Utterance(
-                corpus=corpus, speaker=speaker, utterance_id=stem, video_path=video_path,
-                audio_path=_first_match(stem, audios),
-                align_path=_first_match(stem, aligns),
-                au_csv_path=_first_match(stem, au_csvs),
-            ))
+            utterances.append(
+                Utterance(
+                    corpus=corpus,
+                    speaker=speaker,
+                    utterance_id=stem,
+                    video_path=video_path,
+                    audio_path=_first_match(stem, audios),
+                    align_path=_first_match(stem, aligns),
+                    au_csv_path=_first_match(stem, au_csvs),
+                )
+            )
     if not utterances:
         raise _no_videos(root, "GRID videos", "speaker folders such as 's1/' with .mpg videos")
     return _sorted_utterances(utterances)
@@ -215,12 +232,19 @@ def _paired_utterances(corpus, speaker, video_paths: Iterable[pathlib.Path]):
         # Two containers of one name ("talk.mp4", "talk.mov") stay apart.
         utterance_id = stem if stems.count(stem) == 1 else video_path.name
         audio_path = _first_match(stem, [_by_stem(_files(folder, AUDIO_EXTENSIONS))])
-        au_csv_path = _first_match(stem, [_by_stem(_files(folder, (".csv",))),
-                                          _by_stem(_files(folder / "au", (".csv",)))])
-        utterances.append(Utterance(
-            corpus=corpus, speaker=speaker, utterance_id=utterance_id,
-            video_path=video_path, audio_path=audio_path, au_csv_path=au_csv_path,
-        ))
+        au_csv_path = _first_match(
+            stem, [_by_stem(_files(folder, (".csv",))), _by_stem(_files(folder / "au", (".csv",)))]
+        )
+        utterances.append(
+            Utterance(
+                corpus=corpus,
+                speaker=speaker,
+                utterance_id=utterance_id,
+                video_path=video_path,
+                audio_path=audio_path,
+                au_csv_path=au_csv_path,
+            )
+        )
     return utterances
 
 
@@ -257,11 +281,11 @@ def read_tcd_timit(root):
             if not speaker_folder.is_dir() or not _visible(speaker_folder):
                 continue
             videos = _files(speaker_folder / "straightcam", VIDEO_EXTENSIONS)
-            utterances += _paired_utterances(
-                "tcd-timit", f"{group}/{speaker_folder.name}", videos)
+            utterances += _paired_utterances("tcd-timit", f"{group}/{speaker_folder.name}", videos)
     if not utterances:
         raise _no_videos(
-            root, "TCD-TIMIT videos",
+            root,
+            "TCD-TIMIT videos",
             "'volunteers/<NN>/straightcam/*.mp4' or 'lipspeakers/<name>/straightcam/*.mp4'",
         )
     return _sorted_utterances(utterances)
@@ -304,9 +328,7 @@ def read_folder(root):
         videos = sorted(videos, key=lambda path: natural_key(path.name))
         utterances += _paired_utterances("folder", speaker, videos)
     if not utterances:
-        raise _no_videos(
-            root, "videos", "files ending in " + ", ".join(VIDEO_EXTENSIONS)
-        )
+        raise _no_videos(root, "videos", "files ending in " + ", ".join(VIDEO_EXTENSIONS))
     return _sorted_utterances(utterances)
 
 
@@ -337,6 +359,4 @@ def read_corpus(kind, root):
         return read_tcd_timit(root)
     if kind == "folder":
         return read_folder(root)
-    raise AutalkError(
-        f"Unknown corpus kind {kind!r}; choose one of {', '.join(CORPUS_KINDS)}."
-    )
+    raise AutalkError(f"Unknown corpus kind {kind!r}; choose one of {', '.join(CORPUS_KINDS)}.")

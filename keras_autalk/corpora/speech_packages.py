@@ -54,22 +54,56 @@ class SpeechSource:
 
 _FESTVOX = "usr/share/festival/voices/russian/msu_ru_nsh_clunits/"
 TRAINING_SOURCES = (
-    SpeechSource("festvox-ru", "festvox-ru", _FESTVOX, (".wav", ".lab", "txt.done.data"),
-                 "BSD-like (Nickolay V. Shmyrev, 2005)", "training"),
-    SpeechSource("fillets-cs", "fillets-ng-data-cs", "usr/share/games/fillets-ng/sound/",
-                 (".ogg",), "GPL-2+ (Fish Fillets NG data)", "training"),
-    SpeechSource("fillets-nl", "fillets-ng-data-nl", "usr/share/games/fillets-ng/sound/",
-                 (".ogg",), "GPL-2+ (Fish Fillets NG data)", "training"),
+    SpeechSource(
+        "festvox-ru",
+        "festvox-ru",
+        _FESTVOX,
+        (".wav", ".lab", "txt.done.data"),
+        "BSD-like (Nickolay V. Shmyrev, 2005)",
+        "training",
+    ),
+    SpeechSource(
+        "fillets-cs",
+        "fillets-ng-data-cs",
+        "usr/share/games/fillets-ng/sound/",
+        (".ogg",),
+        "GPL-2+ (Fish Fillets NG data)",
+        "training",
+    ),
+    SpeechSource(
+        "fillets-nl",
+        "fillets-ng-data-nl",
+        "usr/share/games/fillets-ng/sound/",
+        (".ogg",),
+        "GPL-2+ (Fish Fillets NG data)",
+        "training",
+    ),
 )
 EVALUATION_SOURCES = (
-    SpeechSource("asterisk-fr", "asterisk-core-sounds-fr-wav",
-                 "usr/share/asterisk/sounds/fr_CA_f_June/", (".wav",),
-                 "CC-BY-SA-3.0 (Digium, June Wallack)", "evaluation"),
-    SpeechSource("asterisk-it", "asterisk-prompt-it-menardi-wav",
-                 "usr/share/asterisk/sounds/it_IT_f_Menardi/", (".wav",),
-                 "CC-BY-SA-3.0 (Carlo Menardi)", "evaluation"),
-    SpeechSource("asterisk-es", "asterisk-prompt-es-co", "usr/share/asterisk/sounds/es/",
-                 (".gsm",), "GPL-2 (Avatar Ltda., July E. Jiménez)", "evaluation"),
+    SpeechSource(
+        "asterisk-fr",
+        "asterisk-core-sounds-fr-wav",
+        "usr/share/asterisk/sounds/fr_CA_f_June/",
+        (".wav",),
+        "CC-BY-SA-3.0 (Digium, June Wallack)",
+        "evaluation",
+    ),
+    SpeechSource(
+        "asterisk-it",
+        "asterisk-prompt-it-menardi-wav",
+        "usr/share/asterisk/sounds/it_IT_f_Menardi/",
+        (".wav",),
+        "CC-BY-SA-3.0 (Carlo Menardi)",
+        "evaluation",
+    ),
+    SpeechSource(
+        "asterisk-es",
+        "asterisk-prompt-es-co",
+        "usr/share/asterisk/sounds/es/",
+        (".gsm",),
+        "GPL-2 (Avatar Ltda., July E. Jiménez)",
+        "evaluation",
+    ),
 )
 SOURCES = {source.name: source for source in TRAINING_SOURCES + EVALUATION_SOURCES}
 
@@ -103,7 +137,7 @@ def fetch(name, cache_dir=None, download=None):
         fetcher = download or (lambda folder: packages.apt_get_download(folder, source.package))
         count = 0
         for path, data in packages.deb_files(pathlib.Path(fetcher(scratch)).read_bytes(), wanted):
-            target = pathlib.Path(staging, *pathlib.PurePosixPath(path[len(source.prefix):]).parts)
+            target = pathlib.Path(staging, *pathlib.PurePosixPath(path[len(source.prefix) :]).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             count += 1
@@ -165,15 +199,17 @@ def festvox_sentences(folder=None):
     texts = {}
     transcript = folder / "etc" / "txt.done.data"
     if transcript.is_file():
-        for match in re.finditer(r'\(\s*(\S+)\s+"(.*?)"\s*\)',
-                                 transcript.read_text(encoding="utf-8")):
+        for match in re.finditer(
+            r'\(\s*(\S+)\s+"(.*?)"\s*\)', transcript.read_text(encoding="utf-8")
+        ):
             texts[match.group(1)] = match.group(2)
     sentences = []
     for lab in sorted((folder / "lab").glob("*.lab")):
         wav = folder / "wav" / f"{lab.stem}.wav"
         if wav.is_file():
-            sentences.append(LabelledSentence(lab.stem, wav, read_lab(lab.read_text()),
-                                              texts.get(lab.stem, "")))
+            sentences.append(
+                LabelledSentence(lab.stem, wav, read_lab(lab.read_text()), texts.get(lab.stem, ""))
+            )
     if not sentences:
         raise AutalkError(f"'{folder}' holds no festvox-ru recordings with labels.")
     return sentences
@@ -205,8 +241,11 @@ def festvox_chunks(sentence, shortest_s=2.0):
     cuts.append(total)
     pieces = []
     for begin, finish in zip(cuts[:-1], cuts[1:]):
-        inside = tuple((phone, max(start, begin) - begin, min(end, finish) - begin)
-                       for phone, start, end in phones if end > begin and start < finish)
+        inside = tuple(
+            (phone, max(start, begin) - begin, min(end, finish) - begin)
+            for phone, start, end in phones
+            if end > begin and start < finish
+        )
         pieces.append((begin, finish, inside))
     return pieces
 
@@ -222,8 +261,9 @@ def fillets_lines(folder):
 def phone_prompts(folder):
     """The prompt recordings of an asterisk source, sorted (digits and letters left out)."""
     folder = pathlib.Path(folder)
-    prompts = sorted(path for path in folder.iterdir()
-                     if path.is_file() and path.suffix in (".wav", ".gsm"))
+    prompts = sorted(
+        path for path in folder.iterdir() if path.is_file() and path.suffix in (".wav", ".gsm")
+    )
     if not prompts:
         raise AutalkError(f"'{folder}' holds no telephone prompts.")
     return prompts

@@ -125,10 +125,12 @@ def convolve(waveform, impulse_response):
     """`waveform` convolved with `impulse_response`, cut to the waveform's length (FFT)."""
     num_samples = tf.shape(waveform)[0]
     total = num_samples + tf.shape(impulse_response)[0] - 1
-    fft_length = tf.cast(2 ** tf.math.ceil(
-        tf.math.log(tf.cast(total, tf.float32)) / math.log(2.0)), tf.int32)
-    spectrum = (tf.signal.rfft(waveform, [fft_length])
-                * tf.signal.rfft(impulse_response, [fft_length]))
+    fft_length = tf.cast(
+        2 ** tf.math.ceil(tf.math.log(tf.cast(total, tf.float32)) / math.log(2.0)), tf.int32
+    )
+    spectrum = tf.signal.rfft(waveform, [fft_length]) * tf.signal.rfft(
+        impulse_response, [fft_length]
+    )
     return tf.signal.irfft(spectrum, [fft_length])[:num_samples]
 
 
@@ -164,7 +166,8 @@ def equalizer_gain(seed, settings, config=AudioConfig()):
     # Bumps one octave wide (Gaussian in log frequency).
     bumps = tf.reduce_sum(
         gains[:, None] * tf.exp(-0.5 * tf.square((octaves[None, :] - centres[:, None]) / 0.5)),
-        axis=0)
+        axis=0,
+    )
     return 10.0 ** ((tilt * octaves + bumps) / 20.0)
 
 
@@ -192,39 +195,53 @@ def augment_waveform(waveform, seed, settings=AudioAugmentation(), config=AudioC
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 14)
     waveform = tf.convert_to_tensor(waveform, tf.float32)
-    speed = tf.where(_happens(seeds[0], settings.speed_probability),
-                     _uniform(seeds[1], *settings.speed_range), 1.0)
+    speed = tf.where(
+        _happens(seeds[0], settings.speed_probability),
+        _uniform(seeds[1], *settings.speed_range),
+        1.0,
+    )
     waveform = change_speed(waveform, speed)
     # tf.cond: the convolutions run only for the utterances drawn for them.
     if settings.reverb_probability > 0:
         rt60 = _uniform(seeds[3], *settings.reverb_rt60_range)
         waveform = tf.cond(
             _happens(seeds[2], settings.reverb_probability),
-            lambda: convolve(waveform, room_impulse_response(seeds[4], rt60,
-                                                             config.sample_rate)),
-            lambda: waveform)
+            lambda: convolve(waveform, room_impulse_response(seeds[4], rt60, config.sample_rate)),
+            lambda: waveform,
+        )
     if settings.noise_probability > 0:
         snr_db = _uniform(seeds[7], *settings.noise_snr_db_range)
-        waveform = tf.cond(_happens(seeds[5], settings.noise_probability),
-                           lambda: add_noise(waveform, seeds[6], snr_db), lambda: waveform)
+        waveform = tf.cond(
+            _happens(seeds[5], settings.noise_probability),
+            lambda: add_noise(waveform, seeds[6], snr_db),
+            lambda: waveform,
+        )
     bins = config.fft_length // 2 + 1
     gain = tf.ones([bins])
-    gain = tf.where(_happens(seeds[8], settings.eq_probability),
-                    gain * equalizer_gain(seeds[9], settings, config), gain)
-    gain = tf.where(_happens(seeds[10], settings.phone_probability),
-                    gain * phone_band_gain(seeds[11], config), gain)
+    gain = tf.where(
+        _happens(seeds[8], settings.eq_probability),
+        gain * equalizer_gain(seeds[9], settings, config),
+        gain,
+    )
+    gain = tf.where(
+        _happens(seeds[10], settings.phone_probability),
+        gain * phone_band_gain(seeds[11], config),
+        gain,
+    )
     peak = tf.reduce_max(tf.abs(waveform)) + 1e-6
     level_db = _uniform(seeds[12], *settings.gain_db_range)
     # Clipping: drive the peak 3..12 dB past full scale.
     clipped = _happens(seeds[13], settings.clip_probability)
-    level = tf.where(clipped, 10.0 ** (_uniform(seeds[12], 3.0, 12.0) / 20.0) / peak,
-                     10.0 ** (level_db / 20.0))
+    level = tf.where(
+        clipped, 10.0 ** (_uniform(seeds[12], 3.0, 12.0) / 20.0) / peak, 10.0 ** (level_db / 20.0)
+    )
     waveform = tf.clip_by_value(waveform * level, -1.0, 1.0)
     return waveform, speed, gain
 
 
-def augment_record(record, seed, settings=AudioAugmentation(), normalization="none",
-                   config=AudioConfig()):
+def augment_record(
+    record, seed, settings=AudioAugmentation(), normalization="none", config=AudioConfig()
+):
     """A parsed utterance with augmented audio and features recomputed from it.
 
     The speed change resamples the per-frame targets (`frames`,

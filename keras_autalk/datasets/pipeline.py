@@ -28,9 +28,9 @@ import os
 import pathlib
 
 from keras_autalk.config import AutalkConfig
-from keras_autalk.features import log_mel
 from keras_autalk.datasets import audio_augment, tfrecords
 from keras_autalk.errors import AutalkError
+from keras_autalk.features import log_mel
 from keras_autalk.native import import_tensorflow
 
 tf = import_tensorflow()
@@ -110,7 +110,8 @@ def check_shard(path, config=AutalkConfig()):
     if problems:
         raise AutalkError(
             f"The prepared file '{path}' does not match the config: it holds "
-            + "; ".join(problems) + ". Prepare the corpus again with this config."
+            + "; ".join(problems)
+            + ". Prepare the corpus again with this config."
         )
 
 
@@ -120,8 +121,9 @@ def _window_plan(record, seed, config, training, windows_per_utterance):
     num_frames = record["num_frames"]
     last_start = num_frames - window
     if training:
-        count = (windows_per_utterance if windows_per_utterance
-                 else tf.maximum(1, num_frames // window))
+        count = (
+            windows_per_utterance if windows_per_utterance else tf.maximum(1, num_frames // window)
+        )
         draws = tf.random.stateless_uniform([count], seed=seed)
         starts = tf.cast(tf.floor(draws * tf.cast(last_start + 1, tf.float32)), tf.int32)
         starts = tf.minimum(starts, last_start)
@@ -129,17 +131,20 @@ def _window_plan(record, seed, config, training, windows_per_utterance):
         starts = tf.range(0, last_start + 1, window)
     count = tf.shape(starts)[0]
     seeds = tf.random.stateless_uniform(
-        [count, 2], seed=seed + [0, 1], minval=None, maxval=None, dtype=tf.int64)
+        [count, 2], seed=seed + [0, 1], minval=None, maxval=None, dtype=tf.int64
+    )
 
     frame_index = tf.range(num_frames)
     ends = starts + window - 1
     # How far each frame is from each window (negative inside it).
-    distance = tf.maximum(starts[:, None] - frame_index[None, :],
-                          frame_index[None, :] - ends[:, None])
+    distance = tf.maximum(
+        starts[:, None] - frame_index[None, :], frame_index[None, :] - ends[:, None]
+    )
     has_face = (record["face_mask"] > 0.5)[None, :]
     # Fallback: the farthest frame, preferring frames with a face.
     farthest = tf.argmax(
-        tf.where(has_face, distance, distance - 2 * num_frames), axis=1, output_type=tf.int32)
+        tf.where(has_face, distance, distance - 2 * num_frames), axis=1, output_type=tf.int32
+    )
     allowed = (distance >= config.data.identity_min_gap) & has_face
     if training:
         scores = tf.random.stateless_uniform(tf.shape(distance), seed=seed + [0, 2])
@@ -152,8 +157,7 @@ def _window_plan(record, seed, config, training, windows_per_utterance):
 
 def _cut_windows(record, seed, config, training, windows_per_utterance):
     """One utterance record -> a batch of `W` windows (frames still JPEG)."""
-    starts, identities, seeds = _window_plan(
-        record, seed, config, training, windows_per_utterance)
+    starts, identities, seeds = _window_plan(record, seed, config, training, windows_per_utterance)
     index = starts[:, None] + tf.range(config.data.window_frames)[None, :]
     return {
         "frames": tf.gather(record["frames"], index),
@@ -175,8 +179,7 @@ def _colour_jitter(images, seed):
     identity image and every frame), applied in a single pass.
     """
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    brightness = tf.random.stateless_uniform(
-        [], seeds[0], -BRIGHTNESS_DELTA, BRIGHTNESS_DELTA)
+    brightness = tf.random.stateless_uniform([], seeds[0], -BRIGHTNESS_DELTA, BRIGHTNESS_DELTA)
     contrast = tf.random.stateless_uniform([], seeds[1], *CONTRAST_RANGE)
     saturation = tf.random.stateless_uniform([], seeds[2], *SATURATION_RANGE)
     gains = tf.random.stateless_uniform([3], seeds[3], *CHANNEL_GAIN_RANGE)
@@ -196,8 +199,9 @@ def _to_example(window, config, augment):
     size = config.face.crop_size
     length = config.data.window_frames
     jpegs = tf.concat([window["identity_jpeg"][None], window["frames"]], axis=0)
-    images = tf.map_fn(tfrecords.decode_jpeg, jpegs,
-                       fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    images = tf.map_fn(
+        tfrecords.decode_jpeg, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8)
+    )
     images = tf.ensure_shape(images, [length + 1, size, size, 3])
     images = tf.image.convert_image_dtype(images, tf.float32)
     if augment:
@@ -207,7 +211,8 @@ def _to_example(window, config, augment):
         "identity_image": images[0],
         "audio_features": tf.ensure_shape(
             window["audio_features"],
-            [length, config.audio.context_steps, config.audio.num_mel_bins]),
+            [length, config.audio.context_steps, config.audio.num_mel_bins],
+        ),
     }
     targets = {
         "frames": images[1:],
@@ -223,17 +228,29 @@ def _prepare_audio(record, seed, config, audio_augmentation, audio_normalization
     """Augment one utterance's speech (training) and/or normalise its features."""
     if audio_augmentation is not None:
         return audio_augment.augment_record(
-            record, seed + [0, 7], audio_augmentation, audio_normalization, config.audio)
+            record, seed + [0, 7], audio_augmentation, audio_normalization, config.audio
+        )
     record = dict(record)
     record["audio_features"] = log_mel.normalize_features(
-        record["audio_features"], audio_normalization, config.audio)
+        record["audio_features"], audio_normalization, config.audio
+    )
     return record
 
 
-def make_dataset(files, config=AutalkConfig(), batch_size=8, training=True, seed=None,
-                 augment=False, input_context=None, shuffle_buffer=256,
-                 windows_per_utterance=None, check=True, audio_augmentation=None,
-                 audio_normalization="none"):
+def make_dataset(
+    files,
+    config=AutalkConfig(),
+    batch_size=8,
+    training=True,
+    seed=None,
+    augment=False,
+    input_context=None,
+    shuffle_buffer=256,
+    windows_per_utterance=None,
+    check=True,
+    audio_augmentation=None,
+    audio_normalization="none",
+):
     """Training (or evaluation) examples from prepared TFRecords.
 
     Args:
@@ -308,16 +325,23 @@ def make_dataset(files, config=AutalkConfig(), batch_size=8, training=True, seed
         dataset = dataset.shuffle(len(files), seed=pipeline_seed, reshuffle_each_iteration=True)
     deterministic = seed is not None or not training
     dataset = dataset.interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(files), 8), block_length=1,
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 8),
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     if num_pipelines > 1 and not shard_files:
         dataset = dataset.shard(num_pipelines, pipeline_id)
-    dataset = dataset.map(lambda serialized: tfrecords.parse_example(serialized, False),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    dataset = dataset.map(
+        lambda serialized: tfrecords.parse_example(serialized, False),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     window = config.data.window_frames
     dataset = dataset.filter(
-        lambda record: (record["num_frames"] >= window)
-        & (tf.reduce_sum(record["face_mask"]) > 0))
+        lambda record: (record["num_frames"] >= window) & (tf.reduce_sum(record["face_mask"]) > 0)
+    )
     if training:
         randoms = tf.data.Dataset.random(seed=pipeline_seed, rerandomize_each_iteration=True)
     else:
@@ -326,22 +350,32 @@ def make_dataset(files, config=AutalkConfig(), batch_size=8, training=True, seed
     dataset = tf.data.Dataset.zip((dataset, seeds))
     if audio_augmentation is not None or audio_normalization != "none":
         dataset = dataset.map(
-            lambda record, element_seed: (_prepare_audio(
-                record, element_seed, config, audio_augmentation, audio_normalization),
-                element_seed),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            lambda record, element_seed: (
+                _prepare_audio(
+                    record, element_seed, config, audio_augmentation, audio_normalization
+                ),
+                element_seed,
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic,
+        )
         # A faster speed can leave an utterance shorter than one window.
         dataset = dataset.filter(lambda record, _: record["num_frames"] >= window)
     dataset = dataset.map(
         lambda record, element_seed: _cut_windows(
-            record, element_seed, config, training, windows_per_utterance),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            record, element_seed, config, training, windows_per_utterance
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     dataset = dataset.unbatch()
     if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=pipeline_seed,
-                                  reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda window_: _to_example(window_, config, augment and training),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        dataset = dataset.shuffle(shuffle_buffer, seed=pipeline_seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(
+        lambda window_: _to_example(window_, config, augment and training),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     dataset = dataset.batch(per_pipeline_batch, drop_remainder=training)
     options = tf.data.Options()
     options.deterministic = deterministic

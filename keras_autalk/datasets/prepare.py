@@ -50,11 +50,11 @@ from tqdm.auto import tqdm
 
 from keras_autalk.config import AutalkConfig
 from keras_autalk.datasets import tfrecords  # noqa: I001 - first: imports TensorFlow quietly
-from keras_autalk.media import audio, video
-from keras_autalk.features import log_mel
-from keras_autalk.media import face as face_lib
 from keras_autalk.errors import AutalkError, InputFileError, NoFaceError
+from keras_autalk.features import log_mel
 from keras_autalk.files import atomic_output
+from keras_autalk.media import audio, video
+from keras_autalk.media import face as face_lib
 
 SHARD_SUFFIX = ".tfrecord"
 REPORTS_FOLDER = "reports"
@@ -156,8 +156,9 @@ class _FaceTracker:
     @staticmethod
     def _frame_of(landmarks):
         centre = landmarks[face_lib.STABLE_POINTS].mean(axis=0)
-        eyes = (landmarks[face_lib.RIGHT_EYE].mean(axis=0)
-                - landmarks[face_lib.LEFT_EYE].mean(axis=0))
+        eyes = landmarks[face_lib.RIGHT_EYE].mean(axis=0) - landmarks[face_lib.LEFT_EYE].mean(
+            axis=0
+        )
         return centre, max(1.0, float(np.linalg.norm(eyes)))
 
     def _remember(self, box, landmarks):
@@ -172,10 +173,12 @@ class _FaceTracker:
         centre, scale = self._frame_of(landmarks)
         offset, width, height = self.box_relation
         box_centre = centre + offset * scale
-        return (int(round(box_centre[0] - width * scale / 2)),
-                int(round(box_centre[1] - height * scale / 2)),
-                int(round(box_centre[0] + width * scale / 2)),
-                int(round(box_centre[1] + height * scale / 2)))
+        return (
+            int(round(box_centre[0] - width * scale / 2)),
+            int(round(box_centre[1] - height * scale / 2)),
+            int(round(box_centre[0] + width * scale / 2)),
+            int(round(box_centre[1] + height * scale / 2)),
+        )
 
     def _face_still_there(self, frame, box):
         """Whether the detector finds a face overlapping `box` near it."""
@@ -195,8 +198,12 @@ class _FaceTracker:
                 return False
             small = np.asarray(Image.fromarray(region).resize(small_size, Image.BILINEAR))
         for (x0, y0, x1, y1), _ in face_lib.detect_faces(small, self.local_config):
-            found = (x0 / scale + region_left, y0 / scale + region_top,
-                     x1 / scale + region_left, y1 / scale + region_top)
+            found = (
+                x0 / scale + region_left,
+                y0 / scale + region_top,
+                x1 / scale + region_left,
+                y1 / scale + region_top,
+            )
             if face_lib.box_overlap(found, box) > 0.3:
                 return True
         return False
@@ -252,20 +259,28 @@ def crop_face(frame, matrix, crop_size):
     scale = math.sqrt(abs(np.linalg.det(linear)))
     if scale < _ANTI_ALIAS_BELOW and min(region.shape[:2]) > 8:
         factor = min(1.0, 1.5 * scale)
-        small_size = (max(2, round(region.shape[1] * factor)),
-                      max(2, round(region.shape[0] * factor)))
+        small_size = (
+            max(2, round(region.shape[1] * factor)),
+            max(2, round(region.shape[0] * factor)),
+        )
         # PIL's bilinear filter widens with the shrink factor: anti-aliased.
-        region = np.asarray(Image.fromarray(np.ascontiguousarray(region)).resize(
-            small_size, Image.BILINEAR))
+        region = np.asarray(
+            Image.fromarray(np.ascontiguousarray(region)).resize(small_size, Image.BILINEAR)
+        )
         # Pixel centres map as big = (small + 0.5) / f - 0.5 per axis.
         factors = np.array([small_size[0] / (right - left), small_size[1] / (bottom - top)])
         offset = offset + linear @ (0.5 / factors - 0.5)
         linear = linear / factors[None, :]
     to_crop = np.hstack([linear, offset[:, None]])
     inverse = np.vstack([face_lib.invert_transform(to_crop), [0.0, 0.0, 1.0]])
-    crop = sktransform.warp(region, sktransform.AffineTransform(matrix=inverse),
-                            output_shape=(crop_size, crop_size), order=1, mode="edge",
-                            preserve_range=True)
+    crop = sktransform.warp(
+        region,
+        sktransform.AffineTransform(matrix=inverse),
+        output_shape=(crop_size, crop_size),
+        order=1,
+        mode="edge",
+        preserve_range=True,
+    )
     return np.clip(np.rint(crop), 0, 255).astype(np.uint8)
 
 
@@ -273,8 +288,12 @@ def _fallback_matrix(frame_shape, crop_size):
     """Image-to-crop transform of the frame's centred square (no face known yet)."""
     height, width = frame_shape[:2]
     scale = crop_size / min(height, width)
-    return np.array([[scale, 0.0, crop_size / 2.0 - scale * width / 2.0],
-                     [0.0, scale, crop_size / 2.0 - scale * height / 2.0]])
+    return np.array(
+        [
+            [scale, 0.0, crop_size / 2.0 - scale * width / 2.0],
+            [0.0, scale, crop_size / 2.0 - scale * height / 2.0],
+        ]
+    )
 
 
 def _smoothed_landmarks(raw, index, half_window):
@@ -327,10 +346,12 @@ def _track_and_crop(frames, config):
             finish(*pending.popleft())
     while pending:
         finish(*pending.popleft())
-    return (np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
-            np.asarray(crop_landmarks, dtype=np.float32).reshape(-1, 68, 2),
-            np.asarray(face_mask, dtype=np.float32),
-            tracker.detections)
+    return (
+        np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
+        np.asarray(crop_landmarks, dtype=np.float32).reshape(-1, 68, 2),
+        np.asarray(face_mask, dtype=np.float32),
+        tracker.detections,
+    )
 
 
 def _resampled_frames(video_path, source_fps, target_fps, notes):
@@ -364,11 +385,14 @@ def _fit_waveform(waveform, num_frames, config, notes):
     if abs(difference) > config.audio.samples_per_frame:
         seconds = abs(difference) / config.audio.sample_rate
         if difference > 0:
-            notes.append(f"the audio is {seconds:.2f} s longer than the video; "
-                         "trimmed to the video's length")
+            notes.append(
+                f"the audio is {seconds:.2f} s longer than the video; trimmed to the video's length"
+            )
         else:
-            notes.append(f"the audio is {seconds:.2f} s shorter than the video; "
-                         "padded with silence to the video's length")
+            notes.append(
+                f"the audio is {seconds:.2f} s shorter than the video; "
+                "padded with silence to the video's length"
+            )
     if difference >= 0:
         return waveform[:target]
     return np.pad(waveform, (0, -difference))
@@ -383,8 +407,7 @@ def load_au_estimator(au_estimator):
     return au_labels.GeometricAUEstimator.load(au_estimator)
 
 
-def _au_labels(utterance, crop_landmarks, face_mask, config, au_estimator, resampled,
-               notes):
+def _au_labels(utterance, crop_landmarks, face_mask, config, au_estimator, resampled, notes):
     """`(intensity (T, A), mask (T,), source)` for the utterance."""
     num_frames = len(face_mask)
     action_units = tuple(config.action_units)
@@ -394,19 +417,27 @@ def _au_labels(utterance, crop_landmarks, face_mask, config, au_estimator, resam
         try:
             # A CSV of a video whose frames were resampled is placed by time.
             labels = au_labels.read_openface_csv(
-                utterance.au_csv_path, action_units, num_frames=num_frames,
-                fps=config.audio.fps if resampled else None)
-            return (np.asarray(labels.intensity, np.float32),
-                    np.asarray(labels.mask, np.float32), "openface")
+                utterance.au_csv_path,
+                action_units,
+                num_frames=num_frames,
+                fps=config.audio.fps if resampled else None,
+            )
+            return (
+                np.asarray(labels.intensity, np.float32),
+                np.asarray(labels.mask, np.float32),
+                "openface",
+            )
         except AutalkError as error:
             notes.append(f"the AU labels were not used: {error}")
     if au_estimator is not None:
         known = tuple(int(unit) for unit in getattr(au_estimator, "action_units", action_units))
         missing = [unit for unit in action_units if unit not in known]
         if missing:
-            notes.append("the AU estimator does not estimate "
-                         + ", ".join(f"AU{unit:02d}" for unit in missing)
-                         + "; AU labels are masked")
+            notes.append(
+                "the AU estimator does not estimate "
+                + ", ".join(f"AU{unit:02d}" for unit in missing)
+                + "; AU labels are masked"
+            )
         else:
             # Only frames with a face: the estimator's clip baseline must not
             # see the placeholder landmarks of the others.
@@ -416,8 +447,11 @@ def _au_labels(utterance, crop_landmarks, face_mask, config, au_estimator, resam
             estimated = np.asarray(au_estimator.predict(crop_landmarks[found]), np.float32)
             predicted[found] = estimated[:, columns]
             return predicted, face_mask.copy(), "estimator"
-    return (np.zeros((num_frames, len(action_units)), np.float32),
-            np.zeros(num_frames, np.float32), "none")
+    return (
+        np.zeros((num_frames, len(action_units)), np.float32),
+        np.zeros(num_frames, np.float32),
+        "none",
+    )
 
 
 def prepare_utterance(utterance, config=AutalkConfig(), au_estimator=None):
@@ -454,8 +488,7 @@ def prepare_utterance(utterance, config=AutalkConfig(), au_estimator=None):
     try:
         info = video.video_info(utterance.video_path, count_frames=False)
         waveform = _load_waveform(utterance, info.has_audio, config)
-        audio.check_speech(waveform, config.audio,
-                           name=f"The audio of '{utterance.utterance_id}'")
+        audio.check_speech(waveform, config.audio, name=f"The audio of '{utterance.utterance_id}'")
         frames = _resampled_frames(utterance.video_path, info.fps, config.audio.fps, notes)
         crops, crop_landmarks, face_mask, detections = _track_and_crop(frames, config)
     except AutalkError as error:
@@ -463,18 +496,20 @@ def prepare_utterance(utterance, config=AutalkConfig(), au_estimator=None):
     num_frames = len(crops)
     if num_frames == 0 or face_mask.sum() == 0:
         return PreparedUtterance(
-            None, notes=notes,
+            None,
+            notes=notes,
             skipped=f"No face was found in any of the {num_frames} frames of "
-                    f"'{utterance.video_path}'.")
+            f"'{utterance.video_path}'.",
+        )
     without_face = int(num_frames - face_mask.sum())
     if without_face:
-        notes.append(f"no face was found in {without_face} of {num_frames} frames "
-                     "(face_mask 0)")
+        notes.append(f"no face was found in {without_face} of {num_frames} frames (face_mask 0)")
     waveform = _fit_waveform(waveform, num_frames, config, notes)
     features = log_mel.audio_features(waveform, config.audio, num_frames=num_frames)
     resampled = abs(info.fps - config.audio.fps) >= 1e-3
     au_intensity, au_mask, au_source = _au_labels(
-        utterance, crop_landmarks, face_mask, config, au_estimator, resampled, notes)
+        utterance, crop_landmarks, face_mask, config, au_estimator, resampled, notes
+    )
     example = {
         "corpus": utterance.corpus,
         "speaker": utterance.speaker,
@@ -489,8 +524,12 @@ def prepare_utterance(utterance, config=AutalkConfig(), au_estimator=None):
         "landmarks": crop_landmarks,
         "action_units": np.asarray(config.action_units, np.int64),
     }
-    stats = {"num_frames": num_frames, "frames_without_face": without_face,
-             "face_detections": detections, "au_source": au_source}
+    stats = {
+        "num_frames": num_frames,
+        "frames_without_face": without_face,
+        "face_detections": detections,
+        "au_source": au_source,
+    }
     return PreparedUtterance(example, notes=notes, stats=stats)
 
 
@@ -563,8 +602,11 @@ def _plan(utterances, split_fn, per_shard):
         for split in sorted(splits):
             members = splits[split]
             for start in range(0, len(members), per_shard):
-                jobs.append(_ShardJob(split, speaker, start // per_shard,
-                                      members[start:start + per_shard]))
+                jobs.append(
+                    _ShardJob(
+                        split, speaker, start // per_shard, members[start : start + per_shard]
+                    )
+                )
         plan[speaker] = jobs
     return plan
 
@@ -584,14 +626,18 @@ def _clean_speaker_files(out_dir, speaker, jobs):
     wanted = {job.shard_path(out_dir) for job in jobs} | {job.part_path(out_dir) for job in jobs}
     pattern = re.compile(re.escape(stem) + r"-\d{5}")
     for folder in [path for path in out_dir.iterdir() if path.is_dir()] + [
-            *(out_dir / REPORTS_FOLDER / "shards").glob("*")]:
+        *(out_dir / REPORTS_FOLDER / "shards").glob("*")
+    ]:
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
             name = path.name
             partial = name.startswith(f".{stem}-") and ".partial" in name
-            stale = (pattern.fullmatch(path.stem) and path.suffix in (SHARD_SUFFIX, ".json")
-                     and path not in wanted)
+            stale = (
+                pattern.fullmatch(path.stem)
+                and path.suffix in (SHARD_SUFFIX, ".json")
+                and path not in wanted
+            )
             if partial or stale:
                 path.unlink()
     reports = out_dir / REPORTS_FOLDER
@@ -646,8 +692,8 @@ def _run_tasks(tasks, num_workers):
         return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
-            num_workers, mp_context=context, initializer=_worker_init,
-            initargs=(os.getpid(),)) as executor:
+        num_workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
+    ) as executor:
         in_flight = collections.deque()
         iterator = iter(tasks)
         try:
@@ -670,8 +716,9 @@ def _run_tasks(tasks, num_workers):
 def _finish_job(job, results, out_dir, fingerprint):
     """Write a job's shard and its part report; return the part report."""
     records = [record for _, record, _, _, _ in results if record is not None]
-    frames = sum(stats.get("num_frames", 0) for _, record, _, _, stats in results
-                 if record is not None)
+    frames = sum(
+        stats.get("num_frames", 0) for _, record, _, _, stats in results if record is not None
+    )
     part = {
         "split": job.split,
         "speaker": job.speaker,
@@ -681,20 +728,28 @@ def _finish_job(job, results, out_dir, fingerprint):
         "examples": len(records),
         "frames": frames,
         "frames_without_face": sum(s.get("frames_without_face", 0) for *_, s in results),
-        "au_source": dict(collections.Counter(
-            s["au_source"] for *_, s in results if "au_source" in s)),
-        "skipped": [{"utterance_id": uid, "reason": reason}
-                    for uid, _, reason, _, _ in results if reason is not None],
-        "notes": [{"utterance_id": uid, "notes": notes}
-                  for uid, _, _, notes, _ in results if notes],
+        "au_source": dict(
+            collections.Counter(s["au_source"] for *_, s in results if "au_source" in s)
+        ),
+        "skipped": [
+            {"utterance_id": uid, "reason": reason}
+            for uid, _, reason, _, _ in results
+            if reason is not None
+        ],
+        "notes": [
+            {"utterance_id": uid, "notes": notes} for uid, _, _, notes, _ in results if notes
+        ],
     }
     job.part_path(out_dir).parent.mkdir(parents=True, exist_ok=True)
     # The part report is written before the shard gets its name: a shard
     # that exists is finished and accounted for.
     if records:
         job.shard_path(out_dir).parent.mkdir(parents=True, exist_ok=True)
-        tfrecords.write_shard(job.shard_path(out_dir), records,
-                              before_rename=lambda: _write_json(job.part_path(out_dir), part))
+        tfrecords.write_shard(
+            job.shard_path(out_dir),
+            records,
+            before_rename=lambda: _write_json(job.part_path(out_dir), part),
+        )
     else:
         _write_json(job.part_path(out_dir), part)
     return part
@@ -705,9 +760,17 @@ def _write_speaker_report(out_dir, speaker, jobs, corpus):
     parts = [_read_json(job.part_path(out_dir)) for job in jobs]
     splits = {}
     for part in parts:
-        entry = splits.setdefault(part["split"], {
-            "utterances": 0, "examples": 0, "frames": 0, "frames_without_face": 0,
-            "skipped": 0, "shards": []})
+        entry = splits.setdefault(
+            part["split"],
+            {
+                "utterances": 0,
+                "examples": 0,
+                "frames": 0,
+                "frames_without_face": 0,
+                "skipped": 0,
+                "shards": [],
+            },
+        )
         entry["utterances"] += len(part["utterances"])
         entry["examples"] += part["examples"]
         entry["frames"] += part["frames"]
@@ -755,9 +818,18 @@ def build_manifest(out_dir, config=AutalkConfig(), corpus=None, speakers=None, e
     splits = {}
     for report in reports:
         for split, entry in report["splits"].items():
-            total = splits.setdefault(split, {
-                "speakers": [], "utterances": 0, "examples": 0, "frames": 0,
-                "frames_without_face": 0, "skipped": 0, "shards": []})
+            total = splits.setdefault(
+                split,
+                {
+                    "speakers": [],
+                    "utterances": 0,
+                    "examples": 0,
+                    "frames": 0,
+                    "frames_without_face": 0,
+                    "skipped": 0,
+                    "shards": [],
+                },
+            )
             total["speakers"].append(report["speaker"])
             for key in ("utterances", "examples", "frames", "frames_without_face", "skipped"):
                 total[key] += entry[key]
@@ -771,8 +843,12 @@ def build_manifest(out_dir, config=AutalkConfig(), corpus=None, speakers=None, e
         "complete": None if speakers is None else set(speakers) <= set(prepared),
         "splits": {split: splits[split] for split in sorted(splits)},
         "skipped": sum(len(report["skipped"]) for report in reports),
-        "au_source": dict(sum((collections.Counter(report["au_source"]) for report in reports),
-                              collections.Counter())),
+        "au_source": dict(
+            sum(
+                (collections.Counter(report["au_source"]) for report in reports),
+                collections.Counter(),
+            )
+        ),
         "schema": "keras_autalk.data.tfrecords",
     }
     if extra:
@@ -782,9 +858,19 @@ def build_manifest(out_dir, config=AutalkConfig(), corpus=None, speakers=None, e
     return manifest
 
 
-def prepare_corpus(utterances, out_dir, config=AutalkConfig(), split_fn=None, num_workers=2,
-                   num_shards=1, shard_index=0, progress=True, au_estimator=None,
-                   corpus=None, manifest_extra=None):
+def prepare_corpus(
+    utterances,
+    out_dir,
+    config=AutalkConfig(),
+    split_fn=None,
+    num_workers=2,
+    num_shards=1,
+    shard_index=0,
+    progress=True,
+    au_estimator=None,
+    corpus=None,
+    manifest_extra=None,
+):
     """Prepare every utterance into sharded TFRecords, resumably, in parallel.
 
     Speakers are sorted and speaker `k` belongs to work shard
@@ -833,7 +919,8 @@ def prepare_corpus(utterances, out_dir, config=AutalkConfig(), split_fn=None, nu
         raise AutalkError(f"num_shards must be a positive integer, got {num_shards!r}.")
     if not (isinstance(shard_index, int) and 0 <= shard_index < num_shards):
         raise AutalkError(
-            f"shard_index must be between 0 and {num_shards - 1}, got {shard_index!r}.")
+            f"shard_index must be between 0 and {num_shards - 1}, got {shard_index!r}."
+        )
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REPORTS_FOLDER).mkdir(exist_ok=True)
@@ -842,15 +929,20 @@ def prepare_corpus(utterances, out_dir, config=AutalkConfig(), split_fn=None, nu
     clashes = [name for name, count in file_names.items() if count > 1]
     if clashes:
         raise AutalkError(
-            f"Several speakers would share the file name '{clashes[0]}'; rename them.")
+            f"Several speakers would share the file name '{clashes[0]}'; rename them."
+        )
     corpus = corpus or utterances[0].corpus
     mine = [speaker for k, speaker in enumerate(speakers) if k % num_shards == shard_index]
-    plan = _plan([u for u in utterances if u.speaker in set(mine)], split_fn,
-                 config.data.utterances_per_shard)
+    plan = _plan(
+        [u for u in utterances if u.speaker in set(mine)],
+        split_fn,
+        config.data.utterances_per_shard,
+    )
     load_au_estimator(au_estimator)  # a bad estimator file stops the run here
     fingerprint = _fingerprint(config, au_estimator)
-    estimator_arg = (str(au_estimator) if isinstance(au_estimator, (str, os.PathLike))
-                     else au_estimator)
+    estimator_arg = (
+        str(au_estimator) if isinstance(au_estimator, (str, os.PathLike)) else au_estimator
+    )
 
     pending_jobs = []
     done_utterances = 0
@@ -866,11 +958,13 @@ def prepare_corpus(utterances, out_dir, config=AutalkConfig(), split_fn=None, nu
         if remaining[speaker] == 0:
             _write_speaker_report(out_dir, speaker, plan[speaker], corpus)
 
-    tasks = [(utterance, config, estimator_arg)
-             for job in pending_jobs for utterance in job.utterances]
+    tasks = [
+        (utterance, config, estimator_arg) for job in pending_jobs for utterance in job.utterances
+    ]
     total = done_utterances + len(tasks)
-    with tqdm(total=total, initial=done_utterances, unit="utt", desc="Preparing",
-              disable=not progress) as bar:
+    with tqdm(
+        total=total, initial=done_utterances, unit="utt", desc="Preparing", disable=not progress
+    ) as bar:
         results = _run_tasks(tasks, num_workers)
         try:
             for job in pending_jobs:
@@ -884,5 +978,4 @@ def prepare_corpus(utterances, out_dir, config=AutalkConfig(), split_fn=None, nu
                     _write_speaker_report(out_dir, job.speaker, plan[job.speaker], corpus)
         finally:
             results.close()
-    return build_manifest(out_dir, config, corpus=corpus, speakers=speakers,
-                          extra=manifest_extra)
+    return build_manifest(out_dir, config, corpus=corpus, speakers=speakers, extra=manifest_extra)

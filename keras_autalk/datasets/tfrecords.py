@@ -38,8 +38,18 @@ NUM_LANDMARKS = 68
 
 # Every key of a record, in the schema's order.
 FEATURE_KEYS = (
-    "corpus", "speaker", "utterance_id", "num_frames", "frames", "audio_features",
-    "waveform", "au_intensity", "au_mask", "face_mask", "landmarks", "action_units",
+    "corpus",
+    "speaker",
+    "utterance_id",
+    "num_frames",
+    "frames",
+    "audio_features",
+    "waveform",
+    "au_intensity",
+    "au_mask",
+    "face_mask",
+    "landmarks",
+    "action_units",
 )
 
 _FEATURE_SPEC = {
@@ -154,12 +164,10 @@ def encode_example(example, jpeg_quality=DataConfig.jpeg_quality):
             )
     if int(example.get("num_frames", num_frames)) != num_frames:
         raise AutalkError(
-            f"The example says num_frames={example['num_frames']} but holds "
-            f"{num_frames} frames."
+            f"The example says num_frames={example['num_frames']} but holds {num_frames} frames."
         )
     jpegs = [
-        frame if isinstance(frame, bytes) else encode_jpeg(frame, jpeg_quality)
-        for frame in frames
+        frame if isinstance(frame, bytes) else encode_jpeg(frame, jpeg_quality) for frame in frames
     ]
     audio_features = tf.io.serialize_tensor(
         tf.convert_to_tensor(np.asarray(example["audio_features"], dtype=np.float32))
@@ -205,14 +213,17 @@ def parse_example(serialized, decode_frames=True):
     ```
     """
     parsed = tf.io.parse_single_example(serialized, _FEATURE_SPEC)
-    dense = {key: tf.sparse.to_dense(value) if isinstance(value, tf.sparse.SparseTensor)
-             else value for key, value in parsed.items()}
+    dense = {
+        key: tf.sparse.to_dense(value) if isinstance(value, tf.sparse.SparseTensor) else value
+        for key, value in parsed.items()
+    }
     num_frames = tf.cast(dense["num_frames"], tf.int32)
     action_units = tf.cast(dense["action_units"], tf.int32)
     frames = dense["frames"]
     if decode_frames:
         frames = tf.map_fn(
-            decode_jpeg, frames,
+            decode_jpeg,
+            frames,
             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
         )
     waveform = tf.io.decode_raw(dense["waveform"], tf.int16, little_endian=True)

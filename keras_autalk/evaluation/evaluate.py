@@ -85,8 +85,9 @@ class EvaluationSettings:
     au_threshold: float = 1.0
 
 
-def iter_utterances(prepared_dir, split="test", max_utterances=None, config=AutalkConfig(),
-                    every=1):
+def iter_utterances(
+    prepared_dir, split="test", max_utterances=None, config=AutalkConfig(), every=1
+):
     """The prepared utterances of one split, one numpy dict each, in file order.
 
     Utterances without a face are skipped; `every` keeps every n-th of the
@@ -178,16 +179,27 @@ def run_talker(model, identity_image, audio_features):
     from keras_autalk.features import log_mel
 
     audio_features = log_mel.normalize_features(
-        np.asarray(audio_features, np.float32), model.model_config.audio_normalization)
-    outputs = model({
-        "identity_image": identity_image[None].astype(np.float32),
-        "audio_features": audio_features[None],
-    }, training=False)
+        np.asarray(audio_features, np.float32), model.model_config.audio_normalization
+    )
+    outputs = model(
+        {
+            "identity_image": identity_image[None].astype(np.float32),
+            "audio_features": audio_features[None],
+        },
+        training=False,
+    )
     return (np.asarray(outputs["frames"])[0], np.asarray(outputs["au_intensity"])[0])
 
 
-def score_utterance(frames, utterance, real_landmarks, settings,
-                    au_classifier=None, sync_expert=None, identity_embedding=None):
+def score_utterance(
+    frames,
+    utterance,
+    real_landmarks,
+    settings,
+    au_classifier=None,
+    sync_expert=None,
+    identity_embedding=None,
+):
     """Per-utterance metrics of one system's frames against the real ones.
 
     Args:
@@ -209,34 +221,51 @@ def score_utterance(frames, utterance, real_landmarks, settings,
     scores = {
         "psnr": _finite_mean(metrics.psnr(frames[valid], real[valid])),
         "ssim": float(np.mean(metrics.ssim(frames[valid], real[valid]))),
-        "mouth_psnr": _finite_mean(metrics.mouth_psnr(
-            frames[valid], real[valid], utterance["landmarks"][valid])),
-        "mouth_ssim": float(np.nanmean(metrics.mouth_ssim(
-            frames[valid], real[valid], utterance["landmarks"][valid]))),
-        "cpbd": float(np.mean([metrics.cpbd(frame) for frame in frames[::settings.cpbd_every]])),
+        "mouth_psnr": _finite_mean(
+            metrics.mouth_psnr(frames[valid], real[valid], utterance["landmarks"][valid])
+        ),
+        "mouth_ssim": float(
+            np.nanmean(
+                metrics.mouth_ssim(frames[valid], real[valid], utterance["landmarks"][valid])
+            )
+        ),
+        "cpbd": float(np.mean([metrics.cpbd(frame) for frame in frames[:: settings.cpbd_every]])),
     }
     # The real frames' landmarks are already known (the ground-truth row).
-    landmarks, found = (real_landmarks if frames is utterance["frames"]
-                        else metrics.crop_landmarks(frames))
+    landmarks, found = (
+        real_landmarks if frames is utterance["frames"] else metrics.crop_landmarks(frames)
+    )
     both = found & real_landmarks[1] & valid
     if both.any():
-        scores["lmd_mouth"] = float(np.mean(metrics.landmark_distance(
-            landmarks[both], real_landmarks[0][both], points="mouth")))
-        scores["lmd_face"] = float(np.mean(metrics.landmark_distance(
-            landmarks[both], real_landmarks[0][both], points="face")))
+        scores["lmd_mouth"] = float(
+            np.mean(
+                metrics.landmark_distance(landmarks[both], real_landmarks[0][both], points="mouth")
+            )
+        )
+        scores["lmd_face"] = float(
+            np.mean(
+                metrics.landmark_distance(landmarks[both], real_landmarks[0][both], points="face")
+            )
+        )
     scores["landmarks_found"] = float(np.mean(found))
     if identity_embedding is not None:
-        sample = frames[::settings.identity_every]
+        sample = frames[:: settings.identity_every]
         embeddings = metrics.face_embeddings(sample)
-        scores["identity_distance"] = float(np.mean(
-            np.linalg.norm(embeddings - identity_embedding[None], axis=-1)))
+        scores["identity_distance"] = float(
+            np.mean(np.linalg.norm(embeddings - identity_embedding[None], axis=-1))
+        )
     readings = None
     if au_classifier is not None:
         readings = np.asarray(au_classifier.predict(frames, batch_size=64, verbose=0))
     if sync_expert is not None:
         result = sync.sync_scores(sync_expert, frames, utterance["audio_features"])
-        scores.update({"lse_d": result["lse_d"], "lse_c": result["lse_c"],
-                       "sync_offset": float(result["offset"])})
+        scores.update(
+            {
+                "lse_d": result["lse_d"],
+                "lse_c": result["lse_c"],
+                "sync_offset": float(result["offset"]),
+            }
+        )
     return scores, readings
 
 
@@ -246,9 +275,18 @@ def _finite_mean(values):
     return float(np.mean(values))
 
 
-def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=None,
-             settings=EvaluationSettings(), config=AutalkConfig(), progress=True,
-             baselines=True, log=print):
+def evaluate(
+    systems,
+    prepared_dir,
+    out_dir,
+    au_classifier=None,
+    sync_expert=None,
+    settings=EvaluationSettings(),
+    config=AutalkConfig(),
+    progress=True,
+    baselines=True,
+    log=print,
+):
     """Score talkers and the baselines on a prepared split; write JSON, Markdown and plots.
 
     Args:
@@ -282,11 +320,22 @@ def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=Non
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(systems) + ([STATIC, GROUND_TRUTH] if baselines else [])
     started = time.perf_counter()
-    scores = _score_split(systems, names, prepared_dir, settings, config, au_classifier,
-                          sync_expert, baselines, progress)
+    scores = _score_split(
+        systems,
+        names,
+        prepared_dir,
+        settings,
+        config,
+        au_classifier,
+        sync_expert,
+        baselines,
+        progress,
+    )
     if scores.example is None:
-        raise AutalkError(f"The '{settings.split}' split of '{prepared_dir}' has no utterance "
-                          "with a face to evaluate.")
+        raise AutalkError(
+            f"The '{settings.split}' split of '{prepared_dir}' has no utterance "
+            "with a face to evaluate."
+        )
     seconds = time.perf_counter() - started
     action_units = tuple(config.action_units)
     report = {
@@ -296,12 +345,13 @@ def evaluate(systems, prepared_dir, out_dir, au_classifier=None, sync_expert=Non
         "frames": int(sum(len(t) for t in scores.truth)),
         "settings": dataclasses.asdict(settings),
         "seconds": round(seconds, 1),
-        "systems": {name: _system_entry(name, scores, action_units, settings)
-                    for name in names},
+        "systems": {name: _system_entry(name, scores, action_units, settings) for name in names},
     }
     _write_outputs(report, scores, action_units, out_dir)
-    log(f"Evaluated {report['utterances']} utterances ({report['frames']} frames) of "
-        f"'{settings.split}' in {seconds:.0f} s; wrote {out_dir / 'metrics.md'}.")
+    log(
+        f"Evaluated {report['utterances']} utterances ({report['frames']} frames) of "
+        f"'{settings.split}' in {seconds:.0f} s; wrote {out_dir / 'metrics.md'}."
+    )
     return report
 
 
@@ -317,29 +367,40 @@ class _SplitScores:
     example: tuple = None
 
 
-def _score_split(systems, names, prepared_dir, settings, config, au_classifier, sync_expert,
-                 baselines, progress):
+def _score_split(
+    systems, names, prepared_dir, settings, config, au_classifier, sync_expert, baselines, progress
+):
     """Render and score every system on every utterance of the split; a `_SplitScores`."""
     from tqdm import tqdm
 
-    scores = _SplitScores(per_utterance={name: [] for name in names},
-                          readings={name: [] for name in names},
-                          predicted_curves={name: [] for name in systems})
-    utterances = iter_utterances(prepared_dir, settings.split, settings.max_utterances, config,
-                                 every=settings.every)
-    for utterance in tqdm(utterances, desc="evaluate", unit="utt", disable=not progress,
-                          total=settings.max_utterances):
+    scores = _SplitScores(
+        per_utterance={name: [] for name in names},
+        readings={name: [] for name in names},
+        predicted_curves={name: [] for name in systems},
+    )
+    utterances = iter_utterances(
+        prepared_dir, settings.split, settings.max_utterances, config, every=settings.every
+    )
+    for utterance in tqdm(
+        utterances, desc="evaluate", unit="utt", disable=not progress, total=settings.max_utterances
+    ):
         index = identity_frame_index(utterance["landmarks"], utterance["face_mask"])
         identity_image = utterance["frames"][index]
         real_landmarks = metrics.crop_landmarks(utterance["frames"])
         identity_embedding = metrics.face_embeddings(identity_image[None])[0]
-        rendered = _render_systems(systems, utterance, identity_image, baselines,
-                                   scores.predicted_curves)
+        rendered = _render_systems(
+            systems, utterance, identity_image, baselines, scores.predicted_curves
+        )
         for name in names:
             utterance_scores, reading = score_utterance(
-                rendered[name], utterance, real_landmarks, settings,
-                au_classifier=au_classifier, sync_expert=sync_expert,
-                identity_embedding=identity_embedding)
+                rendered[name],
+                utterance,
+                real_landmarks,
+                settings,
+                au_classifier=au_classifier,
+                sync_expert=sync_expert,
+                identity_embedding=identity_embedding,
+            )
             utterance_scores["utterance_id"] = utterance["utterance_id"]
             scores.per_utterance[name].append(utterance_scores)
             if reading is not None:
@@ -368,17 +429,27 @@ def _system_entry(name, scores, action_units, settings):
     truth, truth_mask = np.concatenate(scores.truth), np.concatenate(scores.truth_mask)
     mean = _mean_scores(scores.per_utterance[name])
     if scores.readings[name]:
-        au = metrics.au_metrics(np.concatenate(scores.readings[name]), truth, action_units,
-                                threshold=settings.au_threshold, mask=truth_mask)
-        mean.update({"au_pearson": au["mean_pearson"], "au_mae": au["mean_mae"],
-                     "au_f1": au["mean_f1"]})
+        au = metrics.au_metrics(
+            np.concatenate(scores.readings[name]),
+            truth,
+            action_units,
+            threshold=settings.au_threshold,
+            mask=truth_mask,
+        )
+        mean.update(
+            {"au_pearson": au["mean_pearson"], "au_mae": au["mean_mae"], "au_f1": au["mean_f1"]}
+        )
     else:
         au = None
     entry = {"mean": mean, "au": au, "utterances": scores.per_utterance[name]}
     if name in scores.predicted_curves:
         entry["audio2au"] = metrics.au_metrics(
-            np.concatenate(scores.predicted_curves[name]), truth, action_units,
-            threshold=settings.au_threshold, mask=truth_mask)
+            np.concatenate(scores.predicted_curves[name]),
+            truth,
+            action_units,
+            threshold=settings.au_threshold,
+            mask=truth_mask,
+        )
     return entry
 
 
@@ -388,8 +459,13 @@ def _write_outputs(report, scores, action_units, out_dir):
         pathlib.Path(temporary).write_text(json.dumps(_jsonable(report), indent=1))
     with atomic_output(out_dir / "metrics.md") as temporary:
         pathlib.Path(temporary).write_text(markdown_table(report))
-    plot_au_curves(scores.example, scores.predicted_curves, scores.readings, action_units,
-                   out_dir / "au_curves.png")
+    plot_au_curves(
+        scores.example,
+        scores.predicted_curves,
+        scores.readings,
+        action_units,
+        out_dir / "au_curves.png",
+    )
     plot_frame_strip(scores.example, out_dir / "frame_strip.png")
 
 
@@ -422,11 +498,13 @@ def markdown_table(report):
     | system | PSNR (dB) |
     """
     systems = report["systems"]
-    present = [column for column in TABLE_COLUMNS
-               if any(column[0] in entry["mean"] for entry in systems.values())]
+    present = [
+        column
+        for column in TABLE_COLUMNS
+        if any(column[0] in entry["mean"] for entry in systems.values())
+    ]
     lines = [
-        f"Split '{report['split']}': {report['utterances']} utterances, "
-        f"{report['frames']} frames.",
+        f"Split '{report['split']}': {report['utterances']} utterances, {report['frames']} frames.",
         "",
         "| system | " + " | ".join(title for _, title, _, _ in present) + " |",
         "| --- | " + " | ".join("---:" for _ in present) + " |",
@@ -435,12 +513,20 @@ def markdown_table(report):
         cells = []
         for key, _, fmt, _ in present:
             value = entry["mean"].get(key)
-            exact = name == GROUND_TRUTH and key in ("psnr", "ssim", "mouth_psnr", "mouth_ssim",
-                                                     "lmd_mouth", "lmd_face")
+            exact = name == GROUND_TRUTH and key in (
+                "psnr",
+                "ssim",
+                "mouth_psnr",
+                "mouth_ssim",
+                "lmd_mouth",
+                "lmd_face",
+            )
             cells.append("(exact)" if exact else "—" if value is None else fmt.format(value))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Better: " + "; ".join(f"{title} {better}" for _, title, _, better in present)
-              + "."]
+    lines += [
+        "",
+        "Better: " + "; ".join(f"{title} {better}" for _, title, _, better in present) + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -453,8 +539,9 @@ def plot_au_curves(example, predicted_curves, readings, action_units, path):
 
     utterance = example[0]
     truth = utterance["au_intensity"]
-    figure, axes = plt.subplots(len(action_units), 1, figsize=(8, 1.6 * len(action_units)),
-                                sharex=True)
+    figure, axes = plt.subplots(
+        len(action_units), 1, figsize=(8, 1.6 * len(action_units)), sharex=True
+    )
     axes = np.atleast_1d(axes)
     for column, (axis, unit) in enumerate(zip(axes, action_units)):
         axis.plot(truth[:, column], color="black", linewidth=2, label="ground truth")
@@ -462,8 +549,12 @@ def plot_au_curves(example, predicted_curves, readings, action_units, path):
             axis.plot(curves[0][:, column], linewidth=1, label=f"{name}: Audio2AU")
         for name, reading in readings.items():
             if reading and name != GROUND_TRUTH:
-                axis.plot(reading[0][:, column], linestyle="--", linewidth=1,
-                          label=f"{name}: AU classifier on frames")
+                axis.plot(
+                    reading[0][:, column],
+                    linestyle="--",
+                    linewidth=1,
+                    label=f"{name}: AU classifier on frames",
+                )
         axis.set_ylabel(f"AU{unit}")
         axis.set_ylim(-0.2, 5.2)
     axes[0].legend(fontsize=6, ncol=2, loc="upper right")
@@ -481,12 +572,14 @@ def plot_frame_strip(example, path, count=8):
 
     utterance, rendered, _ = example
     picks = np.linspace(0, len(utterance["frames"]) - 1, count).round().astype(int)
-    rows = [utterance["frames"][picks]] + [frames[picks] for name, frames in rendered.items()
-                                           if name != GROUND_TRUTH]
+    rows = [utterance["frames"][picks]] + [
+        frames[picks] for name, frames in rendered.items() if name != GROUND_TRUTH
+    ]
     strip = np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
     with atomic_output(path) as temporary:
         Image.fromarray((np.clip(strip, 0, 1) * 255).round().astype(np.uint8)).save(
-            temporary, format="PNG")
+            temporary, format="PNG"
+        )
 
 
 def check_out_dir(out_dir):
@@ -499,8 +592,16 @@ def check_out_dir(out_dir):
     return check_output_path(out_dir, "output folder")
 
 
-__all__ = ["EvaluationSettings", "evaluate", "identity_frame_index", "iter_utterances",
-           "load_talker", "markdown_table", "run_talker", "score_utterance"]
+__all__ = [
+    "EvaluationSettings",
+    "evaluate",
+    "identity_frame_index",
+    "iter_utterances",
+    "load_talker",
+    "markdown_table",
+    "run_talker",
+    "score_utterance",
+]
 
 
 def parse_model_specs(specs):

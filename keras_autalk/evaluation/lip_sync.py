@@ -22,11 +22,12 @@ Per video:
 """
 
 import math
+
 import numpy as np
+
 from keras_autalk.config import AudioConfig, FaceConfig
 from keras_autalk.errors import AutalkError
 from keras_autalk.stats import pearson
-
 
 # dlib 68-point indices.
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
@@ -53,10 +54,14 @@ def lip_opening(landmarks):
     0.2
     """
     landmarks = np.asarray(landmarks, np.float64)
-    gaps = [np.linalg.norm(landmarks[..., upper, :] - landmarks[..., lower, :], axis=-1)
-            for upper, lower in INNER_LIP_PAIRS]
-    eyes = np.linalg.norm(landmarks[..., LEFT_EYE, :].mean(axis=-2)
-                          - landmarks[..., RIGHT_EYE, :].mean(axis=-2), axis=-1)
+    gaps = [
+        np.linalg.norm(landmarks[..., upper, :] - landmarks[..., lower, :], axis=-1)
+        for upper, lower in INNER_LIP_PAIRS
+    ]
+    eyes = np.linalg.norm(
+        landmarks[..., LEFT_EYE, :].mean(axis=-2) - landmarks[..., RIGHT_EYE, :].mean(axis=-2),
+        axis=-1,
+    )
     return np.mean(gaps, axis=0) / np.maximum(eyes, 1e-9)
 
 
@@ -70,7 +75,7 @@ def rms_envelope(waveform, num_frames, sample_rate, fps):
     edges = np.round(np.arange(num_frames + 1) * sample_rate / fps).astype(int)
     envelope = np.zeros(num_frames)
     for index in range(num_frames):
-        block = waveform[edges[index]:edges[index + 1]]
+        block = waveform[edges[index] : edges[index + 1]]
         if block.size:
             envelope[index] = math.sqrt(float(np.mean(block * block)))
     return envelope
@@ -82,7 +87,7 @@ def frame_labels(sample_labels, num_frames, sample_rate, fps):
     edges = np.round(np.arange(num_frames + 1) * sample_rate / fps).astype(int)
     labels = np.zeros(num_frames, bool)
     for index in range(num_frames):
-        block = sample_labels[edges[index]:edges[index + 1]]
+        block = sample_labels[edges[index] : edges[index + 1]]
         labels[index] = block.size > 0 and block.mean() >= 0.5
     return labels
 
@@ -111,7 +116,7 @@ def pause_ratio(opening, speech, boundary=BOUNDARY_FRAMES):
     change = np.zeros_like(speech)
     flips = np.flatnonzero(speech[1:] != speech[:-1])
     for flip in flips:
-        change[max(0, flip + 1 - boundary):flip + 1 + boundary] = True
+        change[max(0, flip + 1 - boundary) : flip + 1 + boundary] = True
     pauses, talking = ~speech & ~change, speech & ~change
     if not pauses.any() or not talking.any():
         return math.nan
@@ -137,7 +142,7 @@ def lag_frames(opening, envelope, max_lag=10):
     best, best_score = 0, -math.inf
     for shift in range(-max_lag, max_lag + 1):
         if shift >= 0:
-            score = pearson(opening[shift:], envelope[:len(envelope) - shift])
+            score = pearson(opening[shift:], envelope[: len(envelope) - shift])
         else:
             score = pearson(opening[:shift], envelope[-shift:])
         if score > best_score:
@@ -175,8 +180,9 @@ def _photo_embedding(photo, config):
     return _PHOTO_EMBEDDINGS[key]
 
 
-def measure(frames, waveform, sample_rate, fps, speech, photo=None, identity_every=25,
-            config=FaceConfig()):
+def measure(
+    frames, waveform, sample_rate, fps, speech, photo=None, identity_every=25, config=FaceConfig()
+):
     """The benchmark's measures of one talking-head video.
 
     Args:
@@ -204,8 +210,9 @@ def measure(frames, waveform, sample_rate, fps, speech, photo=None, identity_eve
         reference = _photo_embedding(photo, config)
         step = max(1, identity_every)
         # The landmarks fitted above: no second face search per frame.
-        embeddings = metrics.face_embeddings(list(frames[::step]), aligned=False,
-                                             config=config, landmarks=landmarks[::step])
+        embeddings = metrics.face_embeddings(
+            list(frames[::step]), aligned=False, config=config, landmarks=landmarks[::step]
+        )
         identity = float(np.mean(np.linalg.norm(embeddings - reference, axis=-1)))
     return {
         "corr": pearson(opening, envelope),
@@ -218,8 +225,15 @@ def measure(frames, waveform, sample_rate, fps, speech, photo=None, identity_eve
     }
 
 
-def measure_video(path, speech_samples=None, speech_frames=None, photo=None,
-                  identity_every=25, speech_waveform=None, config=FaceConfig()):
+def measure_video(
+    path,
+    speech_samples=None,
+    speech_frames=None,
+    photo=None,
+    identity_every=25,
+    speech_waveform=None,
+    config=FaceConfig(),
+):
     """`measure` on an MP4 (or any video): its frames and its own audio track.
 
     Give the speech labels per sample of the audio track (`speech_samples`,
@@ -246,9 +260,16 @@ def measure_video(path, speech_samples=None, speech_frames=None, photo=None,
             raise AutalkError("measure_video needs the speech labels (per sample or frame).")
         speech_frames = frame_labels(speech_samples, clip.num_frames, clip.sample_rate, clip.fps)
     sound = clip.audio if speech_waveform is None else np.asarray(speech_waveform, np.float32)
-    return measure(clip.frames, sound, clip.sample_rate, clip.fps,
-                   _fit_length(speech_frames, clip.num_frames), photo=photo,
-                   identity_every=identity_every, config=config)
+    return measure(
+        clip.frames,
+        sound,
+        clip.sample_rate,
+        clip.fps,
+        _fit_length(speech_frames, clip.num_frames),
+        photo=photo,
+        identity_every=identity_every,
+        config=config,
+    )
 
 
 def _fit_length(labels, num_frames):

@@ -33,10 +33,10 @@ from scipy import ndimage  # noqa: E402
 from skimage import feature as skfeature  # noqa: E402
 
 from keras_autalk.config import FaceConfig  # noqa: E402
-from keras_autalk.media import face  # noqa: E402
 from keras_autalk.errors import AutalkError  # noqa: E402
+from keras_autalk.media import face  # noqa: E402
 from keras_autalk.models import losses  # noqa: E402
-from keras_autalk.stats import pearson
+from keras_autalk.stats import pearson  # noqa: E402
 
 # dlib 68-point indices of the mouth (outer lip 48-59, inner lip 60-67).
 MOUTH_POINTS = losses.MOUTH_LANDMARKS
@@ -104,7 +104,7 @@ def psnr(generated, reference, max_value=1.0):
     generated, reference = _same_shape(generated, reference)
     mse = np.mean((generated - reference) ** 2, axis=(-3, -2, -1))
     with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(max_value ** 2 / mse)
+        return 10.0 * np.log10(max_value**2 / mse)
 
 
 def _ssim_map(generated, reference, max_value):
@@ -115,13 +115,13 @@ def _ssim_map(generated, reference, max_value):
         return ndimage.gaussian_filter(values, sigma, truncate=SSIM_TRUNCATE, mode="reflect")
 
     mean_x, mean_y = blur(generated), blur(reference)
-    var_x = blur(generated * generated) - mean_x ** 2
-    var_y = blur(reference * reference) - mean_y ** 2
+    var_x = blur(generated * generated) - mean_x**2
+    var_y = blur(reference * reference) - mean_y**2
     covariance = blur(generated * reference) - mean_x * mean_y
     c1 = (SSIM_K1 * max_value) ** 2
     c2 = (SSIM_K2 * max_value) ** 2
     ssim_map = ((2 * mean_x * mean_y + c1) * (2 * covariance + c2)) / (
-        (mean_x ** 2 + mean_y ** 2 + c1) * (var_x + var_y + c2)
+        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
     )
     # Only pixels whose whole window lies inside the image count, as in
     # scikit-image and tf.image.ssim.
@@ -249,6 +249,7 @@ def mouth_psnr(generated, reference, reference_landmarks, margin=0.25, max_value
     mouth_psnr(generated, frames, frame_landmarks).mean()
     ```
     """
+
     def metric(first, second, peak):
         if first.size == 0:
             raise AutalkError("empty box")
@@ -427,9 +428,7 @@ def _run_lengths(steps):
     length = steps.shape[1]
     index = np.broadcast_to(np.arange(length), steps.shape)
     last_false = np.maximum.accumulate(np.where(steps, -1, index), axis=1)
-    next_false = np.minimum.accumulate(
-        np.where(steps, length, index)[:, ::-1], axis=1
-    )[:, ::-1]
+    next_false = np.minimum.accumulate(np.where(steps, length, index)[:, ::-1], axis=1)[:, ::-1]
     return index - last_false, next_false - index
 
 
@@ -442,7 +441,7 @@ def _width_edges(gray):
     """
     gradient_x = ndimage.sobel(gray, axis=1) / 8.0
     gradient_y = ndimage.sobel(gray, axis=0) / 8.0
-    strength = gradient_x ** 2 + gradient_y ** 2
+    strength = gradient_x**2 + gradient_y**2
     mean_strength = strength.mean()
     if mean_strength <= 0:
         return np.zeros(gray.shape, dtype=bool)
@@ -501,8 +500,8 @@ def edge_widths(gray, edges):
         right_index = np.clip(columns + 1, 0, width - 2)
         left = np.where(columns - 2 >= 0, ending[:, left_index], 0)
         right = np.where(columns + 1 <= width - 2, starting[:, right_index], 0)
-        measured = 2 + np.minimum(left, CPBD_MAX_SIDE_WIDTH) + np.minimum(
-            right, CPBD_MAX_SIDE_WIDTH
+        measured = (
+            2 + np.minimum(left, CPBD_MAX_SIDE_WIDTH) + np.minimum(right, CPBD_MAX_SIDE_WIDTH)
         )
         selected = edges & mask & interior
         widths[selected] = measured[selected]
@@ -522,13 +521,14 @@ def _cpbd_single(image):
     sharp, total = 0, 0
     for row in range(edge_blocks.shape[0]):
         for col in range(edge_blocks.shape[1]):
-            if edge_blocks[row, col].sum() <= CPBD_EDGE_BLOCK_FRACTION * CPBD_BLOCK ** 2:
+            if edge_blocks[row, col].sum() <= CPBD_EDGE_BLOCK_FRACTION * CPBD_BLOCK**2:
                 continue
             block_widths = width_blocks[row, col]
             block_widths = block_widths[block_widths > 0]
             contrast = gray_blocks[row, col].max() - gray_blocks[row, col].min()
             jnb_width = (
-                CPBD_JNB_WIDTH_LOW_CONTRAST if contrast <= CPBD_LOW_CONTRAST
+                CPBD_JNB_WIDTH_LOW_CONTRAST
+                if contrast <= CPBD_LOW_CONTRAST
                 else CPBD_JNB_WIDTH_HIGH_CONTRAST
             )
             probability = 1.0 - np.exp(-((block_widths / jnb_width) ** CPBD_BETA))
@@ -774,8 +774,10 @@ class _FrameMeanMetric(keras.metrics.Mean):
         raise NotImplementedError
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        values = self.frame_values(_flatten_images(ops.cast(y_true, "float32")),
-                                   _flatten_images(ops.cast(y_pred, "float32")))
+        values = self.frame_values(
+            _flatten_images(ops.cast(y_true, "float32")),
+            _flatten_images(ops.cast(y_pred, "float32")),
+        )
         return super().update_state(values, sample_weight=_flatten_weights(sample_weight))
 
     def get_config(self):
@@ -836,8 +838,13 @@ class SSIMMetric(_FrameMeanMetric):
 
     def frame_values(self, y_true, y_pred):
         return tf.image.ssim(
-            y_true, y_pred, max_val=float(self.max_value), filter_size=11,
-            filter_sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2,
+            y_true,
+            y_pred,
+            max_val=float(self.max_value),
+            filter_size=11,
+            filter_sigma=SSIM_SIGMA,
+            k1=SSIM_K1,
+            k2=SSIM_K2,
         )
 
 

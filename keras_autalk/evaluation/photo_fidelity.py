@@ -31,13 +31,18 @@ def mouth_box(landmarks, margin=0.15):
     low, high = mouth.min(axis=0), mouth.max(axis=0)
     pad = margin * (high - low)
     low, high = low - pad, high + pad
-    return int(np.floor(low[0])), int(np.floor(low[1])), int(np.ceil(high[0])), int(np.ceil(high[1]))
+    return (
+        int(np.floor(low[0])),
+        int(np.floor(low[1])),
+        int(np.ceil(high[0])),
+        int(np.ceil(high[1])),
+    )
 
 
 def _crop(image, box):
     left, top, right, bottom = box
     height, width = image.shape[:2]
-    return image[max(0, top):min(height, bottom), max(0, left):min(width, right)]
+    return image[max(0, top) : min(height, bottom), max(0, left) : min(width, right)]
 
 
 def psnr(first, second, peak=255.0):
@@ -48,7 +53,7 @@ def psnr(first, second, peak=255.0):
     20.0
     """
     error = np.mean((np.asarray(first, np.float64) - np.asarray(second, np.float64)) ** 2)
-    return float("inf") if error == 0 else float(10.0 * np.log10(peak ** 2 / error))
+    return float("inf") if error == 0 else float(10.0 * np.log10(peak**2 / error))
 
 
 def eye_region_psnr(frame, photo, landmarks):
@@ -59,7 +64,7 @@ def eye_region_psnr(frame, photo, landmarks):
 
 def _gradient_energy(gray):
     gy, gx = np.gradient(gray)
-    return gx ** 2 + gy ** 2
+    return gx**2 + gy**2
 
 
 def _gray(image):
@@ -90,8 +95,7 @@ def laplacian_variance(image):
 def sharpness_ratio(frame, photo, landmarks):
     """Mouth-region sharpness of the frame over the photo's (`laplacian_variance`)."""
     box = mouth_box(landmarks)
-    return laplacian_variance(_crop(frame, box)) / max(laplacian_variance(_crop(photo, box)),
-                                                       1e-9)
+    return laplacian_variance(_crop(frame, box)) / max(laplacian_variance(_crop(photo, box)), 1e-9)
 
 
 def fidelity(frames, photo, landmarks, every=5):
@@ -109,13 +113,15 @@ def fidelity(frames, photo, landmarks, every=5):
     """
     band = seam_band(photo.shape, landmarks)
     height, width = photo.shape[:2]
-    picked = [frame[:height, :width] for frame in list(frames)[::max(1, int(every))]]
+    picked = [frame[:height, :width] for frame in list(frames)[:: max(1, int(every))]]
     eyes = [eye_region_psnr(frame, photo, landmarks) for frame in picked]
     return {
         "eye_psnr_db": float(np.mean(np.minimum(eyes, 99.0))),
         "eye_psnr_min_db": float(np.min(eyes)),
-        "seam_ratio": float(np.mean([seam_ratio(frame, photo, landmarks, band)
-                                     for frame in picked])),
-        "mouth_sharpness": float(np.mean([sharpness_ratio(frame, photo, landmarks)
-                                          for frame in picked])),
+        "seam_ratio": float(
+            np.mean([seam_ratio(frame, photo, landmarks, band) for frame in picked])
+        ),
+        "mouth_sharpness": float(
+            np.mean([sharpness_ratio(frame, photo, landmarks) for frame in picked])
+        ),
     }

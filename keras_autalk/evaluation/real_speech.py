@@ -10,10 +10,11 @@ corpus's held-out ground-truth videos, and `real_speech.json` /
 
 import math
 import pathlib
+
 import numpy as np
+
 from keras_autalk.config import AudioConfig, FaceConfig
 from keras_autalk.errors import AutalkError
-from keras_autalk.files import atomic_output
 from keras_autalk.evaluation.lip_sync import measure_video, segment_labels
 from keras_autalk.evaluation.speech_tracks import (
     CONDITION_DESCRIPTIONS,
@@ -22,7 +23,7 @@ from keras_autalk.evaluation.speech_tracks import (
     build_track,
     check_conditions,
 )
-
+from keras_autalk.files import atomic_output
 
 # ------------------------------------------------------------------ the benchmark
 DEFAULT_PHOTOS = ("grace_hopper", "astronaut")
@@ -91,8 +92,10 @@ def load_benchmark_photo(name_or_path):
         return str(name_or_path), photos.load_photo(str(name_or_path))
     path = pathlib.Path(name_or_path)
     if not path.exists() and not path.suffix:
-        raise AutalkError(f"The photo '{name_or_path}' is neither a bundled photo "
-                          f"({', '.join(photos.PHOTO_NAMES)}) nor a file.")
+        raise AutalkError(
+            f"The photo '{name_or_path}' is neither a bundled photo "
+            f"({', '.join(photos.PHOTO_NAMES)}) nor a file."
+        )
     return path.stem, image.load_image(path)
 
 
@@ -115,11 +118,14 @@ def reference_videos(corpus_root, count):
     root = pathlib.Path(corpus_root)
     manifest = root / "demo_corpus.json"
     if not manifest.is_file():
-        raise AutalkError(f"The reference corpus '{root}' has no demo_corpus.json; give the "
-                          "--root folder of `autalk prepare --corpus demo`.")
+        raise AutalkError(
+            f"The reference corpus '{root}' has no demo_corpus.json; give the "
+            "--root folder of `autalk prepare --corpus demo`."
+        )
     try:
-        utterances = [u for u in json.loads(manifest.read_text())["utterances"]
-                      if u.get("split") == "test"]
+        utterances = [
+            u for u in json.loads(manifest.read_text())["utterances"] if u.get("split") == "test"
+        ]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise AutalkError(f"'{manifest}' is not a demo corpus manifest.") from None
     if not utterances:
@@ -130,14 +136,21 @@ def reference_videos(corpus_root, count):
     for utterance in utterances:
         by_speaker.setdefault(utterance["speaker"], []).append(utterance)
     queues = list(by_speaker.values())
-    turns = [queue[depth] for depth in range(max(map(len, queues)))
-             for queue in queues if depth < len(queue)]
+    turns = [
+        queue[depth]
+        for depth in range(max(map(len, queues)))
+        for queue in queues
+        if depth < len(queue)
+    ]
     chosen = []
     for utterance in turns[:count]:
         folder = root / utterance["speaker"]
-        entry = {"utterance_id": utterance["id"], "speaker": utterance["speaker"],
-                 "video": folder / f"{utterance['id']}.mpg",
-                 "align": folder / "align" / f"{utterance['id']}.align"}
+        entry = {
+            "utterance_id": utterance["id"],
+            "speaker": utterance["speaker"],
+            "video": folder / f"{utterance['id']}.mpg",
+            "align": folder / "align" / f"{utterance['id']}.align",
+        }
         for key in ("video", "align"):
             if not entry[key].is_file():
                 raise AutalkError(f"The reference corpus '{root}' lacks '{entry[key]}'.")
@@ -208,16 +221,25 @@ def benchmark_markdown(report):
         cells += [_cell(means.get(key), fmt) for key, _, fmt in MEASURES]
         if judged:
             missed = missed_targets(means)
-            cells.append("" if not verdict else "met" if not missed
-                         else "missed: " + ", ".join(missed))
+            cells.append(
+                "" if not verdict else "met" if not missed else "missed: " + ", ".join(missed)
+            )
         return "| " + " | ".join(cells) + " |"
 
     def reference_line(judged):
         if not reference:
             return []
-        return [line(f"{REFERENCE} (demo corpus)", "en (espeak-ng)", "clean",
-                     f"{reference['utterances']} videos", reference["mean"], judged,
-                     verdict=False)]
+        return [
+            line(
+                f"{REFERENCE} (demo corpus)",
+                "en (espeak-ng)",
+                "clean",
+                f"{reference['utterances']} videos",
+                reference["mean"],
+                judged,
+                verdict=False,
+            )
+        ]
 
     settings = report["settings"]
     conditions = settings.get("conditions", ["clean"])
@@ -230,7 +252,8 @@ def benchmark_markdown(report):
         f"language, {seeds}); measured on the output MP4 frame by frame with dlib landmarks.",
         "",
         "Conditions (the same tracks, the same speech labels): "
-        + "; ".join(f"{name}: {CONDITION_DESCRIPTIONS[name]}" for name in conditions) + ".",
+        + "; ".join(f"{name}: {CONDITION_DESCRIPTIONS[name]}" for name in conditions)
+        + ".",
         "",
     ]
     if report.get("command"):
@@ -242,13 +265,30 @@ def benchmark_markdown(report):
             if entry["photo"] == photo["name"]:
                 condition = entry.get("condition", "clean")
                 judged = entry["language"] in report["english"] and condition == "clean"
-                lines.append(line(entry["model"], entry["language"], condition,
-                                  entry["tracks"], entry, True, verdict=judged))
+                lines.append(
+                    line(
+                        entry["model"],
+                        entry["language"],
+                        condition,
+                        entry["tracks"],
+                        entry,
+                        True,
+                        verdict=judged,
+                    )
+                )
         lines += reference_line(True) + [""]
     lines += ["### Per language (mean over the photos)", ""] + header(False)
     for entry in report["language_means"]:
-        lines.append(line(entry["model"], entry["language"], entry.get("condition", "clean"),
-                          entry["tracks"], entry, False))
+        lines.append(
+            line(
+                entry["model"],
+                entry["language"],
+                entry.get("condition", "clean"),
+                entry["tracks"],
+                entry,
+                False,
+            )
+        )
     lines += reference_line(False) + [""]
     lines += [
         "corr: Pearson r of the lip opening with the RMS envelope per frame of the clean track "
@@ -260,7 +300,8 @@ def benchmark_markdown(report):
         "(lower is better).",
         "",
         "Targets (clean English tracks, every photo): "
-        + ", ".join(text for _, text in TARGETS.values()) + "; the targets column judges "
+        + ", ".join(text for _, text in TARGETS.values())
+        + "; the targets column judges "
         "the clean English rows only (the other conditions show how a model copes, without "
         "targets). English (en, en_GB) is used only for evaluation, never for training.",
     ]
@@ -274,10 +315,23 @@ def benchmark_markdown(report):
     return "\n".join(lines) + "\n"
 
 
-def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANGUAGES,
-                  tracks_per_language=1, duration_s=15.0, seed=0, reference_corpus=None,
-                  reference_utterances=8, identity_every=25, keep_videos=False,
-                  recordings_dir=None, command=None, conditions=("clean",), log=print):
+def run_benchmark(
+    models,
+    out_dir,
+    photos=DEFAULT_PHOTOS,
+    languages=DEFAULT_LANGUAGES,
+    tracks_per_language=1,
+    duration_s=15.0,
+    seed=0,
+    reference_corpus=None,
+    reference_utterances=8,
+    identity_every=25,
+    keep_videos=False,
+    recordings_dir=None,
+    command=None,
+    conditions=("clean",),
+    log=print,
+):
     """The real-speech benchmark: real recordings -> `generate` -> the measures, as tables.
 
     For every language, `tracks_per_language` tracks are built from its
@@ -336,41 +390,58 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
     from keras_autalk.evaluation import evaluate as evaluation
 
     started = time.perf_counter()
-    conditions = _check_benchmark_arguments(models, languages, photos, tracks_per_language,
-                                            duration_s, identity_every, conditions)
+    conditions = _check_benchmark_arguments(
+        models, languages, photos, tracks_per_language, duration_s, identity_every, conditions
+    )
     out_dir = evaluation.check_out_dir(out_dir)
-    references = (reference_videos(reference_corpus, reference_utterances)
-                  if reference_corpus is not None else [])
+    references = (
+        reference_videos(reference_corpus, reference_utterances)
+        if reference_corpus is not None
+        else []
+    )
     loaded_photos = _load_photos(photos)
     recordings_dir = pathlib.Path(recordings_dir or klettres.fetch_klettres())
-    recordings = {language: klettres.list_recordings(recordings_dir, language)
-                  for language in languages}
+    recordings = {
+        language: klettres.list_recordings(recordings_dir, language) for language in languages
+    }
     talkers = _load_talkers(models)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tracks = _write_tracks(out_dir / "tracks", recordings, tracks_per_language, seed,
-                           duration_s, conditions, log)
-    rows = _render_and_measure(talkers, loaded_photos, tracks, out_dir / "videos",
-                               identity_every, keep_videos, log)
+    tracks = _write_tracks(
+        out_dir / "tracks", recordings, tracks_per_language, seed, duration_s, conditions, log
+    )
+    rows = _render_and_measure(
+        talkers, loaded_photos, tracks, out_dir / "videos", identity_every, keep_videos, log
+    )
     reference = _measure_references(references, reference_corpus, log)
     means, language_means = _grouped_means(rows, talkers, loaded_photos, languages, conditions)
     report = {
         "benchmark": "real speech (klettres-data)",
         "command": command,
-        "settings": {"duration_s": float(duration_s),
-                     "tracks_per_language": int(tracks_per_language),
-                     "seed": int(seed), "pause_range_s": list(PAUSE_RANGE_S),
-                     "conditions": list(conditions),
-                     "identity_every": int(identity_every), "languages": list(languages),
-                     "models": {name: (str(model) if isinstance(model, (str, pathlib.PurePath))
-                                       else type(model).__name__)
-                                for name, model in models.items()}},
-        "photos": [{"name": name, "source": PHOTO_SOURCES.get(name, "file")}
-                   for name in loaded_photos],
-        "conditions": [{"name": name, "description": CONDITION_DESCRIPTIONS[name]}
-                       for name in conditions],
-        "english": [language for language in languages
-                    if language in klettres.TRAINING_EXCLUDED],
+        "settings": {
+            "duration_s": float(duration_s),
+            "tracks_per_language": int(tracks_per_language),
+            "seed": int(seed),
+            "pause_range_s": list(PAUSE_RANGE_S),
+            "conditions": list(conditions),
+            "identity_every": int(identity_every),
+            "languages": list(languages),
+            "models": {
+                name: (
+                    str(model)
+                    if isinstance(model, (str, pathlib.PurePath))
+                    else type(model).__name__
+                )
+                for name, model in models.items()
+            },
+        },
+        "photos": [
+            {"name": name, "source": PHOTO_SOURCES.get(name, "file")} for name in loaded_photos
+        ],
+        "conditions": [
+            {"name": name, "description": CONDITION_DESCRIPTIONS[name]} for name in conditions
+        ],
+        "english": [language for language in languages if language in klettres.TRAINING_EXCLUDED],
         "targets": [text for _, text in TARGETS.values()],
         "tracks": _track_summaries(tracks, recordings_dir),
         "rows": rows,
@@ -383,8 +454,9 @@ def run_benchmark(models, out_dir, photos=DEFAULT_PHOTOS, languages=DEFAULT_LANG
     return report
 
 
-def _check_benchmark_arguments(models, languages, photos, tracks_per_language, duration_s,
-                               identity_every, conditions):
+def _check_benchmark_arguments(
+    models, languages, photos, tracks_per_language, duration_s, identity_every, conditions
+):
     """Check `run_benchmark`'s plain arguments; return the checked conditions."""
     if not models:
         raise AutalkError("The benchmark needs at least one model.")
@@ -429,8 +501,7 @@ def _load_talkers(models):
     return talkers
 
 
-def _write_tracks(tracks_dir, recordings, tracks_per_language, seed, duration_s, conditions,
-                  log):
+def _write_tracks(tracks_dir, recordings, tracks_per_language, seed, duration_s, conditions, log):
     """Build each language's tracks, write each condition of each as a WAV; their entries."""
     import soundfile
 
@@ -442,21 +513,33 @@ def _write_tracks(tracks_dir, recordings, tracks_per_language, seed, duration_s,
             track = build_track(language_recordings, track_seed, duration_s)
             for condition in conditions:
                 waveform = apply_condition(track, condition, track_seed)
-                wav = tracks_dir / (f"{_file_label(language)}_seed{track_seed}"
-                                    f"{_condition_suffix(condition)}.wav")
+                wav = tracks_dir / (
+                    f"{_file_label(language)}_seed{track_seed}{_condition_suffix(condition)}.wav"
+                )
                 with atomic_output(wav, "track") as temporary:
-                    soundfile.write(temporary, waveform, track.sample_rate, subtype="FLOAT",
-                                    format="WAV")
-                tracks.append({"language": language, "seed": track_seed,
-                               "condition": condition, "track": track, "wav": wav})
-                log(f"track {wav.name}: {track.duration:.1f} s, "
+                    soundfile.write(
+                        temporary, waveform, track.sample_rate, subtype="FLOAT", format="WAV"
+                    )
+                tracks.append(
+                    {
+                        "language": language,
+                        "seed": track_seed,
+                        "condition": condition,
+                        "track": track,
+                        "wav": wav,
+                    }
+                )
+                log(
+                    f"track {wav.name}: {track.duration:.1f} s, "
                     f"{track.speech.mean() * 100:.0f}% speech, {condition}, recordings: "
-                    + ", ".join(pathlib.Path(path).stem for path in track.recordings))
+                    + ", ".join(pathlib.Path(path).stem for path in track.recordings)
+                )
     return tracks
 
 
-def _render_and_measure(talkers, loaded_photos, tracks, videos_dir, identity_every,
-                        keep_videos, log):
+def _render_and_measure(
+    talkers, loaded_photos, tracks, videos_dir, identity_every, keep_videos, log
+):
     """Animate every photo with every track by every model, measure each MP4; the rows."""
     import time
 
@@ -469,27 +552,40 @@ def _render_and_measure(talkers, loaded_photos, tracks, videos_dir, identity_eve
         for photo_name, photo in loaded_photos.items():
             for entry in tracks:
                 began = time.perf_counter()
-                mp4 = videos_dir / (f"{_file_label(model_name)}_{_file_label(photo_name)}_"
-                                    f"{_file_label(entry['language'])}_seed{entry['seed']}"
-                                    f"{_condition_suffix(entry['condition'])}.mp4")
+                mp4 = videos_dir / (
+                    f"{_file_label(model_name)}_{_file_label(photo_name)}_"
+                    f"{_file_label(entry['language'])}_seed{entry['seed']}"
+                    f"{_condition_suffix(entry['condition'])}.mp4"
+                )
                 generate_module.generate(photo, entry["wav"], mp4, model=talker, progress=False)
                 generated = time.perf_counter()
-                result = measure_video(mp4, speech_samples=entry["track"].speech, photo=photo,
-                                       identity_every=identity_every,
-                                       speech_waveform=entry["track"].waveform)
+                result = measure_video(
+                    mp4,
+                    speech_samples=entry["track"].speech,
+                    photo=photo,
+                    identity_every=identity_every,
+                    speech_waveform=entry["track"].waveform,
+                )
                 if not keep_videos:
                     mp4.unlink()
-                row = {"model": model_name, "photo": photo_name, "language": entry["language"],
-                       "condition": entry["condition"], "seed": entry["seed"],
-                       **{key: result[key] for key, _, _ in MEASURES},
-                       "frames": result["frames"],
-                       "seconds_generate": round(generated - began, 1),
-                       "seconds_measure": round(time.perf_counter() - generated, 1)}
+                row = {
+                    "model": model_name,
+                    "photo": photo_name,
+                    "language": entry["language"],
+                    "condition": entry["condition"],
+                    "seed": entry["seed"],
+                    **{key: result[key] for key, _, _ in MEASURES},
+                    "frames": result["frames"],
+                    "seconds_generate": round(generated - began, 1),
+                    "seconds_measure": round(time.perf_counter() - generated, 1),
+                }
                 rows.append(row)
-                log(f"[{len(rows)}/{total}] {model_name} / {photo_name} / {entry['language']} "
+                log(
+                    f"[{len(rows)}/{total}] {model_name} / {photo_name} / {entry['language']} "
                     f"seed {entry['seed']} {entry['condition']}: corr {row['corr']:.2f}, "
                     f"pause ratio {row['pause_ratio']:.2f}, lag {row['lag']:+d}, identity "
-                    f"{row['identity']:.3f} ({time.perf_counter() - began:.0f} s)")
+                    f"{row['identity']:.3f} ({time.perf_counter() - began:.0f} s)"
+                )
     if not keep_videos and not any(videos_dir.iterdir()):
         videos_dir.rmdir()
     return rows
@@ -502,15 +598,25 @@ def _measure_references(references, reference_corpus, log):
     reference_rows = []
     for index, entry in enumerate(references, 1):
         result = measure_reference(entry)
-        reference_rows.append({"utterance_id": entry["utterance_id"],
-                               "speaker": entry["speaker"],
-                               **{key: result[key] for key, _, _ in MEASURES},
-                               "frames": result["frames"]})
-        log(f"[reference {index}/{len(references)}] {entry['speaker']}/"
+        reference_rows.append(
+            {
+                "utterance_id": entry["utterance_id"],
+                "speaker": entry["speaker"],
+                **{key: result[key] for key, _, _ in MEASURES},
+                "frames": result["frames"],
+            }
+        )
+        log(
+            f"[reference {index}/{len(references)}] {entry['speaker']}/"
             f"{entry['utterance_id']}: corr {result['corr']:.2f}, pause ratio "
-            f"{result['pause_ratio']:.2f}, lag {result['lag']:+d}")
-    return {"corpus": str(reference_corpus), "utterances": len(reference_rows),
-            "mean": _means(reference_rows), "rows": reference_rows}
+            f"{result['pause_ratio']:.2f}, lag {result['lag']:+d}"
+        )
+    return {
+        "corpus": str(reference_corpus),
+        "utterances": len(reference_rows),
+        "mean": _means(reference_rows),
+        "rows": reference_rows,
+    }
 
 
 def _grouped_means(rows, talkers, loaded_photos, languages, conditions):
@@ -521,31 +627,58 @@ def _grouped_means(rows, talkers, loaded_photos, languages, conditions):
             for language in languages:
                 for condition in conditions:
                     key = (model_name, photo_name, language, condition)
-                    chosen = [row for row in rows if (row["model"], row["photo"],
-                                                      row["language"], row["condition"]) == key]
-                    means.append({"model": model_name, "photo": photo_name,
-                                  "language": language, "condition": condition,
-                                  "tracks": len(chosen), **_means(chosen)})
+                    chosen = [
+                        row
+                        for row in rows
+                        if (row["model"], row["photo"], row["language"], row["condition"]) == key
+                    ]
+                    means.append(
+                        {
+                            "model": model_name,
+                            "photo": photo_name,
+                            "language": language,
+                            "condition": condition,
+                            "tracks": len(chosen),
+                            **_means(chosen),
+                        }
+                    )
         for language in languages:
             for condition in conditions:
-                chosen = [row for row in rows if (row["model"], row["language"], row["condition"])
-                          == (model_name, language, condition)]
-                language_means.append({"model": model_name, "language": language,
-                                       "condition": condition,
-                                       "tracks": len(chosen) // max(1, len(loaded_photos)),
-                                       **_means(chosen)})
+                chosen = [
+                    row
+                    for row in rows
+                    if (row["model"], row["language"], row["condition"])
+                    == (model_name, language, condition)
+                ]
+                language_means.append(
+                    {
+                        "model": model_name,
+                        "language": language,
+                        "condition": condition,
+                        "tracks": len(chosen) // max(1, len(loaded_photos)),
+                        **_means(chosen),
+                    }
+                )
     return means, language_means
 
 
 def _track_summaries(tracks, recordings_dir):
     """The report's entry for each written track (its WAV, length, speech and recordings)."""
-    return [{"language": entry["language"], "seed": entry["seed"],
-             "condition": entry["condition"], "wav": str(entry["wav"]),
-             "duration_s": round(entry["track"].duration, 3),
-             "speech_fraction": round(float(entry["track"].speech.mean()), 3),
-             "recordings": [str(pathlib.Path(path).relative_to(recordings_dir))
-                            for path in entry["track"].recordings]}
-            for entry in tracks]
+    return [
+        {
+            "language": entry["language"],
+            "seed": entry["seed"],
+            "condition": entry["condition"],
+            "wav": str(entry["wav"]),
+            "duration_s": round(entry["track"].duration, 3),
+            "speech_fraction": round(float(entry["track"].speech.mean()), 3),
+            "recordings": [
+                str(pathlib.Path(path).relative_to(recordings_dir))
+                for path in entry["track"].recordings
+            ],
+        }
+        for entry in tracks
+    ]
 
 
 def _write_report(report, out_dir, log):
@@ -558,5 +691,7 @@ def _write_report(report, out_dir, log):
         pathlib.Path(temporary).write_text(json.dumps(evaluation._jsonable(report), indent=1))
     with atomic_output(out_dir / "real_speech.md") as temporary:
         pathlib.Path(temporary).write_text(benchmark_markdown(report))
-    log(f"Measured {len(report['rows'])} videos in {report['seconds']:.0f} s; wrote "
-        f"{out_dir / 'real_speech.md'}.")
+    log(
+        f"Measured {len(report['rows'])} videos in {report['seconds']:.0f} s; wrote "
+        f"{out_dir / 'real_speech.md'}."
+    )

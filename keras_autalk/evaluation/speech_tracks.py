@@ -20,7 +20,6 @@ from keras_autalk.errors import AutalkError
 # ops load, which needs its backend registered.
 from keras_autalk.features import tfio_backend  # noqa: F401,E402
 
-
 # A recording is trimmed to where its 20 ms blocks are within 40 dB of its
 # loudest block; what is left counts as speech.
 TRIM_DB = 40.0
@@ -98,8 +97,9 @@ def _track_gain(speech):
     return 10 ** (TRACK_LEVEL_DBFS / 20) / rms if rms > 0 else 0.0
 
 
-def build_track(recordings, seed, duration_s=15.0, pause_range_s=PAUSE_RANGE_S,
-                config=AudioConfig()):
+def build_track(
+    recordings, seed, duration_s=15.0, pause_range_s=PAUSE_RANGE_S, config=AudioConfig()
+):
     """Join real recordings, in a seeded random order, with pauses into one track.
 
     Each recording is read at `config.sample_rate`, cut to its sound
@@ -156,8 +156,7 @@ def build_track(recordings, seed, duration_s=15.0, pause_range_s=PAUSE_RANGE_S,
         gain = _track_gain(waveform[start:end])
         if gain == 0:
             continue
-        background = np.clip(np.concatenate([waveform[:start], waveform[end:]]) * gain,
-                             -1.0, 1.0)
+        background = np.clip(np.concatenate([waveform[:start], waveform[end:]]) * gain, -1.0, 1.0)
         if not pieces:
             pause(background)  # the opening pause sounds like the first recording's room
         speech = np.clip(waveform[start:end] * gain, -1.0, 1.0)
@@ -210,8 +209,11 @@ def check_conditions(conditions):
         raise AutalkError("The benchmark needs at least one condition.")
     for name in conditions:
         if name not in CONDITIONS:
-            raise AutalkError(f"The condition '{name}' is unknown; the conditions are "
-                              + ", ".join(CONDITIONS[:-1]) + f" and {CONDITIONS[-1]}.")
+            raise AutalkError(
+                f"The condition '{name}' is unknown; the conditions are "
+                + ", ".join(CONDITIONS[:-1])
+                + f" and {CONDITIONS[-1]}."
+            )
     repeated = [name for name in CONDITIONS if conditions.count(name) > 1]
     if repeated:
         raise AutalkError(f"The condition '{repeated[0]}' is given twice.")
@@ -281,7 +283,7 @@ def apply_condition(track, name, seed):
         from keras_autalk.media import audio_backends
 
         narrow = audio_backends.resample(waveform, rate, PHONE_SAMPLE_RATE)
-        back = audio_backends.resample(narrow, PHONE_SAMPLE_RATE, rate)[:len(waveform)]
+        back = audio_backends.resample(narrow, PHONE_SAMPLE_RATE, rate)[: len(waveform)]
         high_pass = signal.butter(4, PHONE_HIGHPASS_HZ, "highpass", fs=rate, output="sos")
         return _within_full_scale(signal.sosfiltfilt(high_pass, back.astype(np.float64)))
 

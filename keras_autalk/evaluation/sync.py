@@ -116,7 +116,8 @@ def sync_distances(video_embeddings, audio_embeddings, max_offset=DEFAULT_MAX_OF
     if video.ndim != 2 or video.shape != audio.shape:
         raise AutalkError(
             f"The video and audio embeddings must both be (N, D), got {video.shape} and "
-            f"{audio.shape}.")
+            f"{audio.shape}."
+        )
     count = len(video)
     if count == 0:
         raise AutalkError("There are no windows to compare (the clip is too short).")
@@ -127,7 +128,7 @@ def sync_distances(video_embeddings, audio_embeddings, max_offset=DEFAULT_MAX_OF
     distances = np.empty(len(offsets))
     for index, offset in enumerate(offsets):
         first, last = max(0, -offset), min(count, count - offset)
-        gaps = video[first:last] - audio[first + offset:last + offset]
+        gaps = video[first:last] - audio[first + offset : last + offset]
         distances[index] = np.sqrt(np.sum(gaps * gaps, axis=1)).mean()
     return offsets, distances
 
@@ -165,25 +166,31 @@ def clip_embeddings(expert, frames, audio_features, batch_size=64):
     if frames.ndim != 4 or audio_features.ndim != 3:
         raise AutalkError(
             f"The frames must be (T, H, W, 3) and the audio features (T, context, bins), got "
-            f"{frames.shape} and {audio_features.shape}.")
+            f"{frames.shape} and {audio_features.shape}."
+        )
     if len(frames) != len(audio_features):
         raise AutalkError(
             f"The clip has {len(frames)} frames but {len(audio_features)} audio feature "
-            "windows; they must match frame for frame.")
+            "windows; they must match frame for frame."
+        )
     window = expert.window
     if len(frames) < window:
         raise AutalkError(
-            f"The clip has {len(frames)} frames; the sync expert needs at least {window}.")
+            f"The clip has {len(frames)} frames; the sync expert needs at least {window}."
+        )
     batch_size = max(1, int(batch_size))
-    mouths = np.concatenate([
-        np.asarray(expert.mouth_images(frames[start:start + batch_size]))
-        for start in range(0, len(frames), batch_size)])
+    mouths = np.concatenate(
+        [
+            np.asarray(expert.mouth_images(frames[start : start + batch_size]))
+            for start in range(0, len(frames), batch_size)
+        ]
+    )
     count = len(frames) - window + 1
     video, audio = [], []
     for start in range(0, count, batch_size):
         stop = min(count, start + batch_size)
-        video_windows = np.stack([mouths[i:i + window] for i in range(start, stop)])
-        audio_windows = np.stack([audio_features[i:i + window] for i in range(start, stop)])
+        video_windows = np.stack([mouths[i : i + window] for i in range(start, stop)])
+        audio_windows = np.stack([audio_features[i : i + window] for i in range(start, stop)])
         video.append(np.asarray(expert.embed_video(expert.stack_frames(video_windows))))
         audio.append(np.asarray(expert.embed_audio(audio_windows)))
     return np.concatenate(video), np.concatenate(audio)
@@ -304,8 +311,9 @@ class SyncExpertTrainer(keras.Model):
         self.temperature = DEFAULT_TEMPERATURE
         self.min_shift = DEFAULT_MIN_SHIFT
 
-    def compile(self, optimizer, temperature=DEFAULT_TEMPERATURE, min_shift=DEFAULT_MIN_SHIFT,
-                **kwargs):
+    def compile(
+        self, optimizer, temperature=DEFAULT_TEMPERATURE, min_shift=DEFAULT_MIN_SHIFT, **kwargs
+    ):
         """Set the optimiser, the softmax temperature and the smallest negative shift.
 
         Args:
@@ -324,10 +332,13 @@ class SyncExpertTrainer(keras.Model):
         return list(self.trackers)
 
     def build(self, input_shape):
-        self.expert.build({
-            "mouth_frames": (None, self.expert.window) + tuple(input_shape["frames"][2:]),
-            "audio_features": (None, self.expert.window)
-            + tuple(input_shape["audio_features"][2:])})
+        self.expert.build(
+            {
+                "mouth_frames": (None, self.expert.window) + tuple(input_shape["frames"][2:]),
+                "audio_features": (None, self.expert.window)
+                + tuple(input_shape["audio_features"][2:]),
+            }
+        )
         self.built = True
 
     def call(self, inputs, training=False):
@@ -343,8 +354,8 @@ class SyncExpertTrainer(keras.Model):
 
         expert = self.expert
         window = expert.window
-        mouths = expert.mouth_images(inputs["frames"])               # (B, C, h, w)
-        video_windows = sliding_windows(mouths, window, axis=-1)     # (B, N, h, w, window)
+        mouths = expert.mouth_images(inputs["frames"])  # (B, C, h, w)
+        video_windows = sliding_windows(mouths, window, axis=-1)  # (B, N, h, w, window)
         audio_windows = sliding_windows(inputs["audio_features"], window, axis=2)
         face = sliding_windows(ops.cast(inputs["face_mask"], "float32"), window, axis=-1)
         chunks, positions = ops.shape(video_windows)[0], ops.shape(video_windows)[1]
@@ -372,7 +383,8 @@ class SyncExpertTrainer(keras.Model):
         """
         chunk, position = windows["chunk"], windows["position"]
         own = (chunk[:, None] == chunk[None, :]) & (
-            ops.abs(position[:, None] - position[None, :]) < self.min_shift)
+            ops.abs(position[:, None] - position[None, :]) < self.min_shift
+        )
         own = ops.cast(own, "float32")
         diagonal = ops.eye(ops.shape(chunk)[0], dtype="bool")
 
@@ -387,26 +399,35 @@ class SyncExpertTrainer(keras.Model):
     def _contrastive_losses(self, inputs, training):
         windows = self(inputs, training=training)
         video, audio, valid = windows["video"], windows["audio"], windows["valid"]
-        cosine = ops.matmul(video, ops.transpose(audio))             # (M, M)
+        cosine = ops.matmul(video, ops.transpose(audio))  # (M, M)
         usable = valid[:, None] * valid[None, :] > 0.5
         audio_excluded, video_excluded = self._excluded(windows)
         scaled = cosine / self.temperature
         video_logits = ops.where(usable & ~audio_excluded, scaled, _EXCLUDED)
-        audio_logits = ops.where(usable & ~ops.transpose(video_excluded),
-                                 scaled, _EXCLUDED)
+        audio_logits = ops.where(usable & ~ops.transpose(video_excluded), scaled, _EXCLUDED)
         labels = ops.arange(ops.shape(video)[0])
         video_to_audio = keras.losses.sparse_categorical_crossentropy(
-            labels, video_logits, from_logits=True)
+            labels, video_logits, from_logits=True
+        )
         audio_to_video = keras.losses.sparse_categorical_crossentropy(
-            labels, ops.transpose(audio_logits), from_logits=True)
+            labels, ops.transpose(audio_logits), from_logits=True
+        )
         per_window = 0.5 * (video_to_audio + audio_to_video) * valid
         correct = ops.cast(ops.argmax(video_logits, axis=1) == labels, "float32")
         chunk, position = windows["chunk"], windows["position"]
-        hard = ops.cast((chunk[:, None] == chunk[None, :]) & usable & ~audio_excluded & (
-            ops.abs(position[:, None] - position[None, :]) >= self.min_shift), "float32")
+        hard = ops.cast(
+            (chunk[:, None] == chunk[None, :])
+            & usable
+            & ~audio_excluded
+            & (ops.abs(position[:, None] - position[None, :]) >= self.min_shift),
+            "float32",
+        )
         hard_mean = ops.sum(cosine * hard, axis=1) / ops.maximum(ops.sum(hard, axis=1), 1.0)
-        return per_window, valid, {"accuracy": correct,
-                                   "sync_gap": ops.diagonal(cosine) - hard_mean}
+        return (
+            per_window,
+            valid,
+            {"accuracy": correct, "sync_gap": ops.diagonal(cosine) - hard_mean},
+        )
 
     def _update_trackers(self, per_window, valid, values):
         values = dict(values, loss=per_window)
@@ -432,7 +453,8 @@ class SyncExpertTrainer(keras.Model):
 
     def test_step(self, data):
         per_window, valid, values = self._contrastive_losses(
-            self._chunk_inputs(data), training=False)
+            self._chunk_inputs(data), training=False
+        )
         return self._update_trackers(per_window, valid, values)
 
     def get_config(self):
@@ -466,8 +488,11 @@ def sync_batches(dataset, flip_seed=None):
     """
 
     def arrange(inputs, targets):
-        return {"frames": targets["frames"], "audio_features": inputs["audio_features"],
-                "face_mask": targets["face_mask"]}
+        return {
+            "frames": targets["frames"],
+            "audio_features": inputs["audio_features"],
+            "face_mask": targets["face_mask"],
+        }
 
     batches = dataset.map(arrange, num_parallel_calls=tf.data.AUTOTUNE)
     if flip_seed is None:
@@ -480,8 +505,7 @@ def sync_batches(dataset, flip_seed=None):
         flip = tf.reshape(draws < 0.5, [-1, 1, 1, 1, 1])
         return dict(batch, frames=tf.where(flip, tf.reverse(frames, axis=[3]), frames))
 
-    return tf.data.Dataset.zip((batches, seeds)).map(
-        mirror, num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip((batches, seeds)).map(mirror, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _utterances(files):
@@ -491,16 +515,21 @@ def _utterances(files):
     for path in sorted(str(f) for f in files):
         for record in tf.data.TFRecordDataset(path):
             parsed = tfrecords.parse_example(record)
-            yield (parsed["speaker"].numpy().decode(), parsed["utterance_id"].numpy().decode(),
-                   parsed["frames"].numpy(), parsed["audio_features"].numpy())
+            yield (
+                parsed["speaker"].numpy().decode(),
+                parsed["utterance_id"].numpy().decode(),
+                parsed["frames"].numpy(),
+                parsed["audio_features"].numpy(),
+            )
 
 
 def _summary(rows, key, target):
     """Mean scores of `rows[key]` and the fraction whose offset is `target` (+-1)."""
     scores = [row[key] for row in rows]
     return {
-        "offset_within_1_fraction": float(np.mean(
-            [abs(s["offset"] - target) <= 1 for s in scores])),
+        "offset_within_1_fraction": float(
+            np.mean([abs(s["offset"] - target) <= 1 for s in scores])
+        ),
         "offset_exact_fraction": float(np.mean([s["offset"] == target for s in scores])),
         "mean_lse_d": float(np.mean([s["lse_d"] for s in scores])),
         "mean_lse_c": float(np.mean([s["lse_c"] for s in scores])),
@@ -508,8 +537,9 @@ def _summary(rows, key, target):
     }
 
 
-def evaluate_sync_expert(expert, files, shift=DEFAULT_EVAL_SHIFT, max_offset=DEFAULT_MAX_OFFSET,
-                         max_utterances=None):
+def evaluate_sync_expert(
+    expert, files, shift=DEFAULT_EVAL_SHIFT, max_offset=DEFAULT_MAX_OFFSET, max_utterances=None
+):
     """How well the expert finds the sync of held-out real clips.
 
     Every utterance of `files` is scored twice: as recorded ("aligned",
@@ -547,12 +577,18 @@ def evaluate_sync_expert(expert, files, shift=DEFAULT_EVAL_SHIFT, max_offset=DEF
             break
         if len(frames) < shift + expert.window + 1:
             continue
-        rows.append({
-            "speaker": speaker,
-            "aligned": sync_scores(expert, frames, audio_features, max_offset),
-            "shifted": sync_scores(expert, frames[shift:], audio_features[:-shift] if shift
-                                   else audio_features, max_offset),
-        })
+        rows.append(
+            {
+                "speaker": speaker,
+                "aligned": sync_scores(expert, frames, audio_features, max_offset),
+                "shifted": sync_scores(
+                    expert,
+                    frames[shift:],
+                    audio_features[:-shift] if shift else audio_features,
+                    max_offset,
+                ),
+            }
+        )
     if not rows:
         raise AutalkError("The evaluation files hold no utterance long enough to score sync.")
     report = {
@@ -568,33 +604,55 @@ def evaluate_sync_expert(expert, files, shift=DEFAULT_EVAL_SHIFT, max_offset=DEF
         report["by_speaker"][speaker] = {
             "utterances": len(mine),
             "aligned_within_1": _summary(mine, "aligned", 0)["offset_within_1_fraction"],
-            "shifted_within_1": _summary(mine, "shifted", int(shift))[
-                "offset_within_1_fraction"],
+            "shifted_within_1": _summary(mine, "shifted", int(shift))["offset_within_1_fraction"],
         }
     return report
 
 
 def format_sync_report(report):
     """A Markdown table of `evaluate_sync_expert`'s report."""
-    lines = ["| audio | best offset within 1 of truth | exact | LSE-D | LSE-C | "
-             "distance at offset 0 |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for key, label in (("aligned", "as recorded (truth 0)"),
-                       ("shifted", f"delayed {report['shift']} frames (truth +{report['shift']})")):
+    lines = [
+        "| audio | best offset within 1 of truth | exact | LSE-D | LSE-C | distance at offset 0 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, label in (
+        ("aligned", "as recorded (truth 0)"),
+        ("shifted", f"delayed {report['shift']} frames (truth +{report['shift']})"),
+    ):
         value = report[key]
-        lines.append(f"| {label} | {value['offset_within_1_fraction']:.3f} | "
-                     f"{value['offset_exact_fraction']:.3f} | {value['mean_lse_d']:.3f} | "
-                     f"{value['mean_lse_c']:.3f} | {value['mean_distance_at_zero']:.3f} |")
+        lines.append(
+            f"| {label} | {value['offset_within_1_fraction']:.3f} | "
+            f"{value['offset_exact_fraction']:.3f} | {value['mean_lse_d']:.3f} | "
+            f"{value['mean_lse_c']:.3f} | {value['mean_distance_at_zero']:.3f} |"
+        )
     return "\n".join(lines)
 
 
-def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batch_size=8,
-                      window=5, seed=0, chunk_frames=DEFAULT_CHUNK_FRAMES,
-                      min_shift=DEFAULT_MIN_SHIFT, temperature=DEFAULT_TEMPERATURE,
-                      learning_rate=1e-3, strategy=None, backup_every=50, validation_steps=10,
-                      augment=True, eval_shift=DEFAULT_EVAL_SHIFT, max_offset=DEFAULT_MAX_OFFSET,
-                      expert_options=None, jit_compile="auto", mixed_precision="auto",
-                      verbose="auto", config=None, log=print):
+def train_sync_expert(
+    prepared_dir,
+    out_dir,
+    epochs=8,
+    steps_per_epoch=150,
+    batch_size=8,
+    window=5,
+    seed=0,
+    chunk_frames=DEFAULT_CHUNK_FRAMES,
+    min_shift=DEFAULT_MIN_SHIFT,
+    temperature=DEFAULT_TEMPERATURE,
+    learning_rate=1e-3,
+    strategy=None,
+    backup_every=50,
+    validation_steps=10,
+    augment=True,
+    eval_shift=DEFAULT_EVAL_SHIFT,
+    max_offset=DEFAULT_MAX_OFFSET,
+    expert_options=None,
+    jit_compile="auto",
+    mixed_precision="auto",
+    verbose="auto",
+    config=None,
+    log=print,
+):
     """Train the lip-sync expert on a prepared corpus's real frames; evaluate it.
 
     Chunks of `chunk_frames` frames of the training split (random
@@ -651,15 +709,19 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
     config = config or AutalkConfig()
     strategy = strategy or tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise AutalkError("The sync expert trains with the 'default' or 'mirrored' strategy, "
-                          "not 'multi-worker'.")
+        raise AutalkError(
+            "The sync expert trains with the 'default' or 'mirrored' strategy, not 'multi-worker'."
+        )
     if int(window) < 1 or int(chunk_frames) < int(window) + int(min_shift):
         raise AutalkError(
             f"A chunk of {chunk_frames} frames leaves no negative {min_shift} or more frames "
-            f"away from a window of {window}; use at least {int(window) + int(min_shift)} frames.")
+            f"away from a window of {window}; use at least {int(window) + int(min_shift)} frames."
+        )
     if batch_size % strategy.num_replicas_in_sync:
-        raise AutalkError(f"The batch of {batch_size} chunks does not split over "
-                          f"{strategy.num_replicas_in_sync} replicas.")
+        raise AutalkError(
+            f"The batch of {batch_size} chunks does not split over "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_files = pipeline.list_shards(prepared_dir, "train")
@@ -670,15 +732,23 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
     def make_chunks(context):
         pipeline_id = context.input_pipeline_id if context else 0
         return sync_batches(
-            pipeline.make_dataset(train_files, chunked, batch_size=batch_size, seed=seed,
-                                  augment=augment, input_context=context),
-            flip_seed=(seed + 7919 * (pipeline_id + 1)) if augment else None)
+            pipeline.make_dataset(
+                train_files,
+                chunked,
+                batch_size=batch_size,
+                seed=seed,
+                augment=augment,
+                input_context=context,
+            ),
+            flip_seed=(seed + 7919 * (pipeline_id + 1)) if augment else None,
+        )
 
     def make_train_data(skip):
         return distributed_dataset(strategy, make_chunks, skip)
 
-    test_chunks = sync_batches(pipeline.make_dataset(
-        test_files, chunked, batch_size=batch_size, training=False))
+    test_chunks = sync_batches(
+        pipeline.make_dataset(test_files, chunked, batch_size=batch_size, training=False)
+    )
     sample = next(iter(test_chunks))
     validation = test_chunks.repeat() if validation_steps else None
 
@@ -690,19 +760,33 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
         trainer = SyncExpertTrainer(expert, name="sync_expert_trainer")
         trainer.build({key: tuple(value.shape) for key, value in sample.items()})
         trainer.compile(
-            keras.optimizers.Adam(learning_rate_schedule(learning_rate, epochs * steps_per_epoch),
-                                  clipnorm=1.0),
-            temperature=temperature, min_shift=min_shift, jit_compile=jit)
+            keras.optimizers.Adam(
+                learning_rate_schedule(learning_rate, epochs * steps_per_epoch), clipnorm=1.0
+            ),
+            temperature=temperature,
+            min_shift=min_shift,
+            jit_compile=jit,
+        )
         trainer.optimizer.build(expert.trainable_variables)
     callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every)
-    log(f"Sync expert ({expert.count_params():,} parameters, window {window}): {epochs} epochs "
+    log(
+        f"Sync expert ({expert.count_params():,} parameters, window {window}): {epochs} epochs "
         f"x {steps_per_epoch} steps of {batch_size} chunks of {chunk_frames} frames "
         f"({batch_size * (chunk_frames - window + 1)} windows), "
-        f"{strategy.num_replicas_in_sync} replica(s).")
+        f"{strategy.num_replicas_in_sync} replica(s)."
+    )
     start = time.perf_counter()
-    fit(trainer, make_train_data, epochs, steps_per_epoch, callbacks,
-        validation_data=validation, validation_steps=validation_steps or None,
-        verbose=verbose, log=log)
+    fit(
+        trainer,
+        make_train_data,
+        epochs,
+        steps_per_epoch,
+        callbacks,
+        validation_data=validation,
+        validation_steps=validation_steps or None,
+        verbose=verbose,
+        log=log,
+    )
     elapsed = time.perf_counter() - start
     report = evaluate_sync_expert(expert, test_files, shift=eval_shift, max_offset=max_offset)
     report["train_seconds"] = round(elapsed, 1)
@@ -711,8 +795,10 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
             expert.save(partial)
         with atomic_output(out_dir / SYNC_EVAL_FILE, "sync evaluation") as partial:
             partial.write_text(json.dumps(report, indent=2) + "\n")
-    log(f"Sync expert on the test split ({report['utterances']} utterances):\n"
-        + format_sync_report(report))
+    log(
+        f"Sync expert on the test split ({report['utterances']} utterances):\n"
+        + format_sync_report(report)
+    )
     return expert, report
 
 
@@ -720,8 +806,9 @@ def train_sync_expert(prepared_dir, out_dir, epochs=8, steps_per_epoch=150, batc
 # Recipe
 
 
-def sync_expert_parser(description, prepared="prepared/demo", epochs=8, steps_per_epoch=150,
-                       batch_size=8):
+def sync_expert_parser(
+    description, prepared="prepared/demo", epochs=8, steps_per_epoch=150, batch_size=8
+):
     """The command-line options of a sync-expert recipe, with its defaults.
 
     Example:
@@ -730,33 +817,56 @@ def sync_expert_parser(description, prepared="prepared/demo", epochs=8, steps_pe
     ```
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--prepared", default=prepared,
-                        help=f"folder written by `autalk prepare` (default {prepared})")
+    parser.add_argument(
+        "--prepared",
+        default=prepared,
+        help=f"folder written by `autalk prepare` (default {prepared})",
+    )
     parser.add_argument("--out", required=True, help="output folder of the run")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=steps_per_epoch)
-    parser.add_argument("--batch-size", type=int, default=batch_size,
-                        help=f"global batch in chunks of --chunk-frames frames "
-                             f"(default {batch_size})")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        help=f"global batch in chunks of --chunk-frames frames (default {batch_size})",
+    )
     parser.add_argument("--window", type=int, default=5, help="frames per expert window")
     parser.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES)
-    parser.add_argument("--min-shift", type=int, default=DEFAULT_MIN_SHIFT,
-                        help="same-utterance audio this many frames away or more is a negative")
-    parser.add_argument("--eval-shift", type=int, default=DEFAULT_EVAL_SHIFT,
-                        help="audio delay (frames) the final evaluation must detect")
+    parser.add_argument(
+        "--min-shift",
+        type=int,
+        default=DEFAULT_MIN_SHIFT,
+        help="same-utterance audio this many frames away or more is a negative",
+    )
+    parser.add_argument(
+        "--eval-shift",
+        type=int,
+        default=DEFAULT_EVAL_SHIFT,
+        help="audio delay (frames) the final evaluation must detect",
+    )
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored"))
-    parser.add_argument("--logical-cpus", type=int, default=None,
-                        help="split the CPU into this many devices (to try 'mirrored' on CPU)")
+    parser.add_argument(
+        "--logical-cpus",
+        type=int,
+        default=None,
+        help="split the CPU into this many devices (to try 'mirrored' on CPU)",
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backup-every", type=int, default=50,
-                        help="steps between resumable backups")
+    parser.add_argument(
+        "--backup-every", type=int, default=50, help="steps between resumable backups"
+    )
     parser.add_argument("--validation-steps", type=int, default=10)
     parser.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "on", "off"))
-    parser.add_argument("--verbose", type=int, default=None, choices=(0, 1, 2),
-                        help="progress: 0 none, 1 bar, 2 a line per epoch (default: bar on a "
-                             "terminal)")
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        default=None,
+        choices=(0, 1, 2),
+        help="progress: 0 none, 1 bar, 2 a line per epoch (default: bar on a terminal)",
+    )
     return parser
 
 
@@ -764,17 +874,37 @@ def run_sync_expert_recipe(args, log=print):
     """Run the sync-expert training from parsed recipe options."""
     strategy = make_strategy(args.strategy, args.logical_cpus)
     return train_sync_expert(
-        args.prepared, args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        batch_size=args.batch_size, window=args.window, seed=args.seed,
-        chunk_frames=args.chunk_frames, min_shift=args.min_shift,
-        learning_rate=args.learning_rate, strategy=strategy, backup_every=args.backup_every,
-        validation_steps=args.validation_steps, eval_shift=args.eval_shift,
-        jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-        verbose=verbosity(args), log=log)
+        args.prepared,
+        args.out,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        window=args.window,
+        seed=args.seed,
+        chunk_frames=args.chunk_frames,
+        min_shift=args.min_shift,
+        learning_rate=args.learning_rate,
+        strategy=strategy,
+        backup_every=args.backup_every,
+        validation_steps=args.validation_steps,
+        eval_shift=args.eval_shift,
+        jit_compile=args.jit_compile,
+        mixed_precision=args.mixed_precision,
+        verbose=verbosity(args),
+        log=log,
+    )
 
 
 __all__ = [
-    "SyncExpertTrainer", "clip_embeddings", "evaluate_sync_expert", "format_sync_report",
-    "load_sync_expert", "run_sync_expert_recipe", "sync_batches", "sync_distances",
-    "sync_expert_parser", "sync_scores", "train_sync_expert",
+    "SyncExpertTrainer",
+    "clip_embeddings",
+    "evaluate_sync_expert",
+    "format_sync_report",
+    "load_sync_expert",
+    "run_sync_expert_recipe",
+    "sync_batches",
+    "sync_distances",
+    "sync_expert_parser",
+    "sync_scores",
+    "train_sync_expert",
 ]

@@ -36,14 +36,15 @@ import os
 import pathlib
 import shutil
 import tempfile
+
 import numpy as np
+
 from keras_autalk.config import AudioConfig
-from keras_autalk.features import log_mel
 from keras_autalk.errors import AutalkError
+from keras_autalk.features import log_mel
 from keras_autalk.models.talker import GENERATOR_NETWORKS
 from keras_autalk.native import import_tensorflow
 from keras_autalk.version import __version__
-
 
 tf = import_tensorflow()
 
@@ -91,13 +92,16 @@ def check_output_directory(directory, what="output folder"):
         raise AutalkError(f"The {what} '{directory}' is a file; give the path of a new folder.")
     if directory.is_dir() and any(directory.iterdir()):
         raise AutalkError(
-            f"The {what} '{directory}' already exists and is not empty; give a new folder.")
+            f"The {what} '{directory}' already exists and is not empty; give a new folder."
+        )
     if not parent.is_dir():
         raise AutalkError(
-            f"Cannot write the {what} '{directory}': the folder '{parent}' does not exist.")
+            f"Cannot write the {what} '{directory}': the folder '{parent}' does not exist."
+        )
     if not os.access(parent, os.W_OK):
         raise AutalkError(
-            f"Cannot write the {what} '{directory}': the folder '{parent}' is not writable.")
+            f"Cannot write the {what} '{directory}': the folder '{parent}' is not writable."
+        )
     return directory
 
 
@@ -115,8 +119,9 @@ def atomic_directory(directory, what="output folder"):
     ```
     """
     directory = check_output_directory(directory, what)
-    tmp = pathlib.Path(tempfile.mkdtemp(
-        prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent))
+    tmp = pathlib.Path(
+        tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent)
+    )
     try:
         yield tmp
         # mkdtemp makes the folder private to its owner; give the result the
@@ -138,8 +143,10 @@ def _input_specs(model, audio_config):
     return {
         "identity_image": tf.TensorSpec([None, size, size, 3], tf.float32, "identity_image"),
         "audio_features": tf.TensorSpec(
-            [None, None, audio_config.context_steps, audio_config.num_mel_bins], tf.float32,
-            "audio_features"),
+            [None, None, audio_config.context_steps, audio_config.num_mel_bins],
+            tf.float32,
+            "audio_features",
+        ),
         "articulation": tf.TensorSpec([None], tf.float32, "articulation"),
         "waveform": tf.TensorSpec([None, None], tf.float32, "waveform"),
     }
@@ -148,17 +155,24 @@ def _input_specs(model, audio_config):
 def _ensure_built(model, audio_config):
     size = model.model_config.image_size
     if not model.built:
-        model.build({
-            "identity_image": (None, size, size, 3),
-            "audio_features": (None, None, audio_config.context_steps,
-                               audio_config.num_mel_bins),
-        })
+        model.build(
+            {
+                "identity_image": (None, size, size, 3),
+                "audio_features": (
+                    None,
+                    None,
+                    audio_config.context_steps,
+                    audio_config.num_mel_bins,
+                ),
+            }
+        )
     built = getattr(model, "_built_input_shapes", None) or {}
     expected = [audio_config.context_steps, audio_config.num_mel_bins]
     if built.get("audio_features") and list(built["audio_features"][2:]) != expected:
         raise AutalkError(
             f"The model reads audio windows of {list(built['audio_features'][2:])} "
-            f"(steps, mel bins) but the audio config gives {expected}.")
+            f"(steps, mel bins) but the audio config gives {expected}."
+        )
 
 
 def serving_module(model, audio_config=AudioConfig()):
@@ -193,8 +207,10 @@ def serving_module(model, audio_config=AudioConfig()):
     # find variable ...", tensorflow/tensorflow#72963, keras-team/keras#20095).
     module.generator_weights = [
         getattr(weight, "value", weight)
-        for name in GENERATOR_NETWORKS if getattr(model, name) is not None
-        for weight in getattr(model, name).weights]
+        for name in GENERATOR_NETWORKS
+        if getattr(model, name) is not None
+        for weight in getattr(model, name).weights
+    ]
 
     normalization = model.model_config.audio_normalization
 
@@ -205,8 +221,9 @@ def serving_module(model, audio_config=AudioConfig()):
             inputs["articulation"] = articulation
         return model(inputs, training=False)
 
-    @tf.function(input_signature=[
-        specs["identity_image"], specs["audio_features"], specs["articulation"]])
+    @tf.function(
+        input_signature=[specs["identity_image"], specs["audio_features"], specs["articulation"]]
+    )
     def generate(identity_image, audio_features, articulation):
         outputs = run(identity_image, audio_features, articulation)
         return {name: outputs[name] for name in SIGNATURE_OUTPUTS["generate"]}
@@ -309,7 +326,8 @@ def export_saved_model(model, directory, audio_config=AudioConfig()):
     with atomic_directory(directory, "SavedModel folder") as tmp:
         tf.saved_model.save(module, str(tmp), signatures=serving_signatures(module))
         (tmp / METADATA_FILE).write_text(
-            json.dumps(_metadata(model, audio_config), indent=2) + "\n")
+            json.dumps(_metadata(model, audio_config), indent=2) + "\n"
+        )
     return directory
 
 
@@ -321,7 +339,8 @@ def _as_batch(value, rank, name):
     if array.ndim != rank:
         raise ValueError(
             f"{name} must have {rank - 1} dimensions (one example) or {rank} (a batch), "
-            f"got shape {array.shape}.")
+            f"got shape {array.shape}."
+        )
     return array
 
 
@@ -375,6 +394,7 @@ def serving_request(signature_name, identity_image=None, audio=None, articulatio
         inputs["articulation"] = values
     elif articulation is not None:
         raise ValueError(f"The {signature_name!r} signature takes no articulation.")
-    instances = [{name: value[index].tolist() for name, value in inputs.items()}
-                 for index in range(batch)]
+    instances = [
+        {name: value[index].tolist() for name, value in inputs.items()} for index in range(batch)
+    ]
     return {"signature_name": signature_name, "instances": instances}

@@ -15,17 +15,19 @@ import pathlib
 import statistics
 import tempfile
 import time
+
 import numpy as np
+
 from keras_autalk.config import AudioConfig, DataConfig
-from keras_autalk.features import log_mel
 from keras_autalk.errors import AutalkError, InputFileError
-from keras_autalk.native import import_tensorflow
-from keras_autalk.version import __version__
 from keras_autalk.export.saved_model import (
     atomic_directory,
     check_output_directory,
     export_saved_model,
 )
+from keras_autalk.features import log_mel
+from keras_autalk.native import import_tensorflow
+from keras_autalk.version import __version__
 
 tf = import_tensorflow()
 
@@ -52,7 +54,8 @@ def _load_saved_model(directory):
     if missing:
         raise InputFileError(
             f"The SavedModel '{directory}' has no {' or '.join(missing)} signature; "
-            "export it with `autalk export --format saved_model`.")
+            "export it with `autalk export --format saved_model`."
+        )
     return loaded
 
 
@@ -67,13 +70,17 @@ def _fixed_module(loaded, window_frames):
     module = tf.Module(name="autalk_tflite")
     module.saved_model = loaded
 
-    @tf.function(input_signature=[
-        tf.TensorSpec(image_shape, tf.float32, "identity_image"),
-        tf.TensorSpec(audio_shape, tf.float32, "audio_features"),
-        tf.TensorSpec([1], tf.float32, "articulation")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(image_shape, tf.float32, "identity_image"),
+            tf.TensorSpec(audio_shape, tf.float32, "audio_features"),
+            tf.TensorSpec([1], tf.float32, "articulation"),
+        ]
+    )
     def generator(identity_image, audio_features, articulation):
-        outputs = generate(identity_image=identity_image, audio_features=audio_features,
-                           articulation=articulation)
+        outputs = generate(
+            identity_image=identity_image, audio_features=audio_features, articulation=articulation
+        )
         return {"frames": outputs["frames"], "au_intensity": outputs["au_intensity"]}
 
     @tf.function(input_signature=[tf.TensorSpec(audio_shape, tf.float32, "audio_features")])
@@ -87,7 +94,8 @@ def _fixed_module(loaded, window_frames):
 
 def _convert(saved_model_dir, signature_key, quantize):
     converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(saved_model_dir), signature_keys=[signature_key])
+        str(saved_model_dir), signature_keys=[signature_key]
+    )
     if quantize != "none":
         # Without a representative dataset DEFAULT gives dynamic-range int8
         # weights; with supported_types float16 it gives float16 weights.
@@ -100,7 +108,8 @@ def _convert(saved_model_dir, signature_key, quantize):
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise AutalkError(
             f"TFLite could not convert the {signature_key} signature "
-            f"({type(error).__name__}: {first_line}).") from error
+            f"({type(error).__name__}: {first_line})."
+        ) from error
 
 
 def parity_inputs(image_shape, audio_shape, audio_config=AudioConfig(), seed=0):
@@ -136,10 +145,12 @@ def parity_inputs(image_shape, audio_shape, audio_config=AudioConfig(), seed=0):
     phase = 2 * np.pi * np.cumsum(120 + 30 * np.sin(2 * np.pi * 0.7 * t)) / audio_config.sample_rate
     voice = sum(np.sin(k * phase) / k for k in range(1, 20))
     envelope = (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) ** 2
-    waveform = (0.3 * voice * envelope / np.abs(voice).max()
-                + 0.01 * rng.standard_normal(samples)).astype(np.float32)
+    waveform = (
+        0.3 * voice * envelope / np.abs(voice).max() + 0.01 * rng.standard_normal(samples)
+    ).astype(np.float32)
     features = log_mel.frame_features(
-        log_mel.log_mel_spectrogram(waveform, audio_config), frames, audio_config).numpy()
+        log_mel.log_mel_spectrogram(waveform, audio_config), frames, audio_config
+    ).numpy()
     return {
         "identity_image": image.astype(np.float32),
         "audio_features": features[None].astype(np.float32),
@@ -174,12 +185,14 @@ def median_latency_ms(function, runs=5):
 def _reference_outputs(reference, inputs):
     """The reference's frames and AU intensities (an AUTalker or a SavedModel)."""
     if hasattr(reference, "signatures"):
-        outputs = reference.signatures["generate"](**{
-            name: tf.constant(value) for name, value in inputs.items()})
+        outputs = reference.signatures["generate"](
+            **{name: tf.constant(value) for name, value in inputs.items()}
+        )
     else:
         inputs = dict(inputs)
         inputs["audio_features"] = log_mel.normalize_features(
-            inputs["audio_features"], reference.model_config.audio_normalization)
+            inputs["audio_features"], reference.model_config.audio_normalization
+        )
         outputs = reference(inputs, training=False)
     return {name: np.asarray(outputs[name]) for name in ("frames", "au_intensity")}
 
@@ -187,8 +200,9 @@ def _reference_outputs(reference, inputs):
 def _tflite_parity(path, signature_key, inputs, reference, latency_runs, num_threads):
     interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
     runner = interpreter.get_signature_runner(signature_key)
-    feed = ({"audio_features": inputs["audio_features"]} if signature_key == "audio_to_au"
-            else inputs)
+    feed = (
+        {"audio_features": inputs["audio_features"]} if signature_key == "audio_to_au" else inputs
+    )
     outputs = runner(**feed)
     entry = {"bytes": path.stat().st_size, "max_abs_diff": {}}
     for name, value in outputs.items():
@@ -199,9 +213,17 @@ def _tflite_parity(path, signature_key, inputs, reference, latency_runs, num_thr
     return entry
 
 
-def export_tflite(source, output_dir, quantize="none", window_frames=None,
-                  reference_model=None, audio_config=AudioConfig(), latency_runs=5,
-                  num_threads=TFLITE_THREADS, seed=0):
+def export_tflite(
+    source,
+    output_dir,
+    quantize="none",
+    window_frames=None,
+    reference_model=None,
+    audio_config=AudioConfig(),
+    latency_runs=5,
+    num_threads=TFLITE_THREADS,
+    seed=0,
+):
     """Convert the generator and Audio-to-AU to TFLite, with a parity report.
 
     Both files have fixed shapes: one clip (B = 1) of `window_frames` frames
@@ -269,11 +291,15 @@ def export_tflite(source, output_dir, quantize="none", window_frames=None,
         loaded = _load_saved_model(saved_model_dir)
         module, image_shape, audio_shape = _fixed_module(loaded, window_frames)
         fixed_dir = scratch / "fixed_shape"
-        tf.saved_model.save(module, str(fixed_dir), signatures={
-            "generator": module.generator, "audio_to_au": module.audio_to_au})
+        tf.saved_model.save(
+            module,
+            str(fixed_dir),
+            signatures={"generator": module.generator, "audio_to_au": module.audio_to_au},
+        )
         inputs = parity_inputs(image_shape, audio_shape, audio_config, seed)
         reference = _reference_outputs(
-            reference_model if reference_model is not None else loaded, inputs)
+            reference_model if reference_model is not None else loaded, inputs
+        )
         report = {
             "keras_autalk_version": __version__,
             "quantize": quantize,
@@ -289,7 +315,8 @@ def export_tflite(source, output_dir, quantize="none", window_frames=None,
                 path = tmp / file_name
                 path.write_bytes(_convert(fixed_dir, signature_key, quantize))
                 report["files"][file_name] = _tflite_parity(
-                    path, signature_key, inputs, reference, latency_runs, num_threads)
+                    path, signature_key, inputs, reference, latency_runs, num_threads
+                )
             (tmp / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -316,8 +343,8 @@ def litert_generator_bytes(model, quantize="fp16", audio_config=AudioConfig(), b
     Returns:
         The `.tflite` file's bytes.
     """
-    from keras_autalk.models.talker import GENERATOR_NETWORKS
     from keras_autalk.inference.runtime import LITERT_SIGNATURE, model_output
+    from keras_autalk.models.talker import GENERATOR_NETWORKS
 
     if quantize not in ("none", "fp16"):
         raise AutalkError(f"quantize must be none or fp16, got {quantize!r}.")
@@ -325,19 +352,32 @@ def litert_generator_bytes(model, quantize="fp16", audio_config=AudioConfig(), b
     module = tf.Module(name="autalk_litert")
     module.generator_weights = [
         getattr(weight, "value", weight)
-        for name in GENERATOR_NETWORKS if getattr(model, name) is not None
-        for weight in getattr(model, name).weights]
+        for name in GENERATOR_NETWORKS
+        if getattr(model, name) is not None
+        for weight in getattr(model, name).weights
+    ]
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([batch, size, size, 3], tf.float32, "identity_image"),
-        tf.TensorSpec([batch, None, audio_config.context_steps, audio_config.num_mel_bins],
-                      tf.float32, "audio_features"),
-        tf.TensorSpec([batch], tf.float32, "articulation")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([batch, size, size, 3], tf.float32, "identity_image"),
+            tf.TensorSpec(
+                [batch, None, audio_config.context_steps, audio_config.num_mel_bins],
+                tf.float32,
+                "audio_features",
+            ),
+            tf.TensorSpec([batch], tf.float32, "articulation"),
+        ]
+    )
     def generator(identity_image, audio_features, articulation):
-        outputs = model({"identity_image": identity_image, "audio_features": audio_features,
-                         "articulation": articulation}, training=False)
-        return {"output": model_output(outputs, tf.concat),
-                "au_intensity": outputs["au_intensity"]}
+        outputs = model(
+            {
+                "identity_image": identity_image,
+                "audio_features": audio_features,
+                "articulation": articulation,
+            },
+            training=False,
+        )
+        return {"output": model_output(outputs, tf.concat), "au_intensity": outputs["au_intensity"]}
 
     module.generator = generator
     with tempfile.TemporaryDirectory(prefix="autalk_litert_") as scratch:
@@ -359,7 +399,8 @@ def litert_parity(model, path, window_frames=64, seed=0):
     size = model.model_config.image_size
     inputs = parity_inputs((1, size, size, 3), (1, window_frames, 20, 80), seed=seed)
     features = log_mel.normalize_features(
-        inputs["audio_features"][0], model.model_config.audio_normalization).numpy()
+        inputs["audio_features"][0], model.model_config.audio_normalization
+    ).numpy()
     reference = KerasRunner(model)(inputs["identity_image"][0], features, 1.0)
     tested = LiteRTRunner(path)(inputs["identity_image"][0], features, 1.0)
     return {
@@ -412,26 +453,29 @@ def export_litert(model_dir, output_dir, quantize="fp16"):
     model = pretrained.load_pretrained(source)
     record = json.loads((source / pretrained.CONFIG_FILE).read_text(encoding="utf-8"))
     with atomic_directory(output_dir, "model folder") as tmp:
-        for name in (record.get("files") or {pretrained.WEIGHTS_FILE: None}):
+        for name in record.get("files") or {pretrained.WEIGHTS_FILE: None}:
             if name != LITERT_FILE:
                 shutil.copyfile(source / name, tmp / name)
         path = tmp / LITERT_FILE
         path.write_bytes(litert_generator_bytes(model, quantize))
         parity = litert_parity(model, path)
-        if ((parity["output_psnr_db"] is not None
-             and parity["output_psnr_db"] < LITERT_MIN_PSNR_DB)
-                or parity["au_max_abs_diff"] > LITERT_MAX_AU_DIFF):
+        if (
+            parity["output_psnr_db"] is not None and parity["output_psnr_db"] < LITERT_MIN_PSNR_DB
+        ) or parity["au_max_abs_diff"] > LITERT_MAX_AU_DIFF:
             raise AutalkError(
                 f"The LiteRT generator does not reproduce the Keras model closely enough "
                 f"(frames {parity['output_psnr_db']:.1f} dB, AU difference "
-                f"{parity['au_max_abs_diff']:.3g}); try --quantize none.")
-        record["litert"] = {"file": LITERT_FILE,
-                            "weights": "float16" if quantize == "fp16" else "float32",
-                            "parity": parity}
+                f"{parity['au_max_abs_diff']:.3g}); try --quantize none."
+            )
+        record["litert"] = {
+            "file": LITERT_FILE,
+            "weights": "float16" if quantize == "fp16" else "float32",
+            "parity": parity,
+        }
         files = dict(record.get("files") or {})
-        files[LITERT_FILE] = {"sha256": pretrained.file_sha256(path),
-                              "bytes": path.stat().st_size}
+        files[LITERT_FILE] = {"sha256": pretrained.file_sha256(path), "bytes": path.stat().st_size}
         record["files"] = files
-        (tmp / pretrained.CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n",
-                                                  encoding="utf-8")
+        (tmp / pretrained.CONFIG_FILE).write_text(
+            json.dumps(record, indent=2) + "\n", encoding="utf-8"
+        )
     return record["litert"]

@@ -151,12 +151,13 @@ def normalize_features(audio_features, normalization="utterance", config=AudioCo
     audio_features = tf.convert_to_tensor(audio_features, tf.float32)
     if normalization == "none":
         return audio_features
-    centre = audio_features[..., config.context_steps // 2, :]       # (..., T, bins)
-    level = tf.reduce_mean(centre, axis=-1, keepdims=True)            # (..., T, 1)
+    centre = audio_features[..., config.context_steps // 2, :]  # (..., T, bins)
+    level = tf.reduce_mean(centre, axis=-1, keepdims=True)  # (..., T, 1)
     loudest = tf.reduce_max(level, axis=-2, keepdims=True)
     speech = tf.cast(level >= loudest - SPEECH_RANGE_NEPERS, tf.float32)
-    mean = (tf.reduce_sum(centre * speech, axis=-2)
-            / tf.maximum(tf.reduce_sum(speech, axis=-2), 1.0))          # (..., bins)
+    mean = tf.reduce_sum(centre * speech, axis=-2) / tf.maximum(
+        tf.reduce_sum(speech, axis=-2), 1.0
+    )  # (..., bins)
     return tf.maximum(audio_features - mean[..., None, None, :], NORMALIZED_FLOOR)
 
 
@@ -168,8 +169,9 @@ def num_video_frames(num_samples, config=AudioConfig()):
     return audio.num_video_frames(num_samples, config)
 
 
-def audio_features(path_or_waveform, config=AudioConfig(), backend="auto", num_frames=None,
-                   normalization="none"):
+def audio_features(
+    path_or_waveform, config=AudioConfig(), backend="auto", num_frames=None, normalization="none"
+):
     """Per-video-frame log-mel windows of an audio file or a waveform.
 
     Args:

@@ -34,8 +34,10 @@ NORMALIZED_FLOOR = -math.log(1000.0)
 def check_normalization(normalization):
     """Raise `ValueError` unless `normalization` is one of `NORMALIZATIONS`."""
     if normalization not in NORMALIZATIONS:
-        raise ValueError(f"Unknown audio normalization {normalization!r}; choose one of "
-                         f"{', '.join(NORMALIZATIONS)}.")
+        raise ValueError(
+            f"Unknown audio normalization {normalization!r}; choose one of "
+            f"{', '.join(NORMALIZATIONS)}."
+        )
 
 
 # Spectrogram steps per FFT call in `log_mel_spectrogram` (about 5 s of audio).
@@ -74,14 +76,14 @@ def log_mel_spectrogram(waveform, config=AudioConfig()):
     padded = np.pad(waveform, padding)
     # A view: the overlapping frames share the padded waveform's memory.
     windows = sliding_window_view(padded, config.window_samples, axis=-1)
-    frames = windows[..., ::config.hop_samples, :]
+    frames = windows[..., :: config.hop_samples, :]
     window = _periodic_hann_window(config.window_samples)
     filterbank = audio.mel_filterbank(config)
     mel = np.empty(frames.shape[:-1] + filterbank.shape[1:], np.float32)
     # Blocks of steps keep the FFT's buffers in cache (twice as fast as one
     # FFT of the whole clip) and the memory bounded for long recordings.
     for start in range(0, frames.shape[-2], _STEPS_PER_BLOCK):
-        block = np.s_[..., start:start + _STEPS_PER_BLOCK, :]
+        block = np.s_[..., start : start + _STEPS_PER_BLOCK, :]
         spectrum = np.fft.rfft(frames[block] * window, n=config.fft_length, axis=-1)
         mel[block] = np.abs(spectrum).astype(np.float32) @ filterbank
     return np.log(np.maximum(mel, np.float32(config.log_floor)))
@@ -111,14 +113,18 @@ def frame_features(log_mel, num_frames, config=AudioConfig()):
     num_steps = log_mel.shape[-2]
     # float32, as the TensorFlow op computes it, so both pick the same steps.
     frame_index = np.arange(num_frames, dtype=np.float32)
-    centre_step = np.floor((frame_index + np.float32(0.5)) * np.float32(config.steps_per_frame)
-                           + np.float32(0.5)).astype(np.int64)
+    centre_step = np.floor(
+        (frame_index + np.float32(0.5)) * np.float32(config.steps_per_frame) + np.float32(0.5)
+    ).astype(np.int64)
     offsets = np.arange(config.context_steps) - config.context_steps // 2
     step_index = centre_step[:, None] + offsets[None, :]
     # One silent row on each side; every index outside the audio maps to it.
     # `log(log_floor)` as in `log_mel_spectrogram`, so padding equals real silence.
-    silent = np.full(log_mel.shape[:-2] + (1, log_mel.shape[-1]),
-                     np.log(np.float32(config.log_floor)), dtype=np.float32)
+    silent = np.full(
+        log_mel.shape[:-2] + (1, log_mel.shape[-1]),
+        np.log(np.float32(config.log_floor)),
+        dtype=np.float32,
+    )
     padded = np.concatenate([silent, log_mel, silent], axis=-2)
     step_index = np.clip(step_index + 1, 0, num_steps + 1)
     return np.take(padded, step_index, axis=-2)
@@ -150,12 +156,13 @@ def normalize_features(audio_features, normalization="utterance", config=AudioCo
     audio_features = np.asarray(audio_features, dtype=np.float32)
     if normalization == "none":
         return audio_features
-    centre = audio_features[..., config.context_steps // 2, :]       # (..., T, bins)
-    level = centre.mean(axis=-1, keepdims=True)                       # (..., T, 1)
+    centre = audio_features[..., config.context_steps // 2, :]  # (..., T, bins)
+    level = centre.mean(axis=-1, keepdims=True)  # (..., T, 1)
     loudest = level.max(axis=-2, keepdims=True, initial=-np.inf)
     speech = (level >= loudest - np.float32(SPEECH_RANGE_NEPERS)).astype(np.float32)
-    mean = ((centre * speech).sum(axis=-2)
-            / np.maximum(speech.sum(axis=-2), np.float32(1.0)))        # (..., bins)
+    mean = (centre * speech).sum(axis=-2) / np.maximum(
+        speech.sum(axis=-2), np.float32(1.0)
+    )  # (..., bins)
     return np.maximum(audio_features - mean[..., None, None, :], np.float32(NORMALIZED_FLOOR))
 
 

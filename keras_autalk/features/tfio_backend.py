@@ -24,7 +24,6 @@ from keras_autalk.media.audio_backends import (
 )
 from keras_autalk.native import native_stderr_silenced
 
-
 _WAVE_FORMAT_PCM = 1
 _WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 

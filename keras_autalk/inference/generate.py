@@ -53,10 +53,23 @@ def demo_speech_path():
     return DEMO_SPEECH
 
 
-def generate(image, audio, output, model="demo", size=None, au_csv=None, articulation=1.0,
-             fps=None, progress=True, window_frames=DEFAULT_WINDOW_FRAMES,
-             overlap_frames=DEFAULT_OVERLAP_FRAMES, face=None, face_box=None,
-             composite="lower_face", runtime="auto"):
+def generate(
+    image,
+    audio,
+    output,
+    model="demo",
+    size=None,
+    au_csv=None,
+    articulation=1.0,
+    fps=None,
+    progress=True,
+    window_frames=DEFAULT_WINDOW_FRAMES,
+    overlap_frames=DEFAULT_OVERLAP_FRAMES,
+    face=None,
+    face_box=None,
+    composite="lower_face",
+    runtime="auto",
+):
     """Make a talking-head MP4 from one face photo and a speech recording.
 
     Every input is checked before the long work starts; the MP4 (and the AU
@@ -110,11 +123,20 @@ def generate(image, audio, output, model="demo", size=None, au_csv=None, articul
     check_options(articulation, 25.0 if fps is None else fps)
     inputs = [("photo", image), ("audio file", audio), ("model", model)]
     check_outputs(output, au_csv, inputs)
-    talker = Talker(image, model=model, runtime=runtime, face=face, face_box=face_box,
-                    composite=composite, size=size, window_frames=window_frames,
-                    overlap_frames=overlap_frames)
-    return talker.speak(audio, output, au_csv=au_csv, articulation=articulation, fps=fps,
-                        progress=progress)
+    talker = Talker(
+        image,
+        model=model,
+        runtime=runtime,
+        face=face,
+        face_box=face_box,
+        composite=composite,
+        size=size,
+        window_frames=window_frames,
+        overlap_frames=overlap_frames,
+    )
+    return talker.speak(
+        audio, output, au_csv=au_csv, articulation=articulation, fps=fps, progress=progress
+    )
 
 
 __all__ = [

@@ -69,12 +69,14 @@ def read_jobs_file(path):
         if len(fields) != len(FIELDS):
             raise InputFileError(
                 f"{where}: expected {len(FIELDS)} fields (photo, speech, output), found "
-                f"{len(fields)}; quote a path that has spaces.")
+                f"{len(fields)}; quote a path that has spaces."
+            )
         photo, audio, output = (folder / field for field in fields)
         jobs.append(Job(photo, audio, output, where))
     if not jobs:
-        raise InputFileError(f"The jobs file '{path}' lists no job (one line per clip: "
-                             "photo, speech, output).")
+        raise InputFileError(
+            f"The jobs file '{path}' lists no job (one line per clip: photo, speech, output)."
+        )
     return jobs
 
 
@@ -94,7 +96,8 @@ def jobs_from_arguments(photo, audios, outputs):
     elif len(outputs) != len(audios):
         raise AutalkError(
             f"Give one -o per --audio (got {len(audios)} --audio and {len(outputs)} -o), or "
-            "one existing folder as -o.")
+            "one existing folder as -o."
+        )
     return [Job(pathlib.Path(photo), audio, output) for audio, output in zip(audios, outputs)]
 
 
@@ -123,7 +126,8 @@ def check_jobs(jobs, model="demo"):
                 if same_file(earlier.output, job.output) or earlier.output == job.output:
                     raise InputFileError(
                         f"The output '{job.output}' is also written by "
-                        f"{earlier.where or 'another clip'}; give each clip its own output.")
+                        f"{earlier.where or 'another clip'}; give each clip its own output."
+                    )
             if job.audio not in checked_speech:
                 load_speech(job.audio, AudioConfig())
                 checked_speech.add(job.audio)
@@ -151,8 +155,7 @@ def run_jobs(jobs, model="demo", runtime="auto", progress=True, on_done=None, **
 
     from keras_autalk.inference.session import Talker
 
-    speak_options = {name: options.pop(name) for name in ("articulation", "fps")
-                     if name in options}
+    speak_options = {name: options.pop(name) for name in ("articulation", "fps") if name in options}
     # The clips of one photo one after another (in the order the photos first
     # appear), so each photo is prepared once and one is held at a time.
     first_seen = {}
@@ -162,8 +165,13 @@ def run_jobs(jobs, model="demo", runtime="auto", progress=True, on_done=None, **
     results: List = [None] * len(jobs)
     talker, talker_photo = None, None
     # Cleared when done (leave=False): on an error the sentence stands alone.
-    with tqdm(total=len(jobs), unit="clip", desc="Clips", leave=False,
-              disable=not (progress and len(jobs) > 1)) as bar:
+    with tqdm(
+        total=len(jobs),
+        unit="clip",
+        desc="Clips",
+        leave=False,
+        disable=not (progress and len(jobs) > 1),
+    ) as bar:
         for index in order:
             job = jobs[index]
             try:
@@ -171,8 +179,9 @@ def run_jobs(jobs, model="demo", runtime="auto", progress=True, on_done=None, **
                     talker = None  # the previous photo's memory goes first
                     talker = Talker(job.photo, model=model, runtime=runtime, **options)
                     talker_photo = job.photo.resolve()
-                results[index] = talker.speak(job.audio, job.output, progress=progress,
-                                              **speak_options)
+                results[index] = talker.speak(
+                    job.audio, job.output, progress=progress, **speak_options
+                )
             except AutalkError as error:
                 raise type(error)(job.tell(str(error))) from None
             if on_done is not None:

@@ -75,7 +75,8 @@ class LiteRTRunner:
         except ImportError:
             raise MissingDependencyError(
                 "The LiteRT runtime needs the package ai-edge-litert (pip install "
-                "ai-edge-litert), or choose --runtime keras.") from None
+                "ai-edge-litert), or choose --runtime keras."
+            ) from None
         self.path = pathlib.Path(path)
         self.num_threads = int(num_threads or default_threads())
         from keras_autalk.native import native_stderr_silenced
@@ -83,13 +84,13 @@ class LiteRTRunner:
         try:
             # LiteRT says "Created TensorFlow Lite XNNPACK delegate" on stderr, from C.
             with native_stderr_silenced():
-                interpreter = Interpreter(model_path=str(self.path),
-                                          num_threads=self.num_threads)
+                interpreter = Interpreter(model_path=str(self.path), num_threads=self.num_threads)
                 self._runner = interpreter.get_signature_runner(LITERT_SIGNATURE)
         except (ValueError, RuntimeError) as error:
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise AutalkError(
-                f"'{self.path}' is not a keras-autalk LiteRT generator ({first_line}).") from None
+                f"'{self.path}' is not a keras-autalk LiteRT generator ({first_line})."
+            ) from None
         self._first_call = True
         details = self._runner.get_input_details()
         self.image_size = int(details["identity_image"]["shape"][1])
@@ -108,9 +109,11 @@ class LiteRTRunner:
         """
         from keras_autalk.native import native_stderr_silenced
 
-        feed = {"identity_image": np.ascontiguousarray(identity, np.float32)[None],
-                "audio_features": np.ascontiguousarray(features, np.float32)[None],
-                "articulation": np.full([1], articulation, np.float32)}
+        feed = {
+            "identity_image": np.ascontiguousarray(identity, np.float32)[None],
+            "audio_features": np.ascontiguousarray(features, np.float32)[None],
+            "articulation": np.full([1], articulation, np.float32),
+        }
         if self._first_call:  # the delegate is applied (and announced) on the first run
             with native_stderr_silenced():
                 outputs = self._runner(**feed)
@@ -137,11 +140,13 @@ class KerasRunner:
 
     def __call__(self, identity, features, articulation):
         """Run one window; the arguments and result are `LiteRTRunner.__call__`'s."""
-        output, aus = self._function({
-            "identity_image": np.asarray(identity, np.float32)[None],
-            "audio_features": np.asarray(features, np.float32)[None],
-            "articulation": np.asarray(articulation, np.float32),
-        })
+        output, aus = self._function(
+            {
+                "identity_image": np.asarray(identity, np.float32)[None],
+                "audio_features": np.asarray(features, np.float32)[None],
+                "articulation": np.asarray(articulation, np.float32),
+            }
+        )
         return output.numpy()[0], aus.numpy()[0]
 
 
@@ -155,12 +160,15 @@ def _traced_function(model):
     tf = import_tensorflow()
     audio = AudioConfig()
     size = model.model_config.image_size
-    signature = [{
-        "identity_image": tf.TensorSpec((None, size, size, 3), tf.float32),
-        "audio_features": tf.TensorSpec(
-            (None, None, audio.context_steps, audio.num_mel_bins), tf.float32),
-        "articulation": tf.TensorSpec((), tf.float32),
-    }]
+    signature = [
+        {
+            "identity_image": tf.TensorSpec((None, size, size, 3), tf.float32),
+            "audio_features": tf.TensorSpec(
+                (None, None, audio.context_steps, audio.num_mel_bins), tf.float32
+            ),
+            "articulation": tf.TensorSpec((), tf.float32),
+        }
+    ]
 
     @tf.function(input_signature=signature)
     def function(inputs):
@@ -184,7 +192,7 @@ def model_output(outputs, concat):
 
 
 def choose_runtime(model_dir, runtime="auto"):
-    """"litert" or "keras": where a model folder's generator will run.
+    """ "litert" or "keras": where a model folder's generator will run.
 
     Raises:
         AutalkError: an unknown `runtime`, or "litert" for a folder without
@@ -200,11 +208,13 @@ def choose_runtime(model_dir, runtime="auto"):
             where = f"the model '{model_dir}'" if model_dir is not None else "a loaded model"
             raise AutalkError(
                 f"--runtime litert needs a {LITERT_FILE} in the model folder, and {where} "
-                "has none; add one with `autalk export --format litert` or use --runtime keras.")
+                "has none; add one with `autalk export --format litert` or use --runtime keras."
+            )
         if not litert_available():
             raise MissingDependencyError(
                 "--runtime litert needs the package ai-edge-litert (pip install "
-                "ai-edge-litert); or use --runtime keras.")
+                "ai-edge-litert); or use --runtime keras."
+            )
         return "litert"
     return "litert" if has_file and litert_available() else "keras"
 

@@ -67,9 +67,7 @@ def check_outputs(output, au_csv, inputs):
     """
     output = check_output_path(output, "video")
     if output.suffix.lower() != ".mp4":
-        raise InputFileError(
-            f"Cannot write the video '{output}': give a file name ending in .mp4."
-        )
+        raise InputFileError(f"Cannot write the video '{output}': give a file name ending in .mp4.")
     if au_csv is not None:
         au_csv = check_output_path(au_csv, "AU CSV")
         if same_file(au_csv, output):
@@ -115,10 +113,12 @@ def load_speech(path, config):
     mono = audio_backends.mix_down(decoded.samples)
     waveform = np.ascontiguousarray(
         audio_backends.resample(mono, decoded.sample_rate, config.sample_rate, backend),
-        dtype=np.float32)
+        dtype=np.float32,
+    )
     audio_lib.check_speech(waveform, config, name=f"The audio file '{path}'")
-    waveform = audio_backends.set_speech_level(waveform, config.sample_rate,
-                                               config.speech_level_dbfs)
+    waveform = audio_backends.set_speech_level(
+        waveform, config.sample_rate, config.speech_level_dbfs
+    )
     # The video gets the recording as it was (rate, stereo); more channels
     # than stereo are mixed down, which is what MP4 players expect anyway.
     original = decoded.samples if decoded.samples.shape[1] <= 2 else mono
@@ -165,12 +165,23 @@ class Talker:
     ```
     """
 
-    def __init__(self, photo, model="demo", runtime="auto", face=None, face_box=None,
-                 composite="lower_face", size=None, window_frames=DEFAULT_WINDOW_FRAMES,
-                 overlap_frames=DEFAULT_OVERLAP_FRAMES, num_threads=None):
+    def __init__(
+        self,
+        photo,
+        model="demo",
+        runtime="auto",
+        face=None,
+        face_box=None,
+        composite="lower_face",
+        size=None,
+        window_frames=DEFAULT_WINDOW_FRAMES,
+        overlap_frames=DEFAULT_OVERLAP_FRAMES,
+        num_threads=None,
+    ):
         if composite not in COMPOSITES:
             raise AutalkError(
-                f"composite must be one of {', '.join(COMPOSITES)}, got {composite!r}.")
+                f"composite must be one of {', '.join(COMPOSITES)}, got {composite!r}."
+            )
         check_windows(window_frames, overlap_frames)
         runtime_lib.check_runtime(runtime)
         self.window_frames, self.overlap_frames = window_frames, overlap_frames
@@ -221,19 +232,22 @@ class Talker:
             self.runtime = runtime_lib.choose_runtime(self._model_dir, runtime)
         else:
             if runtime == "litert":
-                raise AutalkError("runtime 'litert' needs a model folder or name, not a loaded "
-                                  "Keras model.")
+                raise AutalkError(
+                    "runtime 'litert' needs a model folder or name, not a loaded Keras model."
+                )
             self._model_dir, self.model_config, self.runtime = None, model.model_config, "keras"
         if size is not None and int(size) != self.model_config.image_size:
             side = self.model_config.image_size
             raise AutalkError(
                 f"The model runs at {side}x{side} pixels, so --size {size} cannot be used "
-                f"with it (leave --size out or give {side}).")
+                f"with it (leave --size out or give {side})."
+            )
         self._runner = None
         if self.runtime == "litert":
             pretrained.check_files(self._model_dir, record)
             self._runner = runtime_lib.LiteRTRunner(
-                self._model_dir / runtime_lib.LITERT_FILE, num_threads)
+                self._model_dir / runtime_lib.LITERT_FILE, num_threads
+            )
         elif self._model_dir is None:
             self._runner = runtime_lib.KerasRunner(model)
 
@@ -249,8 +263,12 @@ class Talker:
         self.face_box = tuple(int(value) for value in found.box)
         self.notes = face_lib.face_notes(found, "animating")
         self._paster = paste.FacePaster(
-            self.photo, aligned.matrix, self.model_config.image_size, face_config,
-            landmarks=found.landmarks if composite == "lower_face" else None)
+            self.photo,
+            aligned.matrix,
+            self.model_config.image_size,
+            face_config,
+            landmarks=found.landmarks if composite == "lower_face" else None,
+        )
 
     def _keras_runner(self):
         """The Keras model's runner (TensorFlow loads now)."""
@@ -299,8 +317,11 @@ class Talker:
 
         model_frames = audio_lib.num_video_frames(len(waveform), audio_config)
         features = numpy_features.audio_features(
-            waveform, audio_config, num_frames=model_frames,
-            normalization=self.model_config.audio_normalization)
+            waveform,
+            audio_config,
+            num_frames=model_frames,
+            normalization=self.model_config.audio_normalization,
+        )
         audio_seconds = len(waveform) / audio_config.sample_rate
         num_frames = int(math.ceil(audio_seconds * fps - 1e-9))
         timings["audio features"] += time.perf_counter() - began
@@ -311,19 +332,34 @@ class Talker:
         for stage, seconds in self.timings.items():
             timings[stage] += seconds
         self.timings = {stage: 0.0 for stage in self.timings}  # counted once
-        sequence = generate_sequence(self._runner, self.crop, features, articulation,
-                                     self.window_frames, self.overlap_frames, timings)
+        sequence = generate_sequence(
+            self._runner,
+            self.crop,
+            features,
+            articulation,
+            self.window_frames,
+            self.overlap_frames,
+            timings,
+        )
         stream = resample_in_time(sequence, model_frames, audio_config.fps, fps, num_frames)
         show = progress and audio_seconds >= LONG_AUDIO_S
         au_intensity, written = self._write(
-            stream, output, au_csv, fps, num_frames, (original_audio, original_rate),
-            timings, show)
+            stream, output, au_csv, fps, num_frames, (original_audio, original_rate), timings, show
+        )
         timings["total"] = time.perf_counter() - started
         return GenerateResult(
-            output=output, num_frames=int(written), fps=float(fps),
-            audio_seconds=audio_seconds, face_box=self.face_box,
-            action_units=tuple(self.model_config.action_units), au_intensity=au_intensity,
-            au_csv=au_csv, notes=list(self.notes), timings=timings, runtime=self.runtime)
+            output=output,
+            num_frames=int(written),
+            fps=float(fps),
+            audio_seconds=audio_seconds,
+            face_box=self.face_box,
+            action_units=tuple(self.model_config.action_units),
+            au_intensity=au_intensity,
+            au_csv=au_csv,
+            notes=list(self.notes),
+            timings=timings,
+            runtime=self.runtime,
+        )
 
     def _frames(self, stream, num_frames, au_rows, timings, show):
         """Paste each generated crop into the photo; collect the AU rows."""
@@ -338,8 +374,9 @@ class Talker:
                 au_rows.append(np.asarray(au, np.float32))
                 began = time.perf_counter()
                 if crop.shape[-1] == runtime_lib.MOTION_CHANNELS:
-                    self._paster.paste_motion(crop[..., :3], crop[..., 3:5], crop[..., 5],
-                                              out=region)
+                    self._paster.paste_motion(
+                        crop[..., :3], crop[..., 3:5], crop[..., 5], out=region
+                    )
                 else:
                     self._paster.paste(crop, out=region)
                 timings["paste-back"] += time.perf_counter() - began
@@ -356,29 +393,45 @@ class Talker:
         with contextlib.ExitStack() as stack:
             # The encoder also keeps a raw copy of the photo beside the output.
             needed = self.photo.nbytes + video_lib.estimate_mp4_bytes(
-                self.photo.shape[1], self.photo.shape[0], num_frames,
-                original_audio.shape[0], original_audio.shape[1])
+                self.photo.shape[1],
+                self.photo.shape[0],
+                num_frames,
+                original_audio.shape[0],
+                original_audio.shape[1],
+            )
             partial_video = stack.enter_context(atomic_output(output, "video", needed=needed))
-            partial_csv = (stack.enter_context(atomic_output(au_csv, "AU CSV"))
-                           if au_csv is not None else None)
+            partial_csv = (
+                stack.enter_context(atomic_output(au_csv, "AU CSV")) if au_csv is not None else None
+            )
             # Closed on any error, so its progress bar is gone before the error is told.
-            frames = stack.enter_context(contextlib.closing(
-                self._frames(stream, num_frames, au_rows, timings, show)))
+            frames = stack.enter_context(
+                contextlib.closing(self._frames(stream, num_frames, au_rows, timings, show))
+            )
             written = video_lib.write_region_video(
-                partial_video, self.photo, self._paster.changed_box, frames, fps,
-                audio=original_audio, sample_rate=original_rate, crf=VIDEO_CRF,
-                preset=VIDEO_PRESET, progress=False)
-            au_intensity = np.stack(au_rows) if au_rows else np.zeros(
-                (0, self.model_config.num_action_units), np.float32)
+                partial_video,
+                self.photo,
+                self._paster.changed_box,
+                frames,
+                fps,
+                audio=original_audio,
+                sample_rate=original_rate,
+                crf=VIDEO_CRF,
+                preset=VIDEO_PRESET,
+                progress=False,
+            )
+            au_intensity = (
+                np.stack(au_rows)
+                if au_rows
+                else np.zeros((0, self.model_config.num_action_units), np.float32)
+            )
             if partial_csv is not None:
                 partial_csv.write_text(
-                    au_csv_text(au_intensity, self.model_config.action_units, fps),
-                    encoding="utf-8")
+                    au_csv_text(au_intensity, self.model_config.action_units, fps), encoding="utf-8"
+                )
         # The model runs beside the paste-back and the encoder: what is left of
         # the writing time, less the paste-back and the waits for the model.
         waited = timings.pop(MODEL_WAIT, 0.0)
-        timings["encode"] = max(0.0, time.perf_counter() - began - waited
-                                - timings["paste-back"])
+        timings["encode"] = max(0.0, time.perf_counter() - began - waited - timings["paste-back"])
         return au_intensity, written
 
 

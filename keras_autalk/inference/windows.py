@@ -84,8 +84,9 @@ class GenerateResult:
 
 
 # ------------------------------------------------------------------ windows
-def window_plan(num_frames, window_frames=DEFAULT_WINDOW_FRAMES,
-                overlap_frames=DEFAULT_OVERLAP_FRAMES):
+def window_plan(
+    num_frames, window_frames=DEFAULT_WINDOW_FRAMES, overlap_frames=DEFAULT_OVERLAP_FRAMES
+):
     """The `(start, end)` frame ranges the model runs on.
 
     As few windows as cover the clip with at most `window_frames` frames
@@ -115,8 +116,7 @@ def check_windows(window_frames, overlap_frames):
     """Raise `AutalkError` unless the window sizes are usable."""
     if not (isinstance(window_frames, (int, np.integer)) and window_frames >= 1):
         raise AutalkError(f"window_frames must be a positive integer, got {window_frames!r}.")
-    if not (isinstance(overlap_frames, (int, np.integer))
-            and 0 <= overlap_frames < window_frames):
+    if not (isinstance(overlap_frames, (int, np.integer)) and 0 <= overlap_frames < window_frames):
         raise AutalkError(
             f"overlap_frames must be an integer from 0 to window_frames - 1 "
             f"({window_frames - 1}), got {overlap_frames!r}."
@@ -128,12 +128,18 @@ def crossfade_weights(num_frames):
 
     A linear ramp strictly between 0 and 1: `(i + 1) / (num_frames + 1)`.
     """
-    return (np.arange(1, num_frames + 1, dtype=np.float32) / (num_frames + 1))
+    return np.arange(1, num_frames + 1, dtype=np.float32) / (num_frames + 1)
 
 
-def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
-                      window_frames=DEFAULT_WINDOW_FRAMES,
-                      overlap_frames=DEFAULT_OVERLAP_FRAMES, timings=None):
+def generate_sequence(
+    model,
+    identity_crop,
+    audio_features,
+    articulation=1.0,
+    window_frames=DEFAULT_WINDOW_FRAMES,
+    overlap_frames=DEFAULT_OVERLAP_FRAMES,
+    timings=None,
+):
     """Run the model over a whole utterance in windows; yield frame by frame.
 
     Args:
@@ -194,15 +200,16 @@ def generate_sequence(model, identity_crop, audio_features, articulation=1.0,
                 ahead = worker.submit(run, *plan[index + 1])
             if pending_frames is not None:
                 overlap = len(pending_frames)
-                weight = crossfade_weights(overlap)
-                frames[:overlap] = ((1.0 - weight[:, None, None, None]) * pending_frames
-                                    + weight[:, None, None, None] * frames[:overlap])
-                aus[:overlap] = ((1.0 - weight[:, None]) * pending_aus
-                                 + weight[:, None] * aus[:overlap])
+                later = crossfade_weights(overlap)[:, None, None, None]
+                frames[:overlap] = (1.0 - later) * pending_frames + later * frames[:overlap]
+                later = later[:, :, 0, 0]
+                aus[:overlap] = (1.0 - later) * pending_aus + later * aus[:overlap]
             done = (plan[index + 1][0] if index + 1 < len(plan) else end) - start
             for position in range(done):
                 yield frames[position], aus[position]
-            pending_frames, pending_aus = frames[done:], aus[done:]
+            # Copies: a view would keep this whole window's output alive.
+            pending_frames, pending_aus = frames[done:].copy(), aus[done:].copy()
+            del frames, aus
 
 
 def resample_in_time(sequence, num_input, input_fps, output_fps, num_output):
@@ -248,20 +255,26 @@ def resample_in_time(sequence, num_input, input_fps, output_fps, num_output):
             yield low_crop, low_au
             continue
         high_crop, high_au = fetch(upper)
-        yield ((1 - fraction) * low_crop + fraction * high_crop,
-               (1 - fraction) * low_au + fraction * high_au)
+        yield (
+            (1 - fraction) * low_crop + fraction * high_crop,
+            (1 - fraction) * low_au + fraction * high_au,
+        )
 
 
 def check_options(articulation, fps):
     """Raise `AutalkError` unless `articulation` and `fps` are in range."""
-    if not (isinstance(articulation, (int, float, np.number)) and math.isfinite(articulation)
-            and 0.0 <= articulation <= MAX_ARTICULATION):
+    if not (
+        isinstance(articulation, (int, float, np.number))
+        and math.isfinite(articulation)
+        and 0.0 <= articulation <= MAX_ARTICULATION
+    ):
         raise AutalkError(
             f"articulation must be a number from 0 to {MAX_ARTICULATION:g} (1 is as "
             f"predicted), got {articulation!r}."
         )
-    if not (isinstance(fps, (int, float, np.number)) and math.isfinite(fps)
-            and 1.0 <= fps <= MAX_FPS):
+    if not (
+        isinstance(fps, (int, float, np.number)) and math.isfinite(fps) and 1.0 <= fps <= MAX_FPS
+    ):
         raise AutalkError(f"fps must be a number from 1 to {MAX_FPS:g}, got {fps!r}.")
 
 
@@ -278,7 +291,8 @@ def au_csv_text(au_intensity, action_units, fps):
     1, 0.000, 1.00, 1, 0.50, 1.25
     """
     header = ["frame", "timestamp", "confidence", "success"] + [
-        f"AU{int(unit):02d}_r" for unit in action_units]
+        f"AU{int(unit):02d}_r" for unit in action_units
+    ]
     lines = [", ".join(header)]
     for index, row in enumerate(np.asarray(au_intensity, dtype=np.float64)):
         cells = [str(index + 1), f"{index / fps:.3f}", "1.00", "1"]

@@ -56,5 +56,6 @@ def divisible(name, value, by_name, by):
     ValueError: `channels` must be divisible by `num_heads`. Received: channels=10, num_heads=3
     """
     if value % by:
-        raise ValueError(f"`{name}` must be divisible by `{by_name}`. "
-                         f"Received: {name}={value}, {by_name}={by}")
+        raise ValueError(
+            f"`{name}` must be divisible by `{by_name}`. Received: {name}={value}, {by_name}={by}"
+        )

@@ -77,9 +77,17 @@ class TCSABlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, channels, kernel_size=3, dilation_rate=1, num_heads=4,
-                 dropout=0.0, use_attention=True, feedforward_channels=None,
-                 **kwargs):
+    def __init__(
+        self,
+        channels,
+        kernel_size=3,
+        dilation_rate=1,
+        num_heads=4,
+        dropout=0.0,
+        use_attention=True,
+        feedforward_channels=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.channels = positive_integer("channels", channels)
         self.kernel_size = positive_integer("kernel_size", kernel_size)
@@ -90,39 +98,43 @@ class TCSABlock(keras.layers.Layer):
         if self.use_attention:
             divisible("channels", self.channels, "num_heads", self.num_heads)
         self.feedforward_channels = (
-            None if feedforward_channels is None
-            else positive_integer("feedforward_channels", feedforward_channels))
+            None
+            if feedforward_channels is None
+            else positive_integer("feedforward_channels", feedforward_channels)
+        )
         self.supports_masking = True
 
         self.projection = None  # created in build when C != channels
-        self.conv = TemporalConv(self.channels, self.kernel_size,
-                                 self.dilation_rate, activation="gelu",
-                                 name="conv")
+        self.conv = TemporalConv(
+            self.channels, self.kernel_size, self.dilation_rate, activation="gelu", name="conv"
+        )
         self.conv_dropout = keras.layers.Dropout(self.dropout)
-        self.conv_norm = keras.layers.LayerNormalization(
-            epsilon=_NORM_EPSILON, name="conv_norm")
+        self.conv_norm = keras.layers.LayerNormalization(epsilon=_NORM_EPSILON, name="conv_norm")
         if self.use_attention:
             self.attention = TemporalSelfAttention(
-                self.num_heads, max(1, self.channels // self.num_heads),
-                dropout=self.dropout, name="attention")
+                self.num_heads,
+                max(1, self.channels // self.num_heads),
+                dropout=self.dropout,
+                name="attention",
+            )
             self.attention_dropout = keras.layers.Dropout(self.dropout)
             self.attention_norm = keras.layers.LayerNormalization(
-                epsilon=_NORM_EPSILON, name="attention_norm")
-        hidden = self.feedforward_channels or (
-            _FEEDFORWARD_EXPANSION * self.channels)
+                epsilon=_NORM_EPSILON, name="attention_norm"
+            )
+        hidden = self.feedforward_channels or (_FEEDFORWARD_EXPANSION * self.channels)
         self.feedforward_hidden = keras.layers.Dense(
-            hidden, activation="gelu", name="feedforward_hidden")
-        self.feedforward_output = keras.layers.Dense(
-            self.channels, name="feedforward_output")
+            hidden, activation="gelu", name="feedforward_hidden"
+        )
+        self.feedforward_output = keras.layers.Dense(self.channels, name="feedforward_output")
         self.feedforward_dropout = keras.layers.Dropout(self.dropout)
         self.feedforward_norm = keras.layers.LayerNormalization(
-            epsilon=_NORM_EPSILON, name="feedforward_norm")
+            epsilon=_NORM_EPSILON, name="feedforward_norm"
+        )
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         if input_shape[-1] != self.channels:
-            self.projection = keras.layers.Dense(self.channels,
-                                                 name="projection")
+            self.projection = keras.layers.Dense(self.channels, name="projection")
             self.projection.build(input_shape)
         shape = input_shape[:-1] + (self.channels,)
         self.conv.build(shape)
@@ -131,8 +143,7 @@ class TCSABlock(keras.layers.Layer):
             self.attention.build(shape)
             self.attention_norm.build(shape)
         self.feedforward_hidden.build(shape)
-        self.feedforward_output.build(
-            input_shape[:-1] + (self.feedforward_hidden.units,))
+        self.feedforward_output.build(input_shape[:-1] + (self.feedforward_hidden.units,))
         self.feedforward_norm.build(shape)
 
     def call(self, inputs, mask=None, training=None):
@@ -158,15 +169,17 @@ class TCSABlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "channels": self.channels,
-            "kernel_size": self.kernel_size,
-            "dilation_rate": self.dilation_rate,
-            "num_heads": self.num_heads,
-            "dropout": self.dropout,
-            "use_attention": self.use_attention,
-            "feedforward_channels": self.feedforward_channels,
-        })
+        config.update(
+            {
+                "channels": self.channels,
+                "kernel_size": self.kernel_size,
+                "dilation_rate": self.dilation_rate,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "use_attention": self.use_attention,
+                "feedforward_channels": self.feedforward_channels,
+            }
+        )
         return config
 
 
@@ -196,14 +209,23 @@ class TCSAStack(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, channels, dilations=(1, 2, 4, 8), kernel_size=3,
-                 num_heads=4, dropout=0.0, use_attention=True, **kwargs):
+    def __init__(
+        self,
+        channels,
+        dilations=(1, 2, 4, 8),
+        kernel_size=3,
+        num_heads=4,
+        dropout=0.0,
+        use_attention=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.channels = positive_integer("channels", channels)
         self.dilations = tuple(positive_integer("dilations", d) for d in dilations)
         if not self.dilations:
-            raise ValueError(f"`dilations` needs at least one dilation rate. "
-                             f"Received: dilations={dilations!r}")
+            raise ValueError(
+                f"`dilations` needs at least one dilation rate. Received: dilations={dilations!r}"
+            )
         self.kernel_size = positive_integer("kernel_size", kernel_size)
         self.num_heads = positive_integer("num_heads", num_heads)
         self.dropout = rate("dropout", dropout)
@@ -212,10 +234,17 @@ class TCSAStack(keras.layers.Layer):
             divisible("channels", self.channels, "num_heads", self.num_heads)
         self.supports_masking = True
         self.blocks = [
-            TCSABlock(self.channels, self.kernel_size, dilation,
-                      self.num_heads, self.dropout, self.use_attention,
-                      name=f"block_{index}")
-            for index, dilation in enumerate(self.dilations)]
+            TCSABlock(
+                self.channels,
+                self.kernel_size,
+                dilation,
+                self.num_heads,
+                self.dropout,
+                self.use_attention,
+                name=f"block_{index}",
+            )
+            for index, dilation in enumerate(self.dilations)
+        ]
 
     @property
     def receptive_field(self):
@@ -242,12 +271,14 @@ class TCSAStack(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "channels": self.channels,
-            "dilations": self.dilations,
-            "kernel_size": self.kernel_size,
-            "num_heads": self.num_heads,
-            "dropout": self.dropout,
-            "use_attention": self.use_attention,
-        })
+        config.update(
+            {
+                "channels": self.channels,
+                "dilations": self.dilations,
+                "kernel_size": self.kernel_size,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "use_attention": self.use_attention,
+            }
+        )
         return config

@@ -52,16 +52,24 @@ class TemporalSelfAttention(keras.layers.Layer):
         channels = input_shape[-1]
         heads = (self.num_heads, self.key_dim)
         for name in ("query", "key", "value"):
-            setattr(self, name + "_kernel", self.add_weight(
-                name=name + "_kernel", shape=(channels,) + heads,
-                initializer="glorot_uniform"))
-            setattr(self, name + "_bias", self.add_weight(
-                name=name + "_bias", shape=heads, initializer="zeros"))
+            setattr(
+                self,
+                name + "_kernel",
+                self.add_weight(
+                    name=name + "_kernel", shape=(channels,) + heads, initializer="glorot_uniform"
+                ),
+            )
+            setattr(
+                self,
+                name + "_bias",
+                self.add_weight(name=name + "_bias", shape=heads, initializer="zeros"),
+            )
         self.output_kernel = self.add_weight(
-            name="output_kernel", shape=heads + (channels,),
-            initializer="glorot_uniform")
+            name="output_kernel", shape=heads + (channels,), initializer="glorot_uniform"
+        )
         self.output_bias = self.add_weight(
-            name="output_bias", shape=(channels,), initializer="zeros")
+            name="output_bias", shape=(channels,), initializer="zeros"
+        )
 
     def call(self, inputs, mask=None, training=None):
         features = mask_frames(inputs, mask)
@@ -95,9 +103,11 @@ class TemporalSelfAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "num_heads": self.num_heads,
-            "key_dim": self.key_dim,
-            "dropout": self.dropout,
-        })
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "dropout": self.dropout,
+            }
+        )
         return config

@@ -57,8 +57,7 @@ class TemporalConv(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, filters, kernel_size=3, dilation_rate=1,
-                 activation=None, **kwargs):
+    def __init__(self, filters, kernel_size=3, dilation_rate=1, activation=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = positive_integer("filters", filters)
         self.kernel_size = positive_integer("kernel_size", kernel_size)
@@ -71,9 +70,9 @@ class TemporalConv(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.kernel_size, input_channels, self.filters),
-            initializer="glorot_uniform")
-        self.bias = self.add_weight(
-            name="bias", shape=(self.filters,), initializer="zeros")
+            initializer="glorot_uniform",
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     @property
     def padding(self):
@@ -84,8 +83,9 @@ class TemporalConv(keras.layers.Layer):
     def call(self, inputs, mask=None, training=None):
         features = mask_frames(inputs, mask)
         features = ops.pad(features, ((0, 0), self.padding, (0, 0)))
-        outputs = ops.conv(features, self.kernel, strides=1, padding="valid",
-                           dilation_rate=self.dilation_rate)
+        outputs = ops.conv(
+            features, self.kernel, strides=1, padding="valid", dilation_rate=self.dilation_rate
+        )
         return self.activation(outputs + self.bias)
 
     def compute_mask(self, inputs, mask=None):
@@ -96,10 +96,12 @@ class TemporalConv(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "dilation_rate": self.dilation_rate,
-            "activation": keras.activations.serialize(self.activation),
-        })
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "dilation_rate": self.dilation_rate,
+                "activation": keras.activations.serialize(self.activation),
+            }
+        )
         return config

@@ -13,7 +13,6 @@ import numpy as np
 from PIL import Image
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.media import face, image
 from keras_autalk.errors import InputFileError
 from keras_autalk.files import (
     atomic_output,
@@ -21,6 +20,7 @@ from keras_autalk.files import (
     refuse_overwriting_inputs,
     same_file,
 )
+from keras_autalk.media import face, image
 
 CROP_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 
@@ -74,8 +74,9 @@ def format_json(record):
     return "{\n" + body + "\n}\n"
 
 
-def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig(), face_index=None,
-                face_box=None):
+def align_photo(
+    image_path, crop_path, landmarks_path=None, config=FaceConfig(), face_index=None, face_box=None
+):
     """Find the face in `image_path`, write its aligned crop (and landmarks).
 
     Both outputs are checked before any work and written atomically.
@@ -94,8 +95,9 @@ def align_photo(image_path, crop_path, landmarks_path=None, config=FaceConfig(),
         check_output_path(landmarks_path, "landmarks file")
         if same_file(landmarks_path, crop_path):
             raise InputFileError("The crop and the landmarks file cannot be the same file.")
-    refuse_overwriting_inputs([("crop image", crop_path), ("landmarks file", landmarks_path)],
-                              [("photo", image_path)])
+    refuse_overwriting_inputs(
+        [("crop image", crop_path), ("landmarks file", landmarks_path)], [("photo", image_path)]
+    )
     photo = image.load_image(image_path, config)
     found = face.find_face(photo, config, face_index=face_index, face_box=face_box)
     aligned = face.align_face(photo, found.landmarks, config)

@@ -51,10 +51,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_autalk.config import DEFAULT_ACTION_UNITS
-from keras_autalk.media.face import STABLE_POINTS
-from keras_autalk.media.face_template import TEMPLATE_68
 from keras_autalk.errors import AutalkError, InputFileError, MissingDependencyError
 from keras_autalk.files import atomic_output, check_input_file
+from keras_autalk.media.face import STABLE_POINTS
+from keras_autalk.media.face_template import TEMPLATE_68
 from keras_autalk.stats import pearson
 
 # The AUs OpenFace 2.x estimates: intensities (`_r`) and occurrences (`_c`).
@@ -82,8 +82,7 @@ def _check_action_units(action_units):
         isinstance(unit, (int, np.integer)) and 1 <= unit <= 99 for unit in units
     ):
         raise AutalkError(
-            f"action_units must be a non-empty sequence of AU numbers (1-99), "
-            f"got {action_units!r}."
+            f"action_units must be a non-empty sequence of AU numbers (1-99), got {action_units!r}."
         )
     if len(set(units)) != len(units):
         raise AutalkError(f"action_units lists an AU twice: {action_units!r}.")
@@ -150,10 +149,12 @@ def _read_columns(path, columns, optional):
             if column not in index:
                 raise AutalkError(
                     f"The OpenFace CSV '{path}' has no column '{column}'"
-                    + (" (is it an OpenFace 2.x FeatureExtraction output?)."
-                       if column in ("frame", "success", "timestamp") else
-                       f" (its AU intensity columns: "
-                       f"{', '.join(n for n in names if n.endswith('_r')) or 'none'}).")
+                    + (
+                        " (is it an OpenFace 2.x FeatureExtraction output?)."
+                        if column in ("frame", "success", "timestamp")
+                        else f" (its AU intensity columns: "
+                        f"{', '.join(n for n in names if n.endswith('_r')) or 'none'})."
+                    )
                 )
         wanted = list(columns) + [column for column in optional if column in index]
         values = {column: [] for column in wanted}
@@ -166,12 +167,10 @@ def _read_columns(path, columns, optional):
                     f"but {len(names)} columns (is the file truncated?)."
                 )
             for column in wanted:
-                values[column].append(
-                    _parse_float(row[index[column]], path, line, column))
+                values[column].append(_parse_float(row[index[column]], path, line, column))
     if not values[columns[0]]:
         raise AutalkError(f"The OpenFace CSV '{path}' has a header but no rows.")
-    return {column: np.asarray(found, dtype=np.float64)
-            for column, found in values.items()}, names
+    return {column: np.asarray(found, dtype=np.float64) for column, found in values.items()}, names
 
 
 def _one_row_per_frame(columns):
@@ -239,12 +238,20 @@ def read_openface_csv(path, action_units=DEFAULT_ACTION_UNITS, num_frames=None, 
 
     row_intensity = np.stack([columns[name] for name in intensity_names], axis=1)
     row_valid = (columns["success"] >= 0.5) & np.all(np.isfinite(row_intensity), axis=1)
-    row_occurrence = (np.stack([columns[name] for name in occurrence_names], axis=1)
-                      if has_occurrence else None)
+    row_occurrence = (
+        np.stack([columns[name] for name in occurrence_names], axis=1) if has_occurrence else None
+    )
 
     if fps:
-        return _resample_by_time(columns["timestamp"], row_intensity, row_occurrence,
-                                 row_valid, action_units, num_frames, float(fps))
+        return _resample_by_time(
+            columns["timestamp"],
+            row_intensity,
+            row_occurrence,
+            row_valid,
+            action_units,
+            num_frames,
+            float(fps),
+        )
 
     offset = 0 if columns["frame"].min() == 0 else 1
     positions = np.round(columns["frame"]).astype(np.int64) - offset
@@ -257,15 +264,16 @@ def read_openface_csv(path, action_units=DEFAULT_ACTION_UNITS, num_frames=None, 
     mask[rows] = row_valid[inside]
     intensity[rows] = np.where(row_valid[inside, None], row_intensity[inside], 0.0)
     if has_occurrence:
-        occurrence[rows] = np.where(row_valid[inside, None],
-                                    row_occurrence[inside] >= 0.5, 0.0)
+        occurrence[rows] = np.where(row_valid[inside, None], row_occurrence[inside] >= 0.5, 0.0)
     intensity = np.clip(np.nan_to_num(intensity), 0.0, MAX_INTENSITY)
-    return AULabels(intensity=intensity, occurrence=occurrence, mask=mask,
-                    action_units=action_units)
+    return AULabels(
+        intensity=intensity, occurrence=occurrence, mask=mask, action_units=action_units
+    )
 
 
-def _resample_by_time(times, row_intensity, row_occurrence, row_valid, action_units,
-                      num_frames, fps):
+def _resample_by_time(
+    times, row_intensity, row_occurrence, row_valid, action_units, num_frames, fps
+):
     """Labels at frame times `i / fps` from rows at their own timestamps."""
     order = np.argsort(times, kind="stable")
     times, row_valid = times[order], row_valid[order]
@@ -295,8 +303,7 @@ def _resample_by_time(times, row_intensity, row_occurrence, row_valid, action_un
     mask[:] = close & row_valid[nearest]
     valid_times = times[row_valid]
     for column in range(num_aus):
-        intensity[:, column] = np.interp(targets, valid_times,
-                                         row_intensity[row_valid, column])
+        intensity[:, column] = np.interp(targets, valid_times, row_intensity[row_valid, column])
     intensity *= mask[:, None]
     if occurrence is not None:
         occurrence[:] = (row_occurrence[order][nearest] >= 0.5) * mask[:, None]
@@ -347,8 +354,11 @@ def write_openface_csv(path, intensity, action_units, fps, success=None, occurre
     if not (isinstance(fps, (int, float, np.number)) and math.isfinite(fps) and fps > 0):
         raise AutalkError(f"fps must be a positive number, got {fps!r}.")
     num_frames = len(intensity)
-    success = (np.ones(num_frames) if success is None
-               else np.asarray(success, dtype=np.float64).reshape(-1))
+    success = (
+        np.ones(num_frames)
+        if success is None
+        else np.asarray(success, dtype=np.float64).reshape(-1)
+    )
     if success.shape != (num_frames,):
         raise AutalkError(f"success must have {num_frames} values, got {success.size}.")
     success = success >= 0.5
@@ -357,25 +367,34 @@ def write_openface_csv(path, intensity, action_units, fps, success=None, occurre
         occurrence = intensity >= OCCURRENCE_THRESHOLD
     occurrence = np.asarray(occurrence, dtype=np.float64)
     if occurrence.shape != intensity.shape:
-        raise AutalkError(
-            f"occurrence must have shape {intensity.shape}, got {occurrence.shape}."
-        )
+        raise AutalkError(f"occurrence must have shape {intensity.shape}, got {occurrence.shape}.")
     occurrence = (occurrence >= 0.5) * success[:, None]
 
     reg_units = sorted(set(OPENFACE_INTENSITY_AUS) | set(action_units))
     class_units = sorted(set(OPENFACE_OCCURRENCE_AUS) | set(action_units))
     column_of = {unit: position for position, unit in enumerate(action_units)}
-    header = (["frame", "face_id", "timestamp", "confidence", "success"]
-              + [intensity_column(unit) for unit in reg_units]
-              + [occurrence_column(unit) for unit in class_units])
+    header = (
+        ["frame", "face_id", "timestamp", "confidence", "success"]
+        + [intensity_column(unit) for unit in reg_units]
+        + [occurrence_column(unit) for unit in class_units]
+    )
     lines = [", ".join(header)]
     for frame in range(num_frames):
-        cells = [str(frame + 1), "0", f"{frame / fps:.3f}",
-                 "0.98" if success[frame] else "0.00", "1" if success[frame] else "0"]
-        cells += [f"{intensity[frame, column_of[unit]]:.2f}" if unit in column_of else "0.00"
-                  for unit in reg_units]
-        cells += [f"{occurrence[frame, column_of[unit]]:.1f}" if unit in column_of else "0.0"
-                  for unit in class_units]
+        cells = [
+            str(frame + 1),
+            "0",
+            f"{frame / fps:.3f}",
+            "0.98" if success[frame] else "0.00",
+            "1" if success[frame] else "0",
+        ]
+        cells += [
+            f"{intensity[frame, column_of[unit]]:.2f}" if unit in column_of else "0.00"
+            for unit in reg_units
+        ]
+        cells += [
+            f"{occurrence[frame, column_of[unit]]:.1f}" if unit in column_of else "0.0"
+            for unit in class_units
+        ]
         lines.append(", ".join(cells))
     with atomic_output(path, "OpenFace CSV") as partial:
         partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -386,17 +405,17 @@ def write_openface_csv(path, intensity, action_units, fps, success=None, occurre
 # Geometric estimator
 
 GEOMETRIC_FEATURES = (
-    "inner_lip_gap",        # inner lips apart (AU25)
-    "outer_lip_height",     # outer lip top to bottom
-    "mouth_width",          # corner to corner (AU20 wider, AU18/AU23 narrower)
-    "inner_mouth_width",    # inner corners
-    "jaw_drop",             # nose tip to chin (AU26)
-    "corner_lift",          # corners above the lip centre (AU12 +, AU15 -)
-    "upper_lip_to_nose",    # upper lip to the nose base (AU10 shortens it)
+    "inner_lip_gap",  # inner lips apart (AU25)
+    "outer_lip_height",  # outer lip top to bottom
+    "mouth_width",  # corner to corner (AU20 wider, AU18/AU23 narrower)
+    "inner_mouth_width",  # inner corners
+    "jaw_drop",  # nose tip to chin (AU26)
+    "corner_lift",  # corners above the lip centre (AU12 +, AU15 -)
+    "upper_lip_to_nose",  # upper lip to the nose base (AU10 shortens it)
     "upper_lip_thickness",  # (AU23/AU24 thin the lips)
     "lower_lip_thickness",
-    "mouth_aspect",         # outer height / width (rounding)
-    "mouth_centre_drop",    # mouth centre below the nose base
+    "mouth_aspect",  # outer height / width (rounding)
+    "mouth_centre_drop",  # mouth centre below the nose base
 )
 # Lower lip to chin (shortened by AU17) is not a feature of its own: with the
 # nose rigid it is jaw_drop - upper_lip_to_nose - outer_lip_height minus a
@@ -432,7 +451,7 @@ def _to_face_frame(landmarks):
     source_centred = source - source_mean[:, None]
     target_centred = target - target_mean
     covariance = np.einsum("nj,tnk->tjk", target_centred, source_centred) / count
-    variance = (source_centred ** 2).sum(axis=(1, 2)) / count
+    variance = (source_centred**2).sum(axis=(1, 2)) / count
     usable = np.isfinite(covariance).all(axis=(1, 2)) & (variance > 1e-12)
     covariance[~usable] = np.eye(2)
     u, singular, vt = np.linalg.svd(covariance)
@@ -444,8 +463,7 @@ def _to_face_frame(landmarks):
     rotation = u @ correction @ vt
     scale = (singular[:, 0] + sign * singular[:, 1]) / np.where(usable, variance, 1.0)
     linear = scale[:, None, None] * rotation
-    mapped = (np.einsum("tjk,tnk->tnj", linear, landmarks - source_mean[:, None])
-              + target_mean)
+    mapped = np.einsum("tjk,tnk->tnj", linear, landmarks - source_mean[:, None]) + target_mean
     mapped[~usable] = np.nan
     return mapped
 
@@ -475,9 +493,7 @@ def geometric_features(landmarks):
     if landmarks.ndim == 2:
         landmarks = landmarks[None]
     if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
-        raise AutalkError(
-            f"landmarks must have shape (num_frames, 68, 2), got {landmarks.shape}."
-        )
+        raise AutalkError(f"landmarks must have shape (num_frames, 68, 2), got {landmarks.shape}.")
     with np.errstate(invalid="ignore", divide="ignore"):
         points = _to_face_frame(landmarks)
         y = points[..., 1]
@@ -490,19 +506,22 @@ def geometric_features(landmarks):
 
         outer_height = y[:, 57] - y[:, 51]
         width = distance(54, 48)
-        features = np.stack([
-            mean_y((67, 66, 65)) - mean_y((61, 62, 63)),
-            outer_height,
-            width,
-            distance(64, 60),
-            y[:, 8] - y[:, 30],
-            (y[:, 62] + y[:, 66]) / 2.0 - (y[:, 48] + y[:, 54]) / 2.0,
-            y[:, 51] - y[:, 33],
-            mean_y((61, 62, 63)) - mean_y((50, 51, 52)),
-            mean_y((56, 57, 58)) - mean_y((65, 66, 67)),
-            outer_height / width,
-            y[:, 48:68].mean(axis=1) - y[:, 33],
-        ], axis=1)
+        features = np.stack(
+            [
+                mean_y((67, 66, 65)) - mean_y((61, 62, 63)),
+                outer_height,
+                width,
+                distance(64, 60),
+                y[:, 8] - y[:, 30],
+                (y[:, 62] + y[:, 66]) / 2.0 - (y[:, 48] + y[:, 54]) / 2.0,
+                y[:, 51] - y[:, 33],
+                mean_y((61, 62, 63)) - mean_y((50, 51, 52)),
+                mean_y((56, 57, 58)) - mean_y((65, 66, 67)),
+                outer_height / width,
+                y[:, 48:68].mean(axis=1) - y[:, 33],
+            ],
+            axis=1,
+        )
     return features.astype(np.float32)
 
 
@@ -564,8 +583,13 @@ class GeometricAUEstimator:
     ```
     """
 
-    def __init__(self, action_units=DEFAULT_ACTION_UNITS, ridge=1.0, clip_baseline=True,
-                 baseline_percentile=5.0):
+    def __init__(
+        self,
+        action_units=DEFAULT_ACTION_UNITS,
+        ridge=1.0,
+        clip_baseline=True,
+        baseline_percentile=5.0,
+    ):
         self.action_units = _check_action_units(action_units)
         if not ridge >= 0:
             raise AutalkError(f"ridge must be zero or positive, got {ridge!r}.")
@@ -628,18 +652,18 @@ class GeometricAUEstimator:
         """
         feature_clips = _as_clips(features, "features")
         target_clips = _as_clips(au_targets, "AU targets")
-        mask_clips = ([None] * len(feature_clips) if mask is None
-                      else _as_clips(mask, "masks"))
+        mask_clips = [None] * len(feature_clips) if mask is None else _as_clips(mask, "masks")
         if not len(feature_clips) == len(target_clips) == len(mask_clips):
             raise AutalkError(
                 f"Got {len(feature_clips)} feature clips, {len(target_clips)} target "
                 f"clips and {len(mask_clips)} masks; they must match."
             )
         inputs, targets = [], []
-        for clip_features, clip_targets, clip_mask in zip(
-                feature_clips, target_clips, mask_clips):
+        for clip_features, clip_targets, clip_mask in zip(feature_clips, target_clips, mask_clips):
             if clip_targets.ndim != 2 or clip_targets.shape != (
-                    len(clip_features), len(self.action_units)):
+                len(clip_features),
+                len(self.action_units),
+            ):
                 raise AutalkError(
                     f"AU targets must have shape ({len(clip_features)}, "
                     f"{len(self.action_units)}), got {clip_targets.shape}."
@@ -723,15 +747,19 @@ class GeometricAUEstimator:
         """Rebuild an estimator from `to_dict`'s output."""
         if not isinstance(state, dict) or state.get("format") != _ESTIMATOR_FORMAT:
             raise AutalkError(f"{source} is not a keras-autalk geometric AU estimator.")
-        if state.get("version") != _ESTIMATOR_VERSION or \
-                list(state.get("feature_names", ())) != list(GEOMETRIC_FEATURES):
+        if state.get("version") != _ESTIMATOR_VERSION or list(
+            state.get("feature_names", ())
+        ) != list(GEOMETRIC_FEATURES):
             raise AutalkError(
                 f"{source} was made by another version of keras-autalk; calibrate it again."
             )
         try:
-            estimator = cls(state["action_units"], ridge=state["ridge"],
-                            clip_baseline=state["clip_baseline"],
-                            baseline_percentile=state["baseline_percentile"])
+            estimator = cls(
+                state["action_units"],
+                ridge=state["ridge"],
+                clip_baseline=state["clip_baseline"],
+                baseline_percentile=state["baseline_percentile"],
+            )
             inputs = len(estimator.input_names)
             estimator.feature_mean = np.asarray(state["feature_mean"], dtype=np.float64)
             estimator.feature_scale = np.asarray(state["feature_scale"], dtype=np.float64)
@@ -739,10 +767,12 @@ class GeometricAUEstimator:
             estimator.bias = np.asarray(state["bias"], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as error:
             raise AutalkError(f"{source} is incomplete ({error}).") from None
-        shapes_ok = (estimator.feature_mean.shape == (inputs,)
-                     and estimator.feature_scale.shape == (inputs,)
-                     and estimator.weights.shape == (inputs, len(estimator.action_units))
-                     and estimator.bias.shape == (len(estimator.action_units),))
+        shapes_ok = (
+            estimator.feature_mean.shape == (inputs,)
+            and estimator.feature_scale.shape == (inputs,)
+            and estimator.weights.shape == (inputs, len(estimator.action_units))
+            and estimator.bias.shape == (len(estimator.action_units),)
+        )
         if not shapes_ok:
             raise AutalkError(f"{source} has weights of the wrong shape.")
         estimator.calibration = dict(state.get("calibration", {}))
@@ -771,8 +801,15 @@ class GeometricAUEstimator:
         return cls.from_dict(state, source=f"The file '{path}'")
 
 
-def calibrate(landmarks_list, au_list, action_units=DEFAULT_ACTION_UNITS, masks=None,
-              ridge=1.0, clip_baseline=True, progress=False):
+def calibrate(
+    landmarks_list,
+    au_list,
+    action_units=DEFAULT_ACTION_UNITS,
+    masks=None,
+    ridge=1.0,
+    clip_baseline=True,
+    progress=False,
+):
     """Fit a `GeometricAUEstimator` on clips with known AU intensities.
 
     Args:
@@ -797,15 +834,19 @@ def calibrate(landmarks_list, au_list, action_units=DEFAULT_ACTION_UNITS, masks=
     """
     landmarks_list, au_list = list(landmarks_list), list(au_list)
     if len(landmarks_list) != len(au_list):
-        raise AutalkError(
-            f"Got {len(landmarks_list)} landmark clips but {len(au_list)} AU clips."
-        )
+        raise AutalkError(f"Got {len(landmarks_list)} landmark clips but {len(au_list)} AU clips.")
     masks = [None] * len(au_list) if masks is None else list(masks)
     estimator = GeometricAUEstimator(action_units, ridge=ridge, clip_baseline=clip_baseline)
-    features = [geometric_features(landmarks) for landmarks in tqdm(
-        landmarks_list, desc="Landmark features", unit="clip", disable=not progress)]
-    weights = [np.ones(len(clip)) if mask is None else np.asarray(mask, dtype=np.float64)
-               for clip, mask in zip(features, masks)]
+    features = [
+        geometric_features(landmarks)
+        for landmarks in tqdm(
+            landmarks_list, desc="Landmark features", unit="clip", disable=not progress
+        )
+    ]
+    weights = [
+        np.ones(len(clip)) if mask is None else np.asarray(mask, dtype=np.float64)
+        for clip, mask in zip(features, masks)
+    ]
     estimator.fit(features, [np.asarray(a, dtype=np.float64) for a in au_list], weights)
     predicted = np.concatenate([estimator.predict_features(clip) for clip in features])
     targets = np.concatenate([np.asarray(a, dtype=np.float64) for a in au_list])
@@ -814,8 +855,7 @@ def calibrate(landmarks_list, au_list, action_units=DEFAULT_ACTION_UNITS, masks=
     estimator.calibration = {
         "num_clips": len(features),
         "num_frames": int(usable.sum()),
-        "correlation": per_au_correlation(predicted, targets, estimator.action_units,
-                                          mask=usable),
+        "correlation": per_au_correlation(predicted, targets, estimator.action_units, mask=usable),
     }
     return estimator
 

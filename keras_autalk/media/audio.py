@@ -14,9 +14,9 @@ import math
 import numpy as np
 
 from keras_autalk.config import AudioConfig
-from keras_autalk.media import audio_backends
 from keras_autalk.errors import InputFileError
 from keras_autalk.files import check_input_file
+from keras_autalk.media import audio_backends
 
 
 def load_audio(path, config=AudioConfig(), backend="auto"):

@@ -182,9 +182,10 @@ def backend_status(name):
         return _STATUS[name]()
     if name in _BACKENDS:
         return True, f"{name} is built in"
-    return False, (f"the '{name}' backend is not loaded (it registers when "
-                   f"keras_autalk.features.log_mel is imported)")
-
+    return False, (
+        f"the '{name}' backend is not loaded (it registers when "
+        f"keras_autalk.features.log_mel is imported)"
+    )
 
 
 def available_backends():
@@ -322,7 +323,7 @@ def block_power(waveform, sample_rate, block_s=LEVEL_BLOCK_S):
     waveform = np.asarray(waveform, np.float64).ravel()
     block = max(1, int(round(block_s * sample_rate)))
     count = max(1, waveform.size // block)
-    blocks = waveform[:count * block] if waveform.size >= block else waveform
+    blocks = waveform[: count * block] if waveform.size >= block else waveform
     return np.mean(np.square(blocks.reshape(count, -1)), axis=1)
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from skimage import transform as sktransform
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.media.face_template import TEMPLATE_68
 from keras_autalk.errors import AutalkError, MissingDependencyError, NoFaceError
+from keras_autalk.media.face_template import TEMPLATE_68
 
 # Landmark groups of dlib's 68-point scheme (iBUG 300-W).
 JAW = slice(0, 17)
@@ -213,7 +213,7 @@ def template_distance(landmarks):
     if interocular <= 0:
         return np.inf
     residual = fitted - landmarks[STABLE_POINTS]
-    return float(np.sqrt(np.mean(np.sum(residual ** 2, axis=1))) / interocular)
+    return float(np.sqrt(np.mean(np.sum(residual**2, axis=1))) / interocular)
 
 
 def check_landmarks(landmarks, box):
@@ -246,8 +246,10 @@ def check_landmarks(landmarks, box):
         return "the nose is not between the eyes and the mouth"
     margin = 0.25 * box_width
     inside = (
-        (landmarks[:, 0] >= left - margin) & (landmarks[:, 0] <= right + margin)
-        & (landmarks[:, 1] >= top - margin) & (landmarks[:, 1] <= bottom + margin)
+        (landmarks[:, 0] >= left - margin)
+        & (landmarks[:, 0] <= right + margin)
+        & (landmarks[:, 1] >= top - margin)
+        & (landmarks[:, 1] <= bottom + margin)
     )
     if inside.mean() < 0.9:
         return "the landmarks fall outside the detected box"
@@ -356,16 +358,22 @@ def usable(landmarks, config=FaceConfig()):
     """
     height = face_height(landmarks)
     if height < config.min_face_px:
-        return (f"the face is {int(height)} px tall; use a photo where it is at least "
-                f"{config.min_face_px} px")
+        return (
+            f"the face is {int(height)} px tall; use a photo where it is at least "
+            f"{config.min_face_px} px"
+        )
     yaw, pitch, _ = head_pose(landmarks)
     if abs(yaw) > config.max_yaw_deg:
-        return (f"the head is turned about {abs(yaw):.0f}° to the side; use a photo that "
-                f"faces the camera within {config.max_yaw_deg:.0f}°")
+        return (
+            f"the head is turned about {abs(yaw):.0f}° to the side; use a photo that "
+            f"faces the camera within {config.max_yaw_deg:.0f}°"
+        )
     if abs(pitch) > config.max_pitch_deg:
         direction = "up" if pitch > 0 else "down"
-        return (f"the head is tilted about {abs(pitch):.0f}° {direction}; use a photo where "
-                f"it is tilted at most {config.max_pitch_deg:.0f}°")
+        return (
+            f"the head is tilted about {abs(pitch):.0f}° {direction}; use a photo where "
+            f"it is tilted at most {config.max_pitch_deg:.0f}°"
+        )
     return None
 
 
@@ -403,8 +411,10 @@ def confirm_with_cnn(image, box):
     for detection in _cnn_detector()(np.ascontiguousarray(region), 0):
         rect = detection.rect
         found = (
-            rect.left() / scale + crop_left, rect.top() / scale + crop_top,
-            rect.right() / scale + crop_left, rect.bottom() / scale + crop_top,
+            rect.left() / scale + crop_left,
+            rect.top() / scale + crop_top,
+            rect.right() / scale + crop_left,
+            rect.bottom() / scale + crop_top,
         )
         if box_overlap(found, box) > 0.3:
             return True
@@ -421,11 +431,13 @@ def parse_face_box(text):
     try:
         x, y, width, height = (int(round(float(part))) for part in str(text).split(","))
     except ValueError:
-        raise AutalkError(f"--face-box must be X,Y,W,H in pixels (e.g. 120,80,200,240), got "
-                          f"{text!r}.") from None
+        raise AutalkError(
+            f"--face-box must be X,Y,W,H in pixels (e.g. 120,80,200,240), got {text!r}."
+        ) from None
     if width <= 0 or height <= 0 or x < 0 or y < 0:
-        raise AutalkError(f"--face-box needs a positive width and height inside the photo, "
-                          f"got {text!r}.")
+        raise AutalkError(
+            f"--face-box needs a positive width and height inside the photo, got {text!r}."
+        )
     return x, y, x + width, y + height
 
 
@@ -486,8 +498,7 @@ def find_face(image, config=FaceConfig(), face_index=None, face_box=None):
             rejected.append(f"detection at {box} (score {score:.2f}): {reason}")
     candidates.sort(key=lambda face: (face.box[0], face.box[1]))
     boxes = [face.box for face in candidates]
-    listing = "; ".join(f"{number} at {describe_box(box)}"
-                        for number, box in enumerate(boxes, 1))
+    listing = "; ".join(f"{number} at {describe_box(box)}" for number, box in enumerate(boxes, 1))
     if face_box is not None:
         chosen = _face_in_box(image, face_box, candidates, config)
     elif not candidates:
@@ -495,23 +506,31 @@ def find_face(image, config=FaceConfig(), face_index=None, face_box=None):
         raise NoFaceError(f"No face was found in the image{detail}.")
     elif face_index is not None:
         if not 1 <= int(face_index) <= len(candidates):
-            raise NoFaceError(f"--face {face_index} names no face: the photo has "
-                              f"{len(candidates)} ({listing}), numbered left to right.")
+            raise NoFaceError(
+                f"--face {face_index} names no face: the photo has "
+                f"{len(candidates)} ({listing}), numbered left to right."
+            )
         chosen = candidates[int(face_index) - 1]
     else:
         # The largest face the model can animate; if none can, the largest says why.
         by_size = sorted(candidates, key=lambda face: face.area, reverse=True)
-        chosen = next((face for face in by_size if usable(face.landmarks, config) is None),
-                      by_size[0])
+        chosen = next(
+            (face for face in by_size if usable(face.landmarks, config) is None), by_size[0]
+        )
     reason = usable(chosen.landmarks, config)
     if reason is not None:
-        others = (f" (the photo has {len(candidates)} faces: {listing}; choose another with "
-                  "--face N)") if len(candidates) > 1 else ""
+        others = (
+            (f" (the photo has {len(candidates)} faces: {listing}; choose another with --face N)")
+            if len(candidates) > 1
+            else ""
+        )
         raise NoFaceError(reason[0].upper() + reason[1:] + others + ".")
     if face_index is None and face_box is None:
         chosen.passed_over = [
             f"face {boxes.index(face.box) + 1} is larger but {usable(face.landmarks, config).split(';')[0]}"
-            for face in candidates if face.area > chosen.area]
+            for face in candidates
+            if face.area > chosen.area
+        ]
     chosen.num_faces = max(1, len(candidates))
     chosen.rejected = rejected
     chosen.faces = boxes or [chosen.box]
@@ -530,11 +549,14 @@ def face_notes(found, verb="using"):
     """
     notes = []
     if found.num_faces > 1:
-        listing = "; ".join(f"{number} at {describe_box(box)}"
-                            for number, box in enumerate(found.faces, 1))
-        notes.append(f"found {found.num_faces} faces ({listing}); {verb} face {found.index} at "
-                     f"{describe_box(found.box)}; choose another with --face N or "
-                     "--face-box X,Y,W,H.")
+        listing = "; ".join(
+            f"{number} at {describe_box(box)}" for number, box in enumerate(found.faces, 1)
+        )
+        notes.append(
+            f"found {found.num_faces} faces ({listing}); {verb} face {found.index} at "
+            f"{describe_box(found.box)}; choose another with --face N or "
+            "--face-box X,Y,W,H."
+        )
     notes += [f"{reason}." for reason in found.passed_over]
     for rejected in found.rejected:
         notes.append(f"ignored a {rejected}.")
@@ -546,8 +568,9 @@ def _face_in_box(image, face_box, candidates, config):
     height, width = image.shape[:2]
     left, top, right, bottom = face_box
     if right > width or bottom > height:
-        raise NoFaceError(f"--face-box {describe_box(face_box)} reaches outside the "
-                          f"{width}x{height} photo.")
+        raise NoFaceError(
+            f"--face-box {describe_box(face_box)} reaches outside the {width}x{height} photo."
+        )
     overlaps = [(box_overlap(face.box, face_box), face) for face in candidates]
     best = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
     if best[0] > 0.3:
@@ -557,8 +580,7 @@ def _face_in_box(image, face_box, candidates, config):
     if reason is None and not confirm_with_cnn(image, face_box):
         reason = "neither of dlib's detectors finds a face there"
     if reason is not None:
-        raise NoFaceError(f"No face was found in --face-box {describe_box(face_box)} "
-                          f"({reason}).")
+        raise NoFaceError(f"No face was found in --face-box {describe_box(face_box)} ({reason}).")
     return Face(box=tuple(int(v) for v in face_box), score=0.0, landmarks=landmarks)
 
 
@@ -608,7 +630,7 @@ def estimate_similarity(source, target):
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         sign[1, 1] = -1.0
     rotation = u @ sign @ vt
-    variance = (source_centred ** 2).sum() / len(source)
+    variance = (source_centred**2).sum() / len(source)
     scale = np.trace(np.diag(singular) @ sign) / variance
     linear = scale * rotation
     return np.hstack([linear, (target_mean - linear @ source_mean)[:, None]])

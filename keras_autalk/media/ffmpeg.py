@@ -28,9 +28,7 @@ def ffmpeg_exe():
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as error:
-        raise MissingDependencyError(
-            f"No ffmpeg binary was found ({error})."
-        ) from error
+        raise MissingDependencyError(f"No ffmpeg binary was found ({error}).") from error
 
 
 def ffmpeg_version():
@@ -125,8 +123,22 @@ def decode_audio(path, sample_rate=None, channels=None):
     rate = int(sample_rate or info["audio"]["sample_rate"])
     num_channels = int(channels or info["audio"]["channels"])
     raw = run_ffmpeg(
-        ["-i", file_argument(path), "-vn", "-map", "0:a:0", "-ac", str(num_channels),
-         "-ar", str(rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"],
+        [
+            "-i",
+            file_argument(path),
+            "-vn",
+            "-map",
+            "0:a:0",
+            "-ac",
+            str(num_channels),
+            "-ar",
+            str(rate),
+            "-f",
+            "f32le",
+            "-acodec",
+            "pcm_f32le",
+            "pipe:1",
+        ],
         what=f"'{path}'",
     )
     samples = np.frombuffer(raw, dtype="<f4").reshape(-1, num_channels)
@@ -146,8 +158,16 @@ _PIX_FMT = re.compile(r"Video: [^,\n]*, (?P<pix_fmt>[a-z][a-z0-9_]*)")
 # Phone videos store their orientation as a display matrix; ffmpeg rotates the
 # decoded frames by it, so the decoded size is the coded size transposed.
 _ROTATION = re.compile(r"rotation of (?P<degrees>-?[\d.]+) degrees", re.IGNORECASE)
-_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5,
-                    "5.1": 6, "6.1": 7, "7.1": 8}
+_LAYOUT_CHANNELS = {
+    "mono": 1,
+    "stereo": 2,
+    "2.1": 3,
+    "quad": 4,
+    "5.0": 5,
+    "5.1": 6,
+    "6.1": 7,
+    "7.1": 8,
+}
 
 
 def probe(path):
@@ -168,7 +188,8 @@ def probe(path):
     """
     result = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_argument(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     text = result.stderr.decode("utf-8", "replace")
     if "Invalid data found" in text or "Stream #" not in text:
@@ -188,7 +209,7 @@ def probe(path):
         # The stream's own lines (side data included) end where the next
         # stream begins.
         next_stream = text.find("Stream #", match.end())
-        stream_text = text[match.start():next_stream if next_stream >= 0 else None]
+        stream_text = text[match.start() : next_stream if next_stream >= 0 else None]
         pix_fmt = _PIX_FMT.search(stream_text.splitlines()[0])
         rotation = _ROTATION.search(stream_text)
         info["video"] = {

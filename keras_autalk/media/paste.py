@@ -134,11 +134,15 @@ def lower_face_mask(shape, landmarks, box=None):
     height, width = shape[:2]
     left, top, right, bottom = box if box is not None else (0, 0, width, height)
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    interocular = float(np.linalg.norm(landmarks[RIGHT_EYE].mean(axis=0)
-                                       - landmarks[LEFT_EYE].mean(axis=0)))
+    interocular = float(
+        np.linalg.norm(landmarks[RIGHT_EYE].mean(axis=0) - landmarks[LEFT_EYE].mean(axis=0))
+    )
     rows, cols = np.mgrid[top:bottom, left:right]
-    inside = PolygonPath(lower_face_polygon(landmarks)).contains_points(
-        np.stack([cols.ravel(), rows.ravel()], axis=1)).reshape(rows.shape)
+    inside = (
+        PolygonPath(lower_face_polygon(landmarks))
+        .contains_points(np.stack([cols.ravel(), rows.ravel()], axis=1))
+        .reshape(rows.shape)
+    )
     # Distance to the nearest pixel outside, with the region's border counted
     # as outside only where the polygon reaches it.
     padded = np.pad(inside, 1, constant_values=False)
@@ -223,7 +227,7 @@ class FacePaster:
         left, top, right, bottom = covered_box(matrix, size, (height, width))
         self.box = (left, top, right, bottom)
         self.size = size
-        rows, cols = np.mgrid[top:max(top, bottom), left:max(left, right)]
+        rows, cols = np.mgrid[top : max(top, bottom), left : max(left, right)]
         # Where each photo pixel of the region falls in the crop (pixel centres
         # on integers, as skimage's warp), sampled bilinearly with edge clamping.
         source = apply_transform(matrix, np.stack([cols.ravel(), rows.ravel()], axis=1))
@@ -235,8 +239,12 @@ class FacePaster:
         xs = (np.clip(x0, 0, size - 1), np.clip(x0 + 1, 0, size - 1))
         ys = (np.clip(y0, 0, size - 1), np.clip(y0 + 1, 0, size - 1))
         weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
-        indices = (ys[0] * size + xs[0], ys[0] * size + xs[1],
-                   ys[1] * size + xs[0], ys[1] * size + xs[1])
+        indices = (
+            ys[0] * size + xs[0],
+            ys[0] * size + xs[1],
+            ys[1] * size + xs[0],
+            ys[1] * size + xs[1],
+        )
         warped_mask = sum(w * mask.ravel()[i] for w, i in zip(weights, indices))
         warped_mask = np.clip(warped_mask, 0.0, 1.0)
         if landmarks is not None:
@@ -249,10 +257,13 @@ class FacePaster:
         # One sparse row per touched pixel holding its 4 bilinear weights:
         # warping a crop is then a single sparse product.
         self._sampling = scipy.sparse.csr_matrix(
-            (np.stack([w[active] for w in weights], axis=1).ravel().astype(np.float32),
-             np.stack([i[active] for i in indices], axis=1).ravel(),
-             np.arange(0, 4 * count + 1, 4)),
-            shape=(count, size * size))
+            (
+                np.stack([w[active] for w in weights], axis=1).ravel().astype(np.float32),
+                np.stack([i[active] for i in indices], axis=1).ravel(),
+                np.arange(0, 4 * count + 1, 4),
+            ),
+            shape=(count, size * size),
+        )
         self._mask = warped_mask[active].astype(np.float32)[:, None]
         region = self.photo[top:bottom, left:right].reshape(-1, 3).astype(np.float32)
         self._photo_share = (1.0 - self._mask) * region[self._pixels]
@@ -264,24 +275,34 @@ class FacePaster:
                 self._seam = np.flatnonzero(band)
                 self._seam_photo = region[self._pixels][self._seam].mean(axis=0)
         # The same pixels as indices into the whole (flattened) photo.
-        self._photo_pixels = ((top + self._pixels // max(1, right - left)) * width
-                              + left + self._pixels % max(1, right - left))
+        self._photo_pixels = (
+            (top + self._pixels // max(1, right - left)) * width
+            + left
+            + self._pixels % max(1, right - left)
+        )
         # ... and into the smallest box holding them (one pixel where there are none).
         changed_x, changed_y = self._photo_pixels % width, self._photo_pixels // width
         if count:
-            self.changed_box = (int(changed_x.min()), int(changed_y.min()),
-                                int(changed_x.max()) + 1, int(changed_y.max()) + 1)
+            self.changed_box = (
+                int(changed_x.min()),
+                int(changed_y.min()),
+                int(changed_x.max()) + 1,
+                int(changed_y.max()) + 1,
+            )
         else:
             self.changed_box = (0, 0, 1, 1)
         changed_left, changed_top, changed_right, _ = self.changed_box
-        self._region_pixels = ((changed_y - changed_top) * (changed_right - changed_left)
-                               + changed_x - changed_left)
+        self._region_pixels = (
+            (changed_y - changed_top) * (changed_right - changed_left) + changed_x - changed_left
+        )
         # For `paste_motion`: each touched pixel's (x, y) in the photo, and the
         # linear map taking a displacement in crop pixels to one in photo pixels.
-        self._coords = np.stack([self._photo_pixels % width, self._photo_pixels // width],
-                                axis=1).astype(np.float32)
+        self._coords = np.stack(
+            [self._photo_pixels % width, self._photo_pixels // width], axis=1
+        ).astype(np.float32)
         self._crop_to_photo = np.linalg.inv(np.asarray(matrix, np.float64)[:2, :2]).astype(
-            np.float32)
+            np.float32
+        )
         # The chroma the photo's own lower face spans: generated mouth pixels are
         # kept inside it (`paste_motion`), so the drawn inside of the mouth cannot
         # take a colour the face does not have.
@@ -289,8 +310,10 @@ class FacePaster:
         if landmarks is not None and count:
             chroma = _chroma(region[self._pixels][self._mask[:, 0] > 0.5])
             if len(chroma) >= 16:
-                self._chroma_range = (np.percentile(chroma, 1, axis=0) - CHROMA_MARGIN,
-                                      np.percentile(chroma, 99, axis=0) + CHROMA_MARGIN)
+                self._chroma_range = (
+                    np.percentile(chroma, 1, axis=0) - CHROMA_MARGIN,
+                    np.percentile(chroma, 99, axis=0) + CHROMA_MARGIN,
+                )
 
     def new_region(self):
         """The photo's `changed_box` region, a new `(bottom - top, right - left, 3)` array.
@@ -306,14 +329,18 @@ class FacePaster:
             out, pixels = self.photo.copy(), self._photo_pixels
         else:
             left, top, right, bottom = self.changed_box
-            if not (isinstance(out, np.ndarray) and out.dtype == np.uint8
-                    and out.flags.c_contiguous and out.shape in (
-                        self.photo.shape, (bottom - top, right - left, 3))):
+            if not (
+                isinstance(out, np.ndarray)
+                and out.dtype == np.uint8
+                and out.flags.c_contiguous
+                and out.shape in (self.photo.shape, (bottom - top, right - left, 3))
+            ):
                 raise ValueError(
                     f"out must be a C-contiguous uint8 frame {self.photo.shape} or "
                     f"changed_box region {(bottom - top, right - left, 3)}; received "
                     f"{getattr(out, 'dtype', type(out).__name__)} "
-                    f"{getattr(out, 'shape', '')}.")
+                    f"{getattr(out, 'shape', '')}."
+                )
             # The two shapes are one only where the box is the whole photo.
             pixels = self._photo_pixels if out.shape == self.photo.shape else self._region_pixels
         out.reshape(-1, 3)[pixels] = blended
@@ -370,13 +397,19 @@ class FacePaster:
             A new `(h, w, 3)` uint8 frame, or `out`.
         """
         # One sparse product carries frame, flow and occlusion to the photo's pixels.
-        motion = np.concatenate([np.asarray(crop, np.float32).reshape(-1, 3),
-                                 np.asarray(flow, np.float32).reshape(-1, 2),
-                                 np.asarray(occlusion, np.float32).reshape(-1, 1)], axis=1)
+        motion = np.concatenate(
+            [
+                np.asarray(crop, np.float32).reshape(-1, 3),
+                np.asarray(flow, np.float32).reshape(-1, 2),
+                np.asarray(occlusion, np.float32).reshape(-1, 1),
+            ],
+            axis=1,
+        )
         carried = self._sampling @ motion
         moved = carried[:, 3:5] @ self._crop_to_photo.T
-        blended = sample_bilinear(self.photo, self._coords[:, 0] + moved[:, 0],
-                                  self._coords[:, 1] + moved[:, 1])
+        blended = sample_bilinear(
+            self.photo, self._coords[:, 0] + moved[:, 0], self._coords[:, 1] + moved[:, 1]
+        )
         inside = np.clip(carried[:, 5:6], 0.0, 1.0)
         blended *= 1.0 - inside
         # The generated pixels count only where the occlusion mask is on: the

@@ -22,17 +22,40 @@ from typing import Optional
 import numpy as np
 from tqdm.auto import tqdm
 
-from keras_autalk.media import ffmpeg
-from keras_autalk.errors import AutalkError, InputFileError
 from keras_autalk import stops
+from keras_autalk.errors import AutalkError, InputFileError
 from keras_autalk.files import atomic_output, check_input_file
+from keras_autalk.media import ffmpeg
 
 # Sample rates the AAC encoder accepts; anything else is resampled to 48 kHz.
-_AAC_SAMPLE_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000,
-                     44100, 48000, 64000, 88200, 96000)
+_AAC_SAMPLE_RATES = (
+    7350,
+    8000,
+    11025,
+    12000,
+    16000,
+    22050,
+    24000,
+    32000,
+    44100,
+    48000,
+    64000,
+    88200,
+    96000,
+)
 
-_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
-                 "slow", "slower", "veryslow", "placebo")
+_X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 # Written videos are tagged BT.709 (limited range) and converted with that
 # matrix, so players and ffmpeg agree on the colours whatever the frame size;
@@ -40,8 +63,16 @@ _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 # (ffmpeg >= 7 also derives the conversion from the tags; the explicit
 # filter keeps older builds consistent.)
 _COLOUR_FILTER = "scale=out_color_matrix=bt709:out_range=tv"
-_COLOUR_TAGS = ["-colorspace", "bt709", "-color_primaries", "bt709",
-                "-color_trc", "bt709", "-color_range", "tv"]
+_COLOUR_TAGS = [
+    "-colorspace",
+    "bt709",
+    "-color_primaries",
+    "bt709",
+    "-color_trc",
+    "bt709",
+    "-color_range",
+    "tv",
+]
 
 
 @dataclasses.dataclass
@@ -135,12 +166,23 @@ def _decoded_size(video):
 def _count_frames(path):
     """Count the packets of the first video stream (stream copy, no decoding)."""
     report = ffmpeg.run_ffmpeg(
-        ["-i", ffmpeg.file_argument(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-",
-         "-progress", "pipe:1", "-nostats"],
+        [
+            "-i",
+            ffmpeg.file_argument(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+        ],
         what=f"the video '{path}'",
     ).decode("utf-8", "replace")
-    counts = [line.split("=", 1)[1] for line in report.splitlines()
-              if line.startswith("frame=")]
+    counts = [line.split("=", 1)[1] for line in report.splitlines() if line.startswith("frame=")]
     return int(counts[-1]) if counts and counts[-1].strip().isdigit() else None
 
 
@@ -226,7 +268,10 @@ def iter_frames(path, max_frames=None):
     path, info = _probe_video(path)
     width, height = _decoded_size(info["video"])
     yield from _decode_frames(
-        path, width, height, max_frames,
+        path,
+        width,
+        height,
+        max_frames,
         new_frame=lambda index: np.empty((height, width, 3), dtype=np.uint8),
     )
 
@@ -238,17 +283,31 @@ def _decode_frames(path, width, height, max_frames, new_frame):
     array: a fresh one for streaming, or a row of a preallocated block.
     """
     frame_bytes = width * height * 3
-    command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-               "-i", ffmpeg.file_argument(path), "-map", "0:v:0", "-an", "-sn", "-dn",
-               "-fps_mode", "passthrough"]
+    command = [
+        ffmpeg.ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-i",
+        ffmpeg.file_argument(path),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-fps_mode",
+        "passthrough",
+    ]
     if max_frames is not None:
         command += ["-frames:v", str(int(max_frames))]
     command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     # stderr goes to a file: a pipe nobody drains would fill up on a corrupt
     # stream (one error line per broken frame) and stall the decoder.
     with tempfile.TemporaryFile() as stderr_file:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE,
-                                   stderr=stderr_file, bufsize=frame_bytes)
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr_file, bufsize=frame_bytes
+        )
         finished = False
         num_frames = 0
         try:
@@ -369,9 +428,7 @@ def read_video(path, max_frames=None, sample_rate=16000):
         return np.empty((height, width, 3), dtype=np.uint8)
 
     num_frames = 0
-    for index, frame in enumerate(
-        _decode_frames(path, width, height, max_frames, next_slot)
-    ):
+    for index, frame in enumerate(_decode_frames(path, width, height, max_frames, next_slot)):
         if index >= capacity:
             overflow.append(frame)
         num_frames = index + 1
@@ -418,14 +475,18 @@ def _even(frame):
 
 
 def _check_audio(audio, sample_rate):
-    """Return `audio` as float32 `(num_samples, channels)` or raise; check `sample_rate`."""
+    """Return `audio` as `(num_samples, channels)` samples or raise; check `sample_rate`.
+
+    Float audio is returned as given (a view, not a copy: minutes of audio
+    are hundreds of MB); `_write_raw_audio` clips and converts it piece by
+    piece.
+    """
     audio = np.asarray(audio)
     if audio.dtype == np.int16:
         audio = audio.astype(np.float32) / 32768.0
     elif not np.issubdtype(audio.dtype, np.floating):
         raise AutalkError(
-            f"The audio has dtype {audio.dtype}; give float samples in [-1, 1] "
-            "or int16 samples."
+            f"The audio has dtype {audio.dtype}; give float samples in [-1, 1] or int16 samples."
         )
     if audio.ndim == 1:
         audio = audio[:, None]
@@ -436,12 +497,32 @@ def _check_audio(audio, sample_rate):
         )
     if not np.all(np.isfinite(audio)):
         raise AutalkError("The audio contains NaN or infinite samples.")
-    if not (isinstance(sample_rate, (int, float, np.number))
-            and sample_rate > 0 and int(sample_rate) == sample_rate):
-        raise AutalkError(
-            f"The sample rate must be a positive integer, got {sample_rate!r}."
-        )
-    return np.clip(audio, -1.0, 1.0).astype("<f4")
+    if not (
+        isinstance(sample_rate, (int, float, np.number))
+        and sample_rate > 0
+        and int(sample_rate) == sample_rate
+    ):
+        raise AutalkError(f"The sample rate must be a positive integer, got {sample_rate!r}.")
+    return audio
+
+
+# Samples converted at a time when the audio is written for muxing.
+_AUDIO_CHUNK = 1 << 20
+
+
+def _write_raw_audio(path, audio, num_samples):
+    """Write `audio` as little-endian float32 in [-1, 1], trimmed or padded to `num_samples`.
+
+    Piece by piece, so no full copy of the audio is made.
+    """
+    with open(path, "wb") as handle:
+        for start in range(0, min(len(audio), num_samples), _AUDIO_CHUNK):
+            piece = audio[start : min(start + _AUDIO_CHUNK, num_samples)]
+            handle.write(np.clip(piece, -1.0, 1.0).astype("<f4").tobytes())
+        if num_samples > len(audio):
+            silence = np.zeros((min(num_samples - len(audio), _AUDIO_CHUNK), audio.shape[1]), "<f4")
+            for start in range(len(audio), num_samples, _AUDIO_CHUNK):
+                handle.write(silence[: min(_AUDIO_CHUNK, num_samples - start)].tobytes())
 
 
 def fit_audio_length(audio, num_samples):
@@ -454,8 +535,18 @@ def fit_audio_length(audio, num_samples):
 
 def _x264_arguments(crf, preset, faststart, output):
     """ffmpeg's output arguments: H.264 yuv420p, BT.709 tagged, MP4, no audio."""
-    arguments = ["-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-                 "-pix_fmt", "yuv420p", *_COLOUR_TAGS]
+    arguments = [
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        *_COLOUR_TAGS,
+    ]
     if faststart:
         arguments += ["-movflags", "+faststart"]
     return arguments + ["-f", "mp4", ffmpeg.file_argument(output)]
@@ -463,8 +554,18 @@ def _x264_arguments(crf, preset, faststart, output):
 
 def _raw_input(width, height, fps, source):
     """ffmpeg's arguments for one rgb24 rawvideo input."""
-    return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-            "-framerate", repr(float(fps)), "-i", source]
+    return [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-framerate",
+        repr(float(fps)),
+        "-i",
+        source,
+    ]
 
 
 def _pipe_frames(command, payloads, total, progress, display_path):
@@ -474,11 +575,13 @@ def _pipe_frames(command, payloads, total, progress, display_path):
     for, so a generator may yield one buffer rewritten in place.
     """
     count = 0
-    with tempfile.TemporaryFile() as stderr_file, tqdm(
-        total=total, unit="frame", desc="Writing video", disable=not progress
-    ) as bar:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE,
-                                   stdout=subprocess.DEVNULL, stderr=stderr_file)
+    with (
+        tempfile.TemporaryFile() as stderr_file,
+        tqdm(total=total, unit="frame", desc="Writing video", disable=not progress) as bar,
+    ):
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file
+        )
         try:
             try:
                 for payload in payloads:
@@ -503,20 +606,27 @@ def _pipe_frames(command, payloads, total, progress, display_path):
             if failure is not None:
                 raise failure
             reason = _last_line(stderr_file) or f"exit status {return_code}"
-            raise InputFileError(
-                f"ffmpeg could not write the video '{display_path}': {reason}"
-            )
+            raise InputFileError(f"ffmpeg could not write the video '{display_path}': {reason}")
     return count
 
 
-def _encode_frames(output, frames, first, total, fps, crf, preset, progress,
-                   faststart, display_path):
+def _encode_frames(
+    output, frames, first, total, fps, crf, preset, progress, faststart, display_path
+):
     """Pipe `first` then the rest of `frames` into libx264; return the count."""
     first = _check_frame(first, 0)
     height, width = _even(first).shape[:2]
-    command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-               *_raw_input(width, height, fps, "pipe:0"), "-vf", _COLOUR_FILTER,
-               *_x264_arguments(crf, preset, faststart, output)]
+    command = [
+        ffmpeg.ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        *_raw_input(width, height, fps, "pipe:0"),
+        "-vf",
+        _COLOUR_FILTER,
+        *_x264_arguments(crf, preset, faststart, output),
+    ]
 
     def payloads():
         yield _even(first).data
@@ -541,9 +651,12 @@ def _widened(box, reach, width, height):
     (2, 0, 12, 12)
     """
     left, top, right, bottom = box
-    return (max(0, (left - reach) // 2 * 2), max(0, (top - reach) // 2 * 2),
-            min(width, -(-(right + reach) // 2) * 2),
-            min(height, -(-(bottom + reach) // 2) * 2))
+    return (
+        max(0, (left - reach) // 2 * 2),
+        max(0, (top - reach) // 2 * 2),
+        min(width, -(-(right + reach) // 2) * 2),
+        min(height, -(-(bottom + reach) // 2) * 2),
+    )
 
 
 def _check_box(box, width, height):
@@ -561,8 +674,9 @@ def _check_box(box, width, height):
     return left, top, right, bottom
 
 
-def _encode_regions(output, still, box, regions, first, total, fps, crf, preset,
-                    progress, faststart, display_path):
+def _encode_regions(
+    output, still, box, regions, first, total, fps, crf, preset, progress, faststart, display_path
+):
     """Encode `still` with `box` replaced by `first` then each of `regions`; return the count.
 
     ffmpeg converts the still to YUV once and repeats it (`loop`); each
@@ -582,8 +696,7 @@ def _encode_regions(output, still, box, regions, first, total, fps, crf, preset,
     sent = _widened(laid, _CONVERSION_REACH, even_width, even_height)
     sent_left, sent_top, sent_right, sent_bottom = sent
     buffer = np.ascontiguousarray(padded[sent_top:sent_bottom, sent_left:sent_right])
-    inside = (slice(top - sent_top, bottom - sent_top),
-              slice(left - sent_left, right - sent_left))
+    inside = (slice(top - sent_top, bottom - sent_top), slice(left - sent_left, right - sent_left))
 
     def payloads():
         for index, region in enumerate(itertools.chain([first], regions)):
@@ -614,11 +727,20 @@ def _encode_regions(output, still, box, regions, first, total, fps, crf, preset,
         still_file = pathlib.Path(work) / "still.rgb"
         # A plain write: a full disk raises OSError(ENOSPC).
         still_file.write_bytes(padded.data)
-        command = [ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-                   *_raw_input(even_width, even_height, fps, ffmpeg.file_argument(still_file)),
-                   *_raw_input(sent_right - sent_left, sent_bottom - sent_top, fps, "pipe:0"),
-                   "-filter_complex", graph, "-map", "[video]",
-                   *_x264_arguments(crf, preset, faststart, output)]
+        command = [
+            ffmpeg.ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            *_raw_input(even_width, even_height, fps, ffmpeg.file_argument(still_file)),
+            *_raw_input(sent_right - sent_left, sent_bottom - sent_top, fps, "pipe:0"),
+            "-filter_complex",
+            graph,
+            "-map",
+            "[video]",
+            *_x264_arguments(crf, preset, faststart, output),
+        ]
         return _pipe_frames(command, payloads(), total, progress, display_path)
 
 
@@ -632,8 +754,9 @@ _ESTIMATE_BITS_PER_PIXEL = 0.015
 _ESTIMATE_AAC_BYTES_PER_S = 16000  # AAC at 128 kbit/s
 
 
-def estimate_mp4_bytes(width, height, num_frames, audio_samples=0, audio_channels=1,
-                       fps=25.0, sample_rate=16000):
+def estimate_mp4_bytes(
+    width, height, num_frames, audio_samples=0, audio_channels=1, fps=25.0, sample_rate=16000
+):
     """About how many bytes `write_video` needs for a talking-head MP4, temporaries included.
 
     The video stream is written twice (once alone, once muxed with the
@@ -646,15 +769,18 @@ def estimate_mp4_bytes(width, height, num_frames, audio_samples=0, audio_channel
     1209728
     """
     pixels = width * height
-    video = (_ESTIMATE_FIRST_FRAME_BYTES_PER_PIXEL * pixels
-             + _ESTIMATE_BITS_PER_PIXEL * pixels * max(0, num_frames - 1) / 8.0)
+    video = (
+        _ESTIMATE_FIRST_FRAME_BYTES_PER_PIXEL * pixels
+        + _ESTIMATE_BITS_PER_PIXEL * pixels * max(0, num_frames - 1) / 8.0
+    )
     raw_audio = 4.0 * audio_samples * audio_channels
     aac = _ESTIMATE_AAC_BYTES_PER_S * num_frames / fps if audio_samples else 0.0
     return int(2 * video + raw_audio + aac)
 
 
-def write_video(path, frames, fps, audio=None, sample_rate=16000, crf=18,
-                progress=False, preset="medium"):
+def write_video(
+    path, frames, fps, audio=None, sample_rate=16000, crf=18, progress=False, preset="medium"
+):
     """Write frames (and audio) as an MP4: H.264 yuv420p video, AAC audio.
 
     The audio is trimmed, or padded with silence, to exactly
@@ -703,14 +829,25 @@ def write_video(path, frames, fps, audio=None, sample_rate=16000, crf=18,
         raise AutalkError(f"No frames were given to write to '{path}'.")
 
     def encode(output, faststart, display_path):
-        return _encode_frames(output, iterator, first, total, fps, crf, preset, progress,
-                              faststart, display_path)
+        return _encode_frames(
+            output, iterator, first, total, fps, crf, preset, progress, faststart, display_path
+        )
 
     return _write_with_audio(path, encode, fps, audio, sample_rate)
 
 
-def write_region_video(path, still, box, regions, fps, audio=None, sample_rate=16000,
-                       crf=18, progress=False, preset="medium"):
+def write_region_video(
+    path,
+    still,
+    box,
+    regions,
+    fps,
+    audio=None,
+    sample_rate=16000,
+    crf=18,
+    progress=False,
+    preset="medium",
+):
     """Write the video of a `still` image in which only `box` changes, frame by frame.
 
     The MP4 is the one `write_video` writes for the full frames (`still`
@@ -755,8 +892,20 @@ def write_region_video(path, still, box, regions, fps, audio=None, sample_rate=1
         raise AutalkError(f"No regions were given to write to '{path}'.")
 
     def encode(output, faststart, display_path):
-        return _encode_regions(output, still, box, iterator, first, total, fps, crf,
-                               preset, progress, faststart, display_path)
+        return _encode_regions(
+            output,
+            still,
+            box,
+            iterator,
+            first,
+            total,
+            fps,
+            crf,
+            preset,
+            progress,
+            faststart,
+            display_path,
+        )
 
     return _write_with_audio(path, encode, fps, audio, sample_rate)
 
@@ -768,9 +917,7 @@ def _check_options(fps, crf, preset):
     if not (isinstance(crf, (int, float)) and 0 <= crf <= 51):
         raise AutalkError(f"crf must be between 0 and 51, got {crf!r}.")
     if preset not in _X264_PRESETS:
-        raise AutalkError(
-            f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}."
-        )
+        raise AutalkError(f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}.")
 
 
 def _write_with_audio(path, encode, fps, audio, sample_rate):
@@ -788,19 +935,40 @@ def _write_with_audio(path, encode, fps, audio, sample_rate):
             video_only = pathlib.Path(work) / "video.mp4"
             num_frames = encode(video_only, False, path)
             sample_rate = int(sample_rate)
-            samples = fit_audio_length(audio, int(round(num_frames * sample_rate / fps)))
             raw_audio = pathlib.Path(work) / "audio.f32"
-            # A plain write: a full disk raises OSError(ENOSPC) (ndarray.tofile
+            # Plain writes: a full disk raises OSError(ENOSPC) (ndarray.tofile
             # raises one without an errno).
-            raw_audio.write_bytes(samples.tobytes())
+            _write_raw_audio(raw_audio, audio, int(round(num_frames * sample_rate / fps)))
             output_rate = sample_rate if sample_rate in _AAC_SAMPLE_RATES else 48000
             ffmpeg.run_ffmpeg(
-                ["-y", "-i", ffmpeg.file_argument(video_only),
-                 "-f", "f32le", "-ar", str(sample_rate), "-ac", str(samples.shape[1]),
-                 "-i", ffmpeg.file_argument(raw_audio),
-                 "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-                 "-c:a", "aac", "-ar", str(output_rate),
-                 "-movflags", "+faststart", "-f", "mp4", ffmpeg.file_argument(partial)],
+                [
+                    "-y",
+                    "-i",
+                    ffmpeg.file_argument(video_only),
+                    "-f",
+                    "f32le",
+                    "-ar",
+                    str(sample_rate),
+                    "-ac",
+                    str(audio.shape[1]),
+                    "-i",
+                    ffmpeg.file_argument(raw_audio),
+                    "-map",
+                    "0:v:0",
+                    "-map",
+                    "1:a:0",
+                    "-c:v",
+                    "copy",
+                    "-c:a",
+                    "aac",
+                    "-ar",
+                    str(output_rate),
+                    "-movflags",
+                    "+faststart",
+                    "-f",
+                    "mp4",
+                    ffmpeg.file_argument(partial),
+                ],
                 what=f"the video '{path}'",
             )
         return num_frames

@@ -82,10 +82,8 @@ def sample_bilinear(values, x, y):
     right_step = (left < width - 1).astype(np.intp)
     down_step = np.where(top < height - 1, width, 0)
     lower_left = upper_left + down_step
-    upper = (flat[upper_left] * (1.0 - right_share)
-             + flat[upper_left + right_step] * right_share)
-    lower = (flat[lower_left] * (1.0 - right_share)
-             + flat[lower_left + right_step] * right_share)
+    upper = flat[upper_left] * (1.0 - right_share) + flat[upper_left + right_step] * right_share
+    lower = flat[lower_left] * (1.0 - right_share) + flat[lower_left + right_step] * right_share
     return upper * (1.0 - bottom_share) + lower * bottom_share
 
 
@@ -115,7 +113,11 @@ def upsample_flow(flow, size):
         raise ValueError(f"flow must be (h, w, 2), got {flow.shape}.")
     height, width = (size, size) if np.isscalar(size) else tuple(size)
     resized = sktransform.resize(
-        flow, (height, width, 2), order=1, mode="edge",
-        anti_aliasing=False, preserve_range=True,
+        flow,
+        (height, width, 2),
+        order=1,
+        mode="edge",
+        anti_aliasing=False,
+        preserve_range=True,
     )
     return resized * np.array([width / flow.shape[1], height / flow.shape[0]])

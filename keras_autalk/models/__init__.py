@@ -9,8 +9,8 @@ from keras_autalk.models.au_classifier import AUClassifier
 from keras_autalk.models.audio2au import Audio2AU
 from keras_autalk.models.discriminator import FrameDiscriminator
 from keras_autalk.models.encoders import (
-    AUEncoder,
     AudioEncoder,
+    AUEncoder,
     IdentityEncoder,
 )
 from keras_autalk.models.flow_decoder import FlowDecoder
@@ -49,8 +49,7 @@ def build_networks(model_config):
         config = ModelConfig.from_dict(config)
     return {
         "audio_encoder": (
-            AudioEncoder(config.audio_channels, name="audio_encoder")
-            if config.uses_audio else None
+            AudioEncoder(config.audio_channels, name="audio_encoder") if config.uses_audio else None
         ),
         "audio2au": Audio2AU(
             config.action_units,
@@ -62,8 +61,7 @@ def build_networks(model_config):
             name="audio2au",
         ),
         "au_encoder": (
-            AUEncoder(config.au_channels, name="au_encoder")
-            if config.uses_au else None
+            AUEncoder(config.au_channels, name="au_encoder") if config.uses_au else None
         ),
         "identity_encoder": IdentityEncoder(
             config.encoder_filters,
@@ -82,9 +80,7 @@ def build_networks(model_config):
         "decoder": DECODERS[config.decoder](
             config.decoder_filters, config.image_size, name="decoder"
         ),
-        "discriminator": FrameDiscriminator(
-            config.discriminator_filters, name="discriminator"
-        ),
+        "discriminator": FrameDiscriminator(config.discriminator_filters, name="discriminator"),
         "au_classifier": AUClassifier(
             config.action_units,
             config.au_classifier_filters,

@@ -42,9 +42,7 @@ class AUClassifier(keras.Model):
             self.body += downsampling_stage(width, index)
         self.body += [
             keras.layers.Flatten(name="flatten"),
-            keras.layers.Dense(
-                self.filters[-1], activation="gelu", name="hidden"
-            ),
+            keras.layers.Dense(self.filters[-1], activation="gelu", name="hidden"),
         ]
         self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
         self.head = keras.layers.Dense(len(self.action_units), name="head")
@@ -65,9 +63,11 @@ class AUClassifier(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "action_units": list(self.action_units),
-            "filters": list(self.filters),
-            "dropout": self.dropout,
-        })
+        config.update(
+            {
+                "action_units": list(self.action_units),
+                "filters": list(self.filters),
+                "dropout": self.dropout,
+            }
+        )
         return config

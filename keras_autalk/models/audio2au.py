@@ -43,9 +43,17 @@ class Audio2AU(keras.Model):
     (2, 8, 2)
     """
 
-    def __init__(self, action_units, channels, dilations=(1, 2, 4, 8),
-                 kernel_size=3, num_heads=4, dropout=0.0,
-                 use_attention=False, **kwargs):
+    def __init__(
+        self,
+        action_units,
+        channels,
+        dilations=(1, 2, 4, 8),
+        kernel_size=3,
+        num_heads=4,
+        dropout=0.0,
+        use_attention=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.action_units = tuple(int(au) for au in action_units)
         self.channels = int(channels)
@@ -85,13 +93,15 @@ class Audio2AU(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "action_units": list(self.action_units),
-            "channels": self.channels,
-            "dilations": list(self.dilations),
-            "kernel_size": self.kernel_size,
-            "num_heads": self.num_heads,
-            "dropout": self.dropout,
-            "use_attention": self.use_attention,
-        })
+        config.update(
+            {
+                "action_units": list(self.action_units),
+                "channels": self.channels,
+                "dilations": list(self.dilations),
+                "kernel_size": self.kernel_size,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "use_attention": self.use_attention,
+            }
+        )
         return config

@@ -40,14 +40,10 @@ class FrameDiscriminator(keras.Model):
         for index, width in enumerate(self.filters):
             self.body += downsampling_stage(width, index, refine=False)
         self.body += [
-            keras.layers.Conv2D(
-                self.filters[-1], 3, padding="same", name="conv"
-            ),
+            keras.layers.Conv2D(self.filters[-1], 3, padding="same", name="conv"),
             keras.layers.LeakyReLU(0.2, name="conv_act"),
         ]
-        self.logits = keras.layers.Conv2D(
-            1, 3, padding="same", name="logits"
-        )
+        self.logits = keras.layers.Conv2D(1, 3, padding="same", name="logits")
 
     def build(self, input_shape):
         frames_shape = tuple(input_shape[0])

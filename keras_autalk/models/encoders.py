@@ -68,7 +68,10 @@ class AudioEncoder(keras.Model):
         for index, width in enumerate(widths):
             self.convs += [
                 keras.layers.Conv2D(
-                    width, 3, strides=2, padding="same",
+                    width,
+                    3,
+                    strides=2,
+                    padding="same",
                     name=f"conv{index}",
                 ),
                 keras.layers.LayerNormalization(name=f"norm{index}"),
@@ -133,9 +136,7 @@ class IdentityEncoder(keras.Model):
         for index, width in enumerate(self.filters):
             self.stages.append(downsampling_stage(width, index))
         self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
-        self.embedding = keras.layers.Dense(
-            self.embedding_dim, name="embedding"
-        )
+        self.embedding = keras.layers.Dense(self.embedding_dim, name="embedding")
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -158,20 +159,24 @@ class IdentityEncoder(keras.Model):
         skips = []
         for index, channels in enumerate(self.filters):
             factor = 2 ** (index + 1)
-            skips.append((
-                batch,
-                None if height is None else height // factor,
-                None if width is None else width // factor,
-                channels,
-            ))
+            skips.append(
+                (
+                    batch,
+                    None if height is None else height // factor,
+                    None if width is None else width // factor,
+                    channels,
+                )
+            )
         return (batch, self.embedding_dim), skips
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": list(self.filters),
-            "embedding_dim": self.embedding_dim,
-        })
+        config.update(
+            {
+                "filters": list(self.filters),
+                "embedding_dim": self.embedding_dim,
+            }
+        )
         return config
 
 
@@ -195,9 +200,7 @@ class AUEncoder(keras.Model):
     def __init__(self, channels, **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
-        self.hidden = keras.layers.Dense(
-            self.channels, activation="gelu", name="hidden"
-        )
+        self.hidden = keras.layers.Dense(self.channels, activation="gelu", name="hidden")
         self.projection = keras.layers.Dense(self.channels, name="projection")
 
     def build(self, input_shape):

@@ -53,8 +53,7 @@ LOWER_FACE_FEATHER = 0.069393
 CLOSED_MASK_LOGIT = -3.0
 
 
-def lower_face_region(image_size, polygon=LOWER_FACE_POLYGON,
-                      feather=LOWER_FACE_FEATHER):
+def lower_face_region(image_size, polygon=LOWER_FACE_POLYGON, feather=LOWER_FACE_FEATHER):
     """The fixed lower-face region of the aligned crop, float32 in [0, 1].
 
     0 outside `polygon`, 1 deeper inside than `feather` of the side, a
@@ -88,15 +87,13 @@ def lower_face_region(image_size, polygon=LOWER_FACE_POLYGON,
     # Distance to the nearest point of any edge.
     edge = end - start
     along = np.clip(
-        ((points[:, None, :] - start) * edge).sum(axis=-1)
-        / (edge ** 2).sum(axis=-1),
-        0.0, 1.0,
+        ((points[:, None, :] - start) * edge).sum(axis=-1) / (edge**2).sum(axis=-1),
+        0.0,
+        1.0,
     )
     nearest = start + along[..., None] * edge
     distance = np.linalg.norm(points[:, None, :] - nearest, axis=-1).min(axis=1)
-    ramp = np.where(
-        inside, np.clip(distance / max(feather * image_size, 1.0), 0.0, 1.0), 0.0
-    )
+    ramp = np.where(inside, np.clip(distance / max(feather * image_size, 1.0), 0.0, 1.0), 0.0)
     region = 0.5 - 0.5 * np.cos(np.pi * ramp)
     return region.reshape(image_size, image_size).astype(np.float32)
 
@@ -126,12 +123,11 @@ def warp_with_flow(images, flow):
     """
     images = ops.cast(images, flow.dtype)
     height, width, channels = images.shape[1:]
-    x = ops.clip(
-        ops.cast(ops.arange(width), flow.dtype) + flow[..., 0], 0.0, width - 1.0
-    )
+    x = ops.clip(ops.cast(ops.arange(width), flow.dtype) + flow[..., 0], 0.0, width - 1.0)
     y = ops.clip(
         ops.cast(ops.arange(height), flow.dtype)[:, None] + flow[..., 1],
-        0.0, height - 1.0,
+        0.0,
+        height - 1.0,
     )
     left, top = ops.floor(x), ops.floor(y)
     right_share = ops.expand_dims(x - left, -1)
@@ -148,10 +144,8 @@ def warp_with_flow(images, flow):
     def sample(row, col):
         return ops.take(pixels, first + row * width + col, axis=0)
 
-    upper = (sample(top, left) * (1.0 - right_share)
-             + sample(top, right) * right_share)
-    lower = (sample(bottom, left) * (1.0 - right_share)
-             + sample(bottom, right) * right_share)
+    upper = sample(top, left) * (1.0 - right_share) + sample(top, right) * right_share
+    lower = sample(bottom, left) * (1.0 - right_share) + sample(bottom, right) * right_share
     return upper * (1.0 - bottom_share) + lower * bottom_share
 
 
@@ -219,18 +213,29 @@ class FlowDecoder(IdentityUNetDecoder):
         # A plain array: a constant of the graph, never trained or saved.
         self.region = lower_face_region(self.image_size)
         self.flow_head = keras.layers.Conv2D(
-            2, 3, padding="same", activation="tanh",
-            kernel_initializer="zeros", name="flow",
+            2,
+            3,
+            padding="same",
+            activation="tanh",
+            kernel_initializer="zeros",
+            name="flow",
         )
         self.mask_head = keras.layers.Conv2D(
-            1, 3, padding="same", activation="sigmoid",
+            1,
+            3,
+            padding="same",
+            activation="sigmoid",
             kernel_initializer="zeros",
             bias_initializer=keras.initializers.Constant(CLOSED_MASK_LOGIT),
             name="occlusion_mask",
         )
         self.content_head = keras.layers.Conv2D(
-            3, 3, padding="same", activation="tanh",
-            kernel_initializer="zeros", name="mouth_content",
+            3,
+            3,
+            padding="same",
+            activation="tanh",
+            kernel_initializer="zeros",
+            name="mouth_content",
         )
 
     def build(self, input_shape):
@@ -246,10 +251,12 @@ class FlowDecoder(IdentityUNetDecoder):
         flow = region * (self.max_flow * self.image_size) * self.flow_head(x)
         mask = region * self.mask_head(x)
         # One copy of the clip's photo per frame, the flow's batch.
-        photos = merge_time(ops.broadcast_to(
-            ops.expand_dims(identity_image, 1),
-            ops.shape(fused)[:2] + tuple(identity_image.shape[1:]),
-        ))
+        photos = merge_time(
+            ops.broadcast_to(
+                ops.expand_dims(identity_image, 1),
+                ops.shape(fused)[:2] + tuple(identity_image.shape[1:]),
+            )
+        )
         warped = warp_with_flow(photos, flow)
         mouth_content = ops.clip(warped + self.content_head(x), 0.0, 1.0)
         return flow, mask, mouth_content, warped
@@ -270,17 +277,13 @@ class FlowDecoder(IdentityUNetDecoder):
         """
         fused = inputs[0]
         flow, mask, mouth_content, _ = self._render(inputs)
-        return tuple(split_time(value, fused)
-                     for value in (flow, mask, mouth_content))
+        return tuple(split_time(value, fused) for value in (flow, mask, mouth_content))
 
     def call(self, inputs, training=None):
         fused = inputs[0]
         flow, mask, mouth_content, warped = self._render(inputs)
-        frames = ops.clip(
-            mask * mouth_content + (1.0 - mask) * warped, 0.0, 1.0
-        )
-        return (split_time(frames, fused), split_time(mask, fused),
-                split_time(flow, fused))
+        frames = ops.clip(mask * mouth_content + (1.0 - mask) * warped, 0.0, 1.0)
+        return (split_time(frames, fused), split_time(mask, fused), split_time(flow, fused))
 
     def compute_output_shape(self, input_shape):
         frames, mask = super().compute_output_shape(input_shape)

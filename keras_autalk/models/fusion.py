@@ -45,13 +45,19 @@ class FusionNetwork(keras.Model):
 
     FUSIONS = ("tcsa", "conv")
 
-    def __init__(self, channels, dilations=(1, 2, 4, 8), kernel_size=3,
-                 num_heads=4, dropout=0.0, fusion="tcsa", **kwargs):
+    def __init__(
+        self,
+        channels,
+        dilations=(1, 2, 4, 8),
+        kernel_size=3,
+        num_heads=4,
+        dropout=0.0,
+        fusion="tcsa",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if fusion not in self.FUSIONS:
-            raise ValueError(
-                f"fusion must be one of {self.FUSIONS}, got {fusion!r}."
-            )
+            raise ValueError(f"fusion must be one of {self.FUSIONS}, got {fusion!r}.")
         self.channels = int(channels)
         self.dilations = tuple(int(d) for d in dilations)
         self.kernel_size = int(kernel_size)
@@ -76,8 +82,7 @@ class FusionNetwork(keras.Model):
         streams = [s for s in (audio, au) if s is not None]
         if not streams:
             raise ValueError(
-                "FusionNetwork needs audio features, AU features or both; "
-                "got neither."
+                "FusionNetwork needs audio features, AU features or both; got neither."
             )
         return streams, identity
 
@@ -114,12 +119,14 @@ class FusionNetwork(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "channels": self.channels,
-            "dilations": list(self.dilations),
-            "kernel_size": self.kernel_size,
-            "num_heads": self.num_heads,
-            "dropout": self.dropout,
-            "fusion": self.fusion,
-        })
+        config.update(
+            {
+                "channels": self.channels,
+                "dilations": list(self.dilations),
+                "kernel_size": self.kernel_size,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "fusion": self.fusion,
+            }
+        )
         return config

@@ -38,9 +38,7 @@ def blend(content, blend_mask, identity_image):
 
 def _add_over_time(per_frame, per_clip, like):
     """per_frame (B*T, ...) + per_clip (B, ...) broadcast over T."""
-    return merge_time(
-        split_time(per_frame, like) + ops.expand_dims(per_clip, 1)
-    )
+    return merge_time(split_time(per_frame, like) + ops.expand_dims(per_clip, 1))
 
 
 class IdentityUNetDecoder(keras.Model):
@@ -78,42 +76,48 @@ class IdentityUNetDecoder(keras.Model):
         self.image_size = int(image_size)
         if self.image_size % (2 ** len(self.filters)):
             raise ValueError(
-                f"image_size {self.image_size} is not divisible by "
-                f"2 ** {len(self.filters)}."
+                f"image_size {self.image_size} is not divisible by 2 ** {len(self.filters)}."
             )
         self.base_size = self.image_size // 2 ** len(self.filters)
-        self.feature_shape = (
-            None, self.image_size, self.image_size, self.filters[-1]
-        )
+        self.feature_shape = (None, self.image_size, self.image_size, self.filters[-1])
         self.seed = keras.layers.Dense(
             self.base_size * self.base_size * self.filters[0], name="seed"
         )
         self.stage_layers = []
         for index, width in enumerate(self.filters):
-            self.stage_layers.append({
-                # conv(concat(x, skip)) == conv_x(x) + conv_skip(skip)
-                "frame_conv": keras.layers.Conv2D(
-                    width, 3, padding="same", name=f"stage{index}_frame"
-                ),
-                "skip_conv": keras.layers.Conv2D(
-                    width, 3, padding="same", use_bias=False,
-                    name=f"stage{index}_skip",
-                ),
-                "conv": keras.layers.Conv2D(
-                    width, 3, padding="same", name=f"stage{index}_conv"
-                ),
-                "film": keras.layers.Dense(
-                    2 * width, kernel_initializer="zeros",
-                    name=f"stage{index}_film",
-                ),
-            })
+            self.stage_layers.append(
+                {
+                    # conv(concat(x, skip)) == conv_x(x) + conv_skip(skip)
+                    "frame_conv": keras.layers.Conv2D(
+                        width, 3, padding="same", name=f"stage{index}_frame"
+                    ),
+                    "skip_conv": keras.layers.Conv2D(
+                        width,
+                        3,
+                        padding="same",
+                        use_bias=False,
+                        name=f"stage{index}_skip",
+                    ),
+                    "conv": keras.layers.Conv2D(
+                        width, 3, padding="same", name=f"stage{index}_conv"
+                    ),
+                    "film": keras.layers.Dense(
+                        2 * width,
+                        kernel_initializer="zeros",
+                        name=f"stage{index}_film",
+                    ),
+                }
+            )
         self.activation = keras.layers.LeakyReLU(0.2, name="act")
         self.upsample = keras.layers.UpSampling2D(2, name="upsample")
         self.out_frame_conv = keras.layers.Conv2D(
             self.filters[-1], 3, padding="same", name="out_frame"
         )
         self.out_identity_conv = keras.layers.Conv2D(
-            self.filters[-1], 3, padding="same", use_bias=False,
+            self.filters[-1],
+            3,
+            padding="same",
+            use_bias=False,
             name="out_identity",
         )
 
@@ -163,17 +167,13 @@ class IdentityUNetDecoder(keras.Model):
         x = self.activation(x)
         for index, layers in enumerate(self.stage_layers):
             skip = skips[len(self.filters) - 1 - index]
-            x = _add_over_time(
-                layers["frame_conv"](x), layers["skip_conv"](skip), fused
-            )
+            x = _add_over_time(layers["frame_conv"](x), layers["skip_conv"](skip), fused)
             x = self.activation(layers["conv"](self.activation(x)))
             scale, shift = ops.split(layers["film"](per_frame), 2, axis=-1)
             x = x * (1.0 + scale[:, None, None, :]) + shift[:, None, None, :]
             x = self.upsample(x)
         identity = identity_image * 2.0 - 1.0
-        x = _add_over_time(
-            self.out_frame_conv(x), self.out_identity_conv(identity), fused
-        )
+        x = _add_over_time(self.out_frame_conv(x), self.out_identity_conv(identity), fused)
         return self.activation(x)
 
     def compute_output_shape(self, input_shape):
@@ -186,10 +186,12 @@ class IdentityUNetDecoder(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": list(self.filters),
-            "image_size": self.image_size,
-        })
+        config.update(
+            {
+                "filters": list(self.filters),
+                "image_size": self.image_size,
+            }
+        )
         return config
 
 
@@ -238,8 +240,7 @@ class FrameDecoder(IdentityUNetDecoder):
         super().__init__(filters, image_size, **kwargs)
         # Zero-initialised: training starts from content == identity image.
         self.content_head = keras.layers.Conv2D(
-            3, 3, padding="same", activation="tanh",
-            kernel_initializer="zeros", name="content"
+            3, 3, padding="same", activation="tanh", kernel_initializer="zeros", name="content"
         )
         self.mask_head = keras.layers.Conv2D(
             1, 3, padding="same", activation="sigmoid", name="blend_mask"
@@ -264,9 +265,7 @@ class FrameDecoder(IdentityUNetDecoder):
         fused, _, identity_image = inputs
         x = self.features(inputs)
         residual = split_time(self.content_head(x), fused)
-        content = ops.clip(
-            ops.expand_dims(identity_image, 1) + residual, 0.0, 1.0
-        )
+        content = ops.clip(ops.expand_dims(identity_image, 1) + residual, 0.0, 1.0)
         blend_mask = split_time(self.mask_head(x), fused)
         return content, blend_mask
 

@@ -49,10 +49,10 @@ class PrivateHooks:
     """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        strategy = self._distribute_strategy   # set when created under a strategy
+        strategy = self._distribute_strategy  # set when created under a strategy
         if strategy is None or self.ready_to_fit():
             return
-        if iterator is not None:   # Keras's epoch iterator yields (step, step, batches)
+        if iterator is not None:  # Keras's epoch iterator yields (step, step, batches)
             for _, _, batches in iterator:
                 data_batch = next(batches)
                 break
@@ -75,14 +75,18 @@ def changed_internals():
     import keras
 
     problems = []
-    for module, name in (("keras.src.backend.common.stateless_scope", "in_stateless_scope"),
-                         ("keras.src.backend.common.symbolic_scope", "in_symbolic_scope")):
+    for module, name in (
+        ("keras.src.backend.common.stateless_scope", "in_stateless_scope"),
+        ("keras.src.backend.common.symbolic_scope", "in_symbolic_scope"),
+    ):
         try:
             getattr(__import__(module, fromlist=[name]), name)
         except (ImportError, AttributeError):
             problems.append(f"{module}.{name} is gone")
-    hooks = (("_maybe_symbolic_build", ("iterator", "data_batch")),
-             ("_trackable_children", ("save_type",)))
+    hooks = (
+        ("_maybe_symbolic_build", ("iterator", "data_batch")),
+        ("_trackable_children", ("save_type",)),
+    )
     for name, parameters in hooks:
         method = getattr(keras.Model, name, None)
         if method is None:

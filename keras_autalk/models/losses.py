@@ -168,7 +168,8 @@ def _per_sample_mean(values):
 def _check_formulation(formulation):
     if formulation not in ADVERSARIAL_LOSSES:
         raise ValueError(
-            f"adversarial loss must be one of {ADVERSARIAL_LOSSES}, got {formulation!r}.")
+            f"adversarial loss must be one of {ADVERSARIAL_LOSSES}, got {formulation!r}."
+        )
 
 
 def discriminator_loss(real_logits, fake_logits, formulation="lsgan"):

@@ -57,7 +57,7 @@ def sliding_windows(sequence, window, axis):
     [0.0, 1.0, 2.0]
     """
     count = ops.shape(sequence)[1] - window + 1
-    runs = [sequence[:, start:start + count] for start in range(window)]
+    runs = [sequence[:, start : start + count] for start in range(window)]
     return ops.stack(runs, axis=axis)
 
 
@@ -112,9 +112,17 @@ class SyncExpert(keras.Model):
     ((2, 16), (2, 16))
     """
 
-    def __init__(self, window=5, embedding_dim=128, video_filters=(16, 32, 64, 128),
-                 audio_filters=(16, 32, 64, 128), image_size=FaceConfig().crop_size,
-                 mouth_box=(0.5, 1.0, 0.0, 1.0), downscale=2, **kwargs):
+    def __init__(
+        self,
+        window=5,
+        embedding_dim=128,
+        video_filters=(16, 32, 64, 128),
+        audio_filters=(16, 32, 64, 128),
+        image_size=FaceConfig().crop_size,
+        mouth_box=(0.5, 1.0, 0.0, 1.0),
+        downscale=2,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.window = int(window)
         self.embedding_dim = int(embedding_dim)
@@ -129,12 +137,16 @@ class SyncExpert(keras.Model):
             raise ValueError("video_filters and audio_filters need at least one stage each.")
         top, bottom, left, right = self.mouth_box
         if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
-            raise ValueError(f"mouth_box must be (top, bottom, left, right) fractions with "
-                             f"top < bottom and left < right, got {mouth_box}.")
+            raise ValueError(
+                f"mouth_box must be (top, bottom, left, right) fractions with "
+                f"top < bottom and left < right, got {mouth_box}."
+            )
         height, width = self.mouth_region_shape
         if self.downscale < 1 or height % self.downscale or width % self.downscale:
-            raise ValueError(f"The mouth region of {height}x{width} pixels does not divide by "
-                             f"downscale={downscale}.")
+            raise ValueError(
+                f"The mouth region of {height}x{width} pixels does not divide by "
+                f"downscale={downscale}."
+            )
         self.video_stages = self._stream("video", self.video_filters)
         self.audio_stages = self._stream("audio", self.audio_filters)
 
@@ -146,22 +158,33 @@ class SyncExpert(keras.Model):
         # the first hundred steps; normalising over the batch removes
         # what all windows share.
         def normalised(layer, label):
-            return [layer,
-                    keras.layers.BatchNormalization(momentum=_BATCH_NORM_MOMENTUM,
-                                                    name=f"{label}_norm"),
-                    keras.layers.LeakyReLU(0.2, name=f"{label}_act")]
+            return [
+                layer,
+                keras.layers.BatchNormalization(
+                    momentum=_BATCH_NORM_MOMENTUM, name=f"{label}_norm"
+                ),
+                keras.layers.LeakyReLU(0.2, name=f"{label}_act"),
+            ]
 
         layers = []
         for index, width in enumerate(filters):
-            layers += normalised(keras.layers.Conv2D(
-                width, 4, strides=2, padding="same", use_bias=False,
-                name=f"{name}_down{index}"), f"{name}_down{index}")
-            layers += normalised(keras.layers.Conv2D(
-                width, 3, padding="same", use_bias=False, name=f"{name}_conv{index}"),
-                f"{name}_conv{index}")
+            layers += normalised(
+                keras.layers.Conv2D(
+                    width, 4, strides=2, padding="same", use_bias=False, name=f"{name}_down{index}"
+                ),
+                f"{name}_down{index}",
+            )
+            layers += normalised(
+                keras.layers.Conv2D(
+                    width, 3, padding="same", use_bias=False, name=f"{name}_conv{index}"
+                ),
+                f"{name}_conv{index}",
+            )
         layers.append(keras.layers.Flatten(name=f"{name}_flatten"))
-        layers += normalised(keras.layers.Dense(2 * self.embedding_dim, use_bias=False,
-                                                name=f"{name}_hidden"), f"{name}_hidden")
+        layers += normalised(
+            keras.layers.Dense(2 * self.embedding_dim, use_bias=False, name=f"{name}_hidden"),
+            f"{name}_hidden",
+        )
         layers.append(keras.layers.Dense(self.embedding_dim, name=f"{name}_embedding"))
         return layers
 
@@ -171,8 +194,12 @@ class SyncExpert(keras.Model):
         """`(top, bottom, left, right)` of the mouth region in face-crop pixels."""
         top, bottom, left, right = self.mouth_box
         size = self.image_size
-        return (int(round(top * size)), int(round(bottom * size)),
-                int(round(left * size)), int(round(right * size)))
+        return (
+            int(round(top * size)),
+            int(round(bottom * size)),
+            int(round(left * size)),
+            int(round(right * size)),
+        )
 
     @property
     def mouth_region_shape(self):
@@ -204,7 +231,8 @@ class SyncExpert(keras.Model):
             raise ValueError(
                 f"mouth_frames must be {self.image_size}x{self.image_size} face crops or "
                 f"{self.mouth_region_shape[0]}x{self.mouth_region_shape[1]} mouth regions, "
-                f"got {height}x{width}.")
+                f"got {height}x{width}."
+            )
         grey = ops.sum(frames * ops.convert_to_tensor(LUMA_WEIGHTS, "float32"), axis=-1)
         if self.downscale == 1:
             return grey
@@ -231,8 +259,9 @@ class SyncExpert(keras.Model):
 
     def embed_video(self, mouth_windows, training=False):
         """Grey mouth windows `(N, h, w, window)` -> unit embeddings `(N, D)`."""
-        x = self._standardise(ops.convert_to_tensor(mouth_windows, "float32"),
-                              _VIDEO_VARIANCE_FLOOR)
+        x = self._standardise(
+            ops.convert_to_tensor(mouth_windows, "float32"), _VIDEO_VARIANCE_FLOOR
+        )
         return self._run(self.video_stages, x, training)
 
     def embed_audio(self, audio_windows, training=False):
@@ -240,8 +269,7 @@ class SyncExpert(keras.Model):
         audio_windows = ops.convert_to_tensor(audio_windows, "float32")
         steps = audio_windows.shape[1] * audio_windows.shape[2]
         x = ops.reshape(audio_windows, (-1, steps, audio_windows.shape[3], 1))
-        return self._run(self.audio_stages, self._standardise(x, _AUDIO_VARIANCE_FLOOR),
-                         training)
+        return self._run(self.audio_stages, self._standardise(x, _AUDIO_VARIANCE_FLOOR), training)
 
     def stack_frames(self, mouths):
         """Grey mouths `(N, window, h, w)` -> `(N, h, w, window)` (time on channels)."""
@@ -252,8 +280,7 @@ class SyncExpert(keras.Model):
         audio_shape = tuple(input_shape["audio_features"])
         height, width = self.mouth_shape
         _build_chain(self.video_stages, (None, height, width, self.window))
-        _build_chain(self.audio_stages,
-                     (None, self.window * audio_shape[-2], audio_shape[-1], 1))
+        _build_chain(self.audio_stages, (None, self.window * audio_shape[-2], audio_shape[-1], 1))
         self.built = True
 
     def call(self, inputs, training=None):
@@ -268,15 +295,17 @@ class SyncExpert(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "window": self.window,
-            "embedding_dim": self.embedding_dim,
-            "video_filters": list(self.video_filters),
-            "audio_filters": list(self.audio_filters),
-            "image_size": self.image_size,
-            "mouth_box": list(self.mouth_box),
-            "downscale": self.downscale,
-        })
+        config.update(
+            {
+                "window": self.window,
+                "embedding_dim": self.embedding_dim,
+                "video_filters": list(self.video_filters),
+                "audio_filters": list(self.audio_filters),
+                "image_size": self.image_size,
+                "mouth_box": list(self.mouth_box),
+                "downscale": self.downscale,
+            }
+        )
         return config
 
 

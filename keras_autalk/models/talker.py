@@ -56,11 +56,21 @@ DEFAULT_LOSS_WEIGHTS = {
 }
 DEFAULT_MOUTH_MARGIN = 0.25
 METRIC_NAMES = (
-    "g_loss", "d_loss", "l1_loss", "mouth_l1_loss", "adversarial_loss", "au_loss",
+    "g_loss",
+    "d_loss",
+    "l1_loss",
+    "mouth_l1_loss",
+    "adversarial_loss",
+    "au_loss",
     "audio2au_loss",
 )
 GENERATOR_NETWORKS = (
-    "audio_encoder", "audio2au", "au_encoder", "identity_encoder", "fusion", "decoder",
+    "audio_encoder",
+    "audio2au",
+    "au_encoder",
+    "identity_encoder",
+    "fusion",
+    "decoder",
 )
 
 
@@ -72,7 +82,8 @@ def _as_model_config(model_config):
     if isinstance(model_config, dict):
         return ModelConfig.from_dict(model_config)
     raise TypeError(
-        f"model_config must be a ModelConfig or a dict, got {type(model_config).__name__}.")
+        f"model_config must be a ModelConfig or a dict, got {type(model_config).__name__}."
+    )
 
 
 def _frames_to_images(frames):
@@ -149,7 +160,8 @@ class AUTalker(PrivateHooks, keras.Model):
             if units != tuple(self.model_config.action_units):
                 raise ValueError(
                     f"The AU classifier reads action units {units}, but the model drives "
-                    f"{tuple(self.model_config.action_units)}.")
+                    f"{tuple(self.model_config.action_units)}."
+                )
             au_classifier.trainable = False
         self.au_classifier = au_classifier
         self.trackers = [keras.metrics.Mean(name=name) for name in METRIC_NAMES]
@@ -200,8 +212,12 @@ class AUTalker(PrivateHooks, keras.Model):
             return keras_autalk.load_pretrained(found.path)
         audio, size = AudioConfig(), found.config.image_size
         model = cls(found.config)
-        model.build({"identity_image": (None, size, size, 3),
-                     "audio_features": (None, None, audio.context_steps, audio.num_mel_bins)})
+        model.build(
+            {
+                "identity_image": (None, size, size, 3),
+                "audio_features": (None, None, audio.context_steps, audio.num_mel_bins),
+            }
+        )
         return model
 
     # ----------------------------------------------------------------- model
@@ -271,21 +287,34 @@ class AUTalker(PrivateHooks, keras.Model):
                 labelled = ops.expand_dims(ops.cast(au_mask, "float32") > 0.5, -1)
                 driving = ops.where(labelled, given, ops.stop_gradient(predicted))
         embedding, skips = self.identity_encoder(identity_image, training=training)
-        audio_stream = (self.audio_encoder(audio_features, training=training)
-                        if self.audio_encoder is not None else None)
-        au_stream = (self.au_encoder(driving, training=training)
-                     if self.au_encoder is not None else None)
+        audio_stream = (
+            self.audio_encoder(audio_features, training=training)
+            if self.audio_encoder is not None
+            else None
+        )
+        au_stream = (
+            self.au_encoder(driving, training=training) if self.au_encoder is not None else None
+        )
         fused = self.fusion([audio_stream, au_stream, embedding], training=training)
-        frames, blend_mask, *motion = self.decoder([fused, skips, identity_image],
-                                                   training=training)
+        frames, blend_mask, *motion = self.decoder(
+            [fused, skips, identity_image], training=training
+        )
         outputs = {"frames": frames, "au_intensity": predicted, "blend_mask": blend_mask}
         if motion:  # the flow decoder: where each pixel of the lower face comes from
             outputs["flow"] = motion[0]
         return outputs
 
     # --------------------------------------------------------------- compile
-    def compile(self, g_optimizer, d_optimizer, loss_weights=None, adversarial_loss="lsgan",
-                mouth_margin=DEFAULT_MOUTH_MARGIN, jit_compile=False, **kwargs):
+    def compile(
+        self,
+        g_optimizer,
+        d_optimizer,
+        loss_weights=None,
+        adversarial_loss="lsgan",
+        mouth_margin=DEFAULT_MOUTH_MARGIN,
+        jit_compile=False,
+        **kwargs,
+    ):
         """Configures training.
 
         Args:
@@ -312,13 +341,13 @@ class AUTalker(PrivateHooks, keras.Model):
         weights = dict(DEFAULT_LOSS_WEIGHTS)
         unknown = sorted(set(loss_weights or {}) - set(weights))
         if unknown:
-            raise ValueError(
-                f"Unknown loss weights {unknown}; the losses are {sorted(weights)}.")
+            raise ValueError(f"Unknown loss weights {unknown}; the losses are {sorted(weights)}.")
         weights.update({key: float(value) for key, value in (loss_weights or {}).items()})
         if adversarial_loss not in losses.ADVERSARIAL_LOSSES:
             raise ValueError(
                 f"adversarial_loss must be one of {losses.ADVERSARIAL_LOSSES}, "
-                f"got {adversarial_loss!r}.")
+                f"got {adversarial_loss!r}."
+            )
         g_optimizer = keras.optimizers.get(g_optimizer)
         d_optimizer = keras.optimizers.get(d_optimizer)
         if self.dtype_policy.name == "mixed_float16":
@@ -327,8 +356,9 @@ class AUTalker(PrivateHooks, keras.Model):
                 g_optimizer = scaled(g_optimizer, name="g_loss_scale_optimizer")
             if not isinstance(d_optimizer, scaled):
                 d_optimizer = scaled(d_optimizer, name="d_loss_scale_optimizer")
-        super().compile(optimizer=g_optimizer, jit_compile=jit_compile, auto_scale_loss=False,
-                        **kwargs)
+        super().compile(
+            optimizer=g_optimizer, jit_compile=jit_compile, auto_scale_loss=False, **kwargs
+        )
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.gan_loss_weights = weights
@@ -367,8 +397,12 @@ class AUTalker(PrivateHooks, keras.Model):
 
     def ready_to_fit(self):
         """Whether the model and both optimisers are built."""
-        return (self.built and self.g_optimizer is not None and self.g_optimizer.built
-                and self.d_optimizer.built)
+        return (
+            self.built
+            and self.g_optimizer is not None
+            and self.g_optimizer.built
+            and self.d_optimizer.built
+        )
 
     def build_from_batch(self, strategy, data_batch):
         """Build the model and both optimisers from the first batch `fit` sees.
@@ -379,9 +413,13 @@ class AUTalker(PrivateHooks, keras.Model):
         and both optimisers for their own variables.
         """
         inputs = tf.nest.map_structure(
-            lambda value: (strategy.experimental_local_results(value)[0]
-                           if isinstance(value, tf.distribute.DistributedValues) else value),
-            data_batch[0])
+            lambda value: (
+                strategy.experimental_local_results(value)[0]
+                if isinstance(value, tf.distribute.DistributedValues)
+                else value
+            ),
+            data_batch[0],
+        )
         with strategy.scope():
             if not self.built:
                 self.build({name: tuple(value.shape) for name, value in inputs.items()})
@@ -416,7 +454,8 @@ class AUTalker(PrivateHooks, keras.Model):
         fake_logits = self.discriminator([_frames_to_images(fake), identity], training=training)
         per_frame = ops.reshape(
             losses.discriminator_loss(real_logits, fake_logits, self.adversarial_loss),
-            ops.shape(face_mask))
+            ops.shape(face_mask),
+        )
         return losses.masked_frame_mean(per_frame, face_mask)
 
     def _generator_losses(self, inputs, targets, outputs, training):
@@ -430,10 +469,11 @@ class AUTalker(PrivateHooks, keras.Model):
             "l1": losses.masked_frame_mean(losses.l1_per_frame(real, fake), face_mask),
             "mouth_l1": losses.masked_frame_mean(
                 losses.mouth_l1_per_frame(real, fake, targets["landmarks"], self.mouth_margin),
-                face_mask),
+                face_mask,
+            ),
             "audio2au": losses.masked_frame_mean(
-                losses.au_l1_per_frame(targets["au_intensity"], outputs["au_intensity"]),
-                au_mask),
+                losses.au_l1_per_frame(targets["au_intensity"], outputs["au_intensity"]), au_mask
+            ),
         }
         zeros = ops.zeros_like(terms["l1"])
         if weights["adversarial"] or not training:
@@ -442,7 +482,8 @@ class AUTalker(PrivateHooks, keras.Model):
             logits = self.discriminator([_frames_to_images(fake), identity], training=training)
             per_frame = ops.reshape(
                 losses.generator_adversarial_loss(logits, self.adversarial_loss),
-                ops.shape(face_mask))
+                ops.shape(face_mask),
+            )
             terms["adversarial"] = losses.masked_frame_mean(per_frame, face_mask)
         else:
             terms["adversarial"] = zeros
@@ -450,7 +491,8 @@ class AUTalker(PrivateHooks, keras.Model):
             read = self.au_classifier(_frames_to_images(fake), training=False)
             read = ops.reshape(read, ops.shape(targets["au_intensity"]))
             terms["au_classifier"] = losses.masked_frame_mean(
-                losses.au_l1_per_frame(targets["au_intensity"], read), au_mask * face_mask)
+                losses.au_l1_per_frame(targets["au_intensity"], read), au_mask * face_mask
+            )
         else:
             terms["au_classifier"] = zeros
         return terms
@@ -498,8 +540,12 @@ class AUTalker(PrivateHooks, keras.Model):
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
                     d_per_example = self._discriminator_losses(
-                        targets["frames"], outputs["frames"], inputs["identity_image"],
-                        face_mask, training=True)
+                        targets["frames"],
+                        outputs["frames"],
+                        inputs["identity_image"],
+                        face_mask,
+                        training=True,
+                    )
                     d_loss = self.d_optimizer.scale_loss(self._average(d_per_example))
                 d_variables = self.discriminator_variables
                 d_gradients = d_tape.gradient(d_loss, d_variables)
@@ -517,8 +563,12 @@ class AUTalker(PrivateHooks, keras.Model):
         inputs, targets = data[0], data[1]
         outputs = self(self._generator_inputs(inputs, targets), training=False)
         d_per_example = self._discriminator_losses(
-            targets["frames"], outputs["frames"], inputs["identity_image"],
-            ops.cast(targets["face_mask"], "float32"), training=False)
+            targets["frames"],
+            outputs["frames"],
+            inputs["identity_image"],
+            ops.cast(targets["face_mask"], "float32"),
+            training=False,
+        )
         terms = self._generator_losses(inputs, targets, outputs, training=False)
         return self._update_trackers(self._weighted_sum(terms), d_per_example, terms)
 
@@ -536,19 +586,23 @@ class AUTalker(PrivateHooks, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "model_config": self.model_config.to_dict(),
-            "au_classifier": (keras.saving.serialize_keras_object(self.au_classifier)
-                              if self.au_classifier is not None else None),
-        })
+        config.update(
+            {
+                "model_config": self.model_config.to_dict(),
+                "au_classifier": (
+                    keras.saving.serialize_keras_object(self.au_classifier)
+                    if self.au_classifier is not None
+                    else None
+                ),
+            }
+        )
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         if config.get("au_classifier") is not None:
-            config["au_classifier"] = keras.saving.deserialize_keras_object(
-                config["au_classifier"])
+            config["au_classifier"] = keras.saving.deserialize_keras_object(config["au_classifier"])
         return cls(**config)
 
 

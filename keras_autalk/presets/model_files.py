@@ -33,9 +33,7 @@ def load_model_file(path, expected_class, what, article="a", file_what=None):
         model = keras.saving.load_model(str(path), compile=False)
     except Exception as error:  # noqa: BLE001 - a foreign or damaged file
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputFileError(f"'{path}' is not a keras-autalk {what} ({first_line}).") \
-            from None
+        raise InputFileError(f"'{path}' is not a keras-autalk {what} ({first_line}).") from None
     if not isinstance(model, expected_class):
-        raise InputFileError(
-            f"'{path}' holds a {type(model).__name__}, not {article} {what}.")
+        raise InputFileError(f"'{path}' holds a {type(model).__name__}, not {article} {what}.")
     return model

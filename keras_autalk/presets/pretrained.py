@@ -71,7 +71,7 @@ def _weight_key(variable, network_name):
     """
     parts = variable.path.split("/")
     if network_name in parts:
-        parts = parts[parts.index(network_name):]
+        parts = parts[parts.index(network_name) :]
     else:  # a network built on its own: its path starts at its own layers
         parts = [network_name] + parts
     return "/".join(parts)
@@ -106,8 +106,9 @@ def _write_npz(path, arrays):
         for key in sorted(arrays):
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             with archive.open(info, "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(arrays[key]),
-                                          allow_pickle=False)
+                np.lib.format.write_array(
+                    handle, np.ascontiguousarray(arrays[key]), allow_pickle=False
+                )
 
 
 def save_pretrained(model, directory, card=None, weights_dtype="float16"):
@@ -164,13 +165,18 @@ def save_pretrained(model, directory, card=None, weights_dtype="float16"):
         "model_config": model.model_config.to_dict(),
         "card": dict(card or {}),
     }
-    work = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial",
-                                         dir=parent))
+    work = pathlib.Path(
+        tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=parent)
+    )
     old = None
     try:
         _write_npz(work / WEIGHTS_FILE, stored)
-        record["files"] = {WEIGHTS_FILE: {"sha256": file_sha256(work / WEIGHTS_FILE),
-                                          "bytes": (work / WEIGHTS_FILE).stat().st_size}}
+        record["files"] = {
+            WEIGHTS_FILE: {
+                "sha256": file_sha256(work / WEIGHTS_FILE),
+                "bytes": (work / WEIGHTS_FILE).stat().st_size,
+            }
+        }
         text = json.dumps(record, indent=2, sort_keys=False) + "\n"
         (work / CONFIG_FILE).write_text(text, encoding="utf-8")
         umask = os.umask(0)
@@ -178,8 +184,9 @@ def save_pretrained(model, directory, card=None, weights_dtype="float16"):
         os.chmod(work, 0o777 & ~umask)
         if directory.exists():
             # A folder cannot be replaced in one rename: move the old one aside first.
-            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old",
-                                                dir=parent))
+            old = pathlib.Path(
+                tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=parent)
+            )
             os.rmdir(old)
             os.replace(directory, old)
         os.replace(work, directory)
@@ -199,27 +206,34 @@ def save_pretrained(model, directory, card=None, weights_dtype="float16"):
 def available_models(search_dirs=None):
     """Names of the pretrained models found in `search_dirs` (default `SEARCH_DIRS`), sorted."""
     names = set()
-    for folder in (search_dirs or SEARCH_DIRS):
+    for folder in search_dirs or SEARCH_DIRS:
         folder = pathlib.Path(folder)
         if folder.is_dir():
-            names.update(child.name for child in folder.iterdir()
-                         if (child / CONFIG_FILE).is_file())
+            names.update(
+                child.name for child in folder.iterdir() if (child / CONFIG_FILE).is_file()
+            )
     return sorted(names)
 
 
 def is_plain_name(name_or_path):
     """Whether `name_or_path` can be a model name (no folder separators)."""
     text = str(name_or_path)
-    return (not isinstance(name_or_path, os.PathLike) and "/" not in text
-            and os.sep not in text and text not in ("", ".", ".."))
+    return (
+        not isinstance(name_or_path, os.PathLike)
+        and "/" not in text
+        and os.sep not in text
+        and text not in ("", ".", "..")
+    )
 
 
 def no_weights_message(name):
     """The one sentence that refuses an architecture preset where weights are needed."""
     trained = list(dict.fromkeys(available_models() + list(REGISTERED_DIRS)))
     choice = f"a pretrained model ({', '.join(trained)})" if trained else "a pretrained model"
-    return (f"'{name}' is an architecture without trained weights; give {choice} or a model "
-            "folder (autalk presets lists them), or train it first with autalk train.")
+    return (
+        f"'{name}' is an architecture without trained weights; give {choice} or a model "
+        "folder (autalk presets lists them), or train it first with autalk train."
+    )
 
 
 def resolve_model_dir(name_or_path=DEFAULT_MODEL, search_dirs=None):
@@ -357,16 +371,15 @@ def check_files(directory, record=None):
         if file_sha256(path) != facts.get("sha256"):
             raise PretrainedModelError(
                 f"The file '{path}' does not match the SHA-256 its model.json records: it is "
-                "damaged or was replaced; reinstall keras-autalk or save the model again.")
+                "damaged or was replaced; reinstall keras-autalk or save the model again."
+            )
     return len(listed)
 
 
 def _read_weights(directory, record=None):
     path = pathlib.Path(directory) / WEIGHTS_FILE
     if not path.is_file():
-        raise PretrainedModelError(
-            f"The pretrained model '{directory}' has no {WEIGHTS_FILE}."
-        )
+        raise PretrainedModelError(f"The pretrained model '{directory}' has no {WEIGHTS_FILE}.")
     check_files(directory, record)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -391,10 +404,12 @@ def build_inference_model(model_config):
     audio = AudioConfig()
     size = model_config.image_size
     model = AUTalker(model_config)
-    model.build({
-        "identity_image": (None, size, size, 3),
-        "audio_features": (None, None, audio.context_steps, audio.num_mel_bins),
-    })
+    model.build(
+        {
+            "identity_image": (None, size, size, 3),
+            "audio_features": (None, None, audio.context_steps, audio.num_mel_bins),
+        }
+    )
     return model
 
 
@@ -409,8 +424,11 @@ def _assign_weights(model, stored, directory, skip=()):
             expected[_weight_key(variable, name)] = variable
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
-    wrong_shape = sorted(key for key in set(expected) & set(stored)
-                         if tuple(stored[key].shape) != tuple(expected[key].shape))
+    wrong_shape = sorted(
+        key
+        for key in set(expected) & set(stored)
+        if tuple(stored[key].shape) != tuple(expected[key].shape)
+    )
     wrong_dtype = sorted(key for key in stored if stored[key].dtype.name not in WEIGHTS_DTYPES)
     if missing or unexpected or wrong_shape or wrong_dtype:
         problems = []

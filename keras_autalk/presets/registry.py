@@ -86,21 +86,29 @@ class UnknownPresetError(pretrained.PretrainedModelError, ValueError):
 _ARCHITECTURES = {
     "small": dict(
         description="Small talker, trains on a CPU (a few seconds a step); untrained.",
-        parameters=3_084_489, training_parameters=4_818_831),
+        parameters=3_084_489,
+        training_parameters=4_818_831,
+    ),
     "paper": dict(
         description="The paper's size, for training on a GPU at 128x128; untrained.",
-        parameters=34_722_889, training_parameters=45_516_751),
+        parameters=34_722_889,
+        training_parameters=45_516_751,
+    ),
 }
 _REGISTERED = {}
 
 
 def _architecture(name):
     facts = _ARCHITECTURES.get(name, {})
-    return Preset(name=name, kind=ARCHITECTURE, config=MODEL_PRESETS[name],
-                  description=facts.get("description", "Architecture; untrained."),
-                  parameters=facts.get("parameters"),
-                  training_parameters=facts.get("training_parameters"),
-                  license=PACKAGE_LICENSE)
+    return Preset(
+        name=name,
+        kind=ARCHITECTURE,
+        config=MODEL_PRESETS[name],
+        description=facts.get("description", "Architecture; untrained."),
+        parameters=facts.get("parameters"),
+        training_parameters=facts.get("training_parameters"),
+        license=PACKAGE_LICENSE,
+    )
 
 
 def npz_parameter_count(path):
@@ -126,7 +134,7 @@ def _card_description(card, config):
     """The card's "description", else a line made of what the card records."""
     if isinstance(card.get("description"), str):
         return card["description"]
-    text = (f"The {card['preset']} architecture" if card.get("preset") else "A model")
+    text = f"The {card['preset']} architecture" if card.get("preset") else "A model"
     text += f" with a {config.decoder} decoder"
     if isinstance(card.get("steps"), int):
         text += f", trained {card['steps']:,} steps"
@@ -137,8 +145,10 @@ def _card_description(card, config):
 
 
 def _is_bundled(folder):
-    return any(pathlib.Path(folder).resolve().parent == pathlib.Path(place).resolve()
-               for place in pretrained.SEARCH_DIRS)
+    return any(
+        pathlib.Path(folder).resolve().parent == pathlib.Path(place).resolve()
+        for place in pretrained.SEARCH_DIRS
+    )
 
 
 def preset_from_folder(folder, name=None, description=None, license=None):
@@ -164,10 +174,16 @@ def preset_from_folder(folder, name=None, description=None, license=None):
         parameters = npz_parameter_count(weights) if weights.is_file() else None
     except (OSError, ValueError, zipfile.BadZipFile):
         parameters = None  # a damaged file is reported when it is loaded
-    return Preset(name=name or folder.name, kind=PRETRAINED, path=folder,
-                  config=record["model_config"],
-                  description=description or _card_description(card, record["model_config"]),
-                  parameters=parameters, size_bytes=_folder_size(folder), license=str(license))
+    return Preset(
+        name=name or folder.name,
+        kind=PRETRAINED,
+        path=folder,
+        config=record["model_config"],
+        description=description or _card_description(card, record["model_config"]),
+        parameters=parameters,
+        size_bytes=_folder_size(folder),
+        license=str(license),
+    )
 
 
 def named_preset(name):
@@ -218,7 +234,8 @@ def get_preset(name_or_path):
         if not pathlib.Path(name).exists():
             raise UnknownPresetError(
                 f"Unknown preset '{name}' (known: {', '.join(_names())}); give a preset "
-                "name or the path of a model folder.")
+                "name or the path of a model folder."
+            )
     return preset_from_folder(name_or_path)
 
 
@@ -250,8 +267,7 @@ def list_presets(kind=None):
     return sorted(presets, key=lambda preset: KINDS.index(preset.kind))
 
 
-def register_preset(name, source, description=None, license=None, parameters=None,
-                    overwrite=False):
+def register_preset(name, source, description=None, license=None, parameters=None, overwrite=False):
     """Add a preset for this process: an architecture or a pretrained folder.
 
     An architecture joins `config.MODEL_PRESETS` (so `model_config(name)`
@@ -289,18 +305,25 @@ def register_preset(name, source, description=None, license=None, parameters=Non
         raise ValueError(f"A preset name cannot hold a folder separator, got {name!r}.")
     if name in _names() and not (overwrite and name in _REGISTERED):
         fixed = name not in _REGISTERED
-        raise ValueError(f"A preset named '{name}' exists already; give another name"
-                         + ("." if fixed else " or overwrite=True."))
+        raise ValueError(
+            f"A preset named '{name}' exists already; give another name"
+            + ("." if fixed else " or overwrite=True.")
+        )
     if isinstance(source, ModelConfig):
-        preset = Preset(name=name, kind=ARCHITECTURE, config=source,
-                        description=description or "Architecture; untrained.",
-                        parameters=parameters, license=license or UNSTATED_LICENSE)
+        preset = Preset(
+            name=name,
+            kind=ARCHITECTURE,
+            config=source,
+            description=description or "Architecture; untrained.",
+            parameters=parameters,
+            license=license or UNSTATED_LICENSE,
+        )
     elif isinstance(source, (str, pathlib.PurePath)):
-        preset = preset_from_folder(source, name=name, description=description,
-                                    license=license)
+        preset = preset_from_folder(source, name=name, description=description, license=license)
     else:
-        raise ValueError(f"source must be a ModelConfig or a model folder's path, got "
-                         f"{type(source).__name__}.")
+        raise ValueError(
+            f"source must be a ModelConfig or a model folder's path, got {type(source).__name__}."
+        )
     _forget_registered(name)
     _REGISTERED[name] = preset
     if preset.has_weights:

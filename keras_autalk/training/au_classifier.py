@@ -15,10 +15,10 @@ import numpy as np
 from keras_autalk.errors import AutalkError
 from keras_autalk.native import import_tensorflow
 from keras_autalk.presets.model_files import load_model_file
+from keras_autalk.stats import pearson
 from keras_autalk.training.callbacks import make_callbacks
 from keras_autalk.training.fit import fit, learning_rate_schedule, seed_everything, window_config
 from keras_autalk.training.strategy import distributed_dataset, is_chief, precision_and_xla
-from keras_autalk.stats import pearson
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -30,7 +30,8 @@ AU_CLASSIFIER_FILE = "au_classifier.keras"
 AU_CLASSIFIER_MULTI_WORKER = (
     "The AU classifier trains with the 'default' or 'mirrored' strategy, not 'multi-worker'; "
     "train it first (autalk train au_classifier_demo) and give it to the talker recipe with "
-    "--au-classifier.")
+    "--au-classifier."
+)
 # Frames per window when the AU classifier reads single frames: short
 # windows give more different utterances per batch than the talker's T.
 AU_CLASSIFIER_WINDOW = 4
@@ -90,21 +91,36 @@ def jitter_face_crops(crops, seed, max_scale=0.06, max_shift=4.0):
     """
     count = tf.shape(crops)[0]
     size = tf.cast(tf.shape(crops)[1], tf.float32)
-    draws = tf.random.stateless_uniform([count, 4], seed=tf.cast(seed, tf.int64),
-                                        minval=-1.0, maxval=1.0)
+    draws = tf.random.stateless_uniform(
+        [count, 4], seed=tf.cast(seed, tf.int64), minval=-1.0, maxval=1.0
+    )
     flip = tf.where(draws[:, 0] < 0, -1.0, 1.0)
     scale = 1.0 + max_scale * draws[:, 1]
     shift_x, shift_y = max_shift * draws[:, 2], max_shift * draws[:, 3]
     centre = (size - 1.0) / 2.0
     zeros = tf.zeros_like(scale)
     # Output pixel (x, y) reads input (flip*(x-c)/scale + c + dx, (y-c)/scale + c + dy).
-    transforms = tf.stack([
-        flip / scale, zeros, centre - flip * centre / scale + shift_x,
-        zeros, 1.0 / scale, centre - centre / scale + shift_y,
-        zeros, zeros], axis=1)
+    transforms = tf.stack(
+        [
+            flip / scale,
+            zeros,
+            centre - flip * centre / scale + shift_x,
+            zeros,
+            1.0 / scale,
+            centre - centre / scale + shift_y,
+            zeros,
+            zeros,
+        ],
+        axis=1,
+    )
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=crops, transforms=transforms, output_shape=tf.shape(crops)[1:3],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
+        images=crops,
+        transforms=transforms,
+        output_shape=tf.shape(crops)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
+    )
 
 
 # --------------------------------------------------------------------------
@@ -115,8 +131,9 @@ def _au_readings(model, files, config, batch_size, max_batches):
     """The classifier's readings and the labels of every labelled frame of `files`."""
     from keras_autalk.datasets import pipeline
 
-    dataset = au_classifier_batches(pipeline.make_dataset(
-        files, config, batch_size=batch_size, training=False))
+    dataset = au_classifier_batches(
+        pipeline.make_dataset(files, config, batch_size=batch_size, training=False)
+    )
     predictions, labels = [], []
     for index, (crops, target, weight) in enumerate(dataset):
         if max_batches is not None and index >= max_batches:
@@ -167,8 +184,10 @@ def evaluate_au_classifier(model, files, config=None, batch_size=8, max_batches=
     groups = {}
     for path in sorted(str(f) for f in files):
         groups.setdefault(pathlib.Path(path).name.rsplit("-", 1)[0], []).append(path)
-    readings = {speaker: _au_readings(model, group, config, batch_size, max_batches)
-                for speaker, group in groups.items()}
+    readings = {
+        speaker: _au_readings(model, group, config, batch_size, max_batches)
+        for speaker, group in groups.items()
+    }
     predictions = np.concatenate([pair[0] for pair in readings.values()])
     labels = np.concatenate([pair[1] for pair in readings.values()])
     if not len(labels):
@@ -189,29 +208,40 @@ def evaluate_au_classifier(model, files, config=None, batch_size=8, max_batches=
             values = pearson(predicted, labelled, axis=0)
             report["by_speaker"][speaker] = dict(
                 {"frames": int(len(labelled))},
-                **{f"AU{unit}": float(values[column])
-                   for column, unit in enumerate(config.action_units)})
+                **{
+                    f"AU{unit}": float(values[column])
+                    for column, unit in enumerate(config.action_units)
+                },
+            )
     return report
 
 
 def format_au_report(report):
     """A Markdown table of `evaluate_au_classifier`'s report."""
-    lines = ["| AU | Pearson r | MAE | mean label | mean prediction |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| AU | Pearson r | MAE | mean label | mean prediction |", "|---|---:|---:|---:|---:|"]
     for key, value in report.items():
         if key.startswith("AU"):
-            lines.append(f"| {key} | {value['pearson']:.3f} | {value['mae']:.3f} | "
-                         f"{value['mean_label']:.2f} | {value['mean_prediction']:.2f} |")
+            lines.append(
+                f"| {key} | {value['pearson']:.3f} | {value['mae']:.3f} | "
+                f"{value['mean_label']:.2f} | {value['mean_prediction']:.2f} |"
+            )
     lines.append(f"| mean | {report['mean_pearson']:.3f} | | | |")
     speakers = report.get("by_speaker") or {}
     if len(speakers) > 1:
         units = [key for key in report if key.startswith("AU")]
-        lines += ["", "Pearson r per speaker:", "",
-                  "| speaker | frames | " + " | ".join(units) + " |",
-                  "|---|---:|" + "---:|" * len(units)]
+        lines += [
+            "",
+            "Pearson r per speaker:",
+            "",
+            "| speaker | frames | " + " | ".join(units) + " |",
+            "|---|---:|" + "---:|" * len(units),
+        ]
         for speaker, values in speakers.items():
-            lines.append(f"| {speaker} | {values['frames']} | "
-                         + " | ".join(f"{values[unit]:.3f}" for unit in units) + " |")
+            lines.append(
+                f"| {speaker} | {values['frames']} | "
+                + " | ".join(f"{values[unit]:.3f}" for unit in units)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -242,11 +272,26 @@ def init_output_bias(model, mean_intensity, maximum=5.0):
     bias.assign(np.log(fraction / (1.0 - fraction)).astype(bias.dtype))
 
 
-def train_au_classifier(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="small",
-                        strategy=None, batch_size=64, learning_rate=1e-3, dropout=0.1,
-                        seed=0, backup_every=100, validation_steps=20, augment=True,
-                        jit_compile="auto", mixed_precision="auto", verbose="auto",
-                        config=None, log=print):
+def train_au_classifier(
+    prepared_dir,
+    out_dir,
+    epochs=10,
+    steps_per_epoch=200,
+    preset="small",
+    strategy=None,
+    batch_size=64,
+    learning_rate=1e-3,
+    dropout=0.1,
+    seed=0,
+    backup_every=100,
+    validation_steps=20,
+    augment=True,
+    jit_compile="auto",
+    mixed_precision="auto",
+    verbose="auto",
+    config=None,
+    log=print,
+):
     """Train the AU classifier on a prepared corpus; evaluate it on the test split.
 
     Frames of the train split (windows of `AU_CLASSIFIER_WINDOW` frames,
@@ -296,65 +341,99 @@ def train_au_classifier(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, p
     out_dir.mkdir(parents=True, exist_ok=True)
     train_files = pipeline.list_shards(prepared_dir, "train")
     test_files = pipeline.list_shards(prepared_dir, "test")
-    model_settings = model_config(preset, action_units=tuple(config.action_units),
-                                  image_size=config.face.crop_size)
+    model_settings = model_config(
+        preset, action_units=tuple(config.action_units), image_size=config.face.crop_size
+    )
     _, jit = precision_and_xla(mixed_precision, jit_compile)
     windows = max(1, int(batch_size) // AU_CLASSIFIER_WINDOW)
     if windows % strategy.num_replicas_in_sync:
         raise AutalkError(
             f"The batch of {batch_size} frames ({windows} windows of {AU_CLASSIFIER_WINDOW}) "
-            f"does not split over {strategy.num_replicas_in_sync} replicas.")
+            f"does not split over {strategy.num_replicas_in_sync} replicas."
+        )
     short = window_config(config, AU_CLASSIFIER_WINDOW)
 
     def make_batches(context):
-        batches = au_classifier_batches(pipeline.make_dataset(
-            train_files, short, batch_size=windows, seed=seed, augment=augment,
-            input_context=context))
+        batches = au_classifier_batches(
+            pipeline.make_dataset(
+                train_files,
+                short,
+                batch_size=windows,
+                seed=seed,
+                augment=augment,
+                input_context=context,
+            )
+        )
         if not augment:
             return batches
         pipeline_id = context.input_pipeline_id if context else 0
-        seeds = tf.data.Dataset.random(seed=seed + 7919 * (pipeline_id + 1),
-                                       rerandomize_each_iteration=True).batch(2)
+        seeds = tf.data.Dataset.random(
+            seed=seed + 7919 * (pipeline_id + 1), rerandomize_each_iteration=True
+        ).batch(2)
         return tf.data.Dataset.zip((batches, seeds)).map(
             lambda batch, pair: (jitter_face_crops(batch[0], pair),) + tuple(batch[1:]),
-            num_parallel_calls=tf.data.AUTOTUNE)
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
 
     def make_train_data(skip):
         return distributed_dataset(strategy, make_batches, skip)
 
     validation = None
     if validation_steps:
-        validation = au_classifier_batches(pipeline.make_dataset(
-            test_files, short, batch_size=windows, training=False)).repeat()
+        validation = au_classifier_batches(
+            pipeline.make_dataset(test_files, short, batch_size=windows, training=False)
+        ).repeat()
 
     seed_everything(seed)
-    label_means = mean_labels(au_classifier_batches(pipeline.make_dataset(
-        train_files, short, batch_size=windows, seed=seed)))
+    label_means = mean_labels(
+        au_classifier_batches(
+            pipeline.make_dataset(train_files, short, batch_size=windows, seed=seed)
+        )
+    )
     with strategy.scope():
-        model = AUClassifier(model_settings.action_units, model_settings.au_classifier_filters,
-                             dropout=dropout, name="au_classifier")
+        model = AUClassifier(
+            model_settings.action_units,
+            model_settings.au_classifier_filters,
+            dropout=dropout,
+            name="au_classifier",
+        )
         model.build((None, config.face.crop_size, config.face.crop_size, 3))
         init_output_bias(model, label_means)
         model.compile(
             optimizer=keras.optimizers.Adam(
-                learning_rate_schedule(learning_rate, epochs * steps_per_epoch), clipnorm=1.0),
-            loss="mse", weighted_metrics=["mae"], jit_compile=jit)
+                learning_rate_schedule(learning_rate, epochs * steps_per_epoch), clipnorm=1.0
+            ),
+            loss="mse",
+            weighted_metrics=["mae"],
+            jit_compile=jit,
+        )
     callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every)
-    log(f"AU classifier ({preset}, filters {model_settings.au_classifier_filters}, "
+    log(
+        f"AU classifier ({preset}, filters {model_settings.au_classifier_filters}, "
         f"{model.count_params():,} parameters): {epochs} epochs x {steps_per_epoch} steps of "
-        f"{windows * AU_CLASSIFIER_WINDOW} frames, {strategy.num_replicas_in_sync} replica(s).")
+        f"{windows * AU_CLASSIFIER_WINDOW} frames, {strategy.num_replicas_in_sync} replica(s)."
+    )
     start = time.perf_counter()
-    fit(model, make_train_data, epochs, steps_per_epoch, callbacks,
-        validation_data=validation, validation_steps=validation_steps or None,
-        verbose=verbose, log=log)
+    fit(
+        model,
+        make_train_data,
+        epochs,
+        steps_per_epoch,
+        callbacks,
+        validation_data=validation,
+        validation_steps=validation_steps or None,
+        verbose=verbose,
+        log=log,
+    )
     elapsed = time.perf_counter() - start
     report = evaluate_au_classifier(model, test_files, config)
     report["train_seconds"] = round(elapsed, 1)
     if is_chief(strategy):
         model.save(out_dir / AU_CLASSIFIER_FILE)
         (out_dir / "au_classifier_eval.json").write_text(json.dumps(report, indent=2) + "\n")
-    log(f"AU classifier on the test split ({report['frames']} frames):\n"
-        + format_au_report(report))
+    log(
+        f"AU classifier on the test split ({report['frames']} frames):\n" + format_au_report(report)
+    )
     return model, report
 
 

@@ -62,8 +62,7 @@ class SampleFramesCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, inputs, targets, log_dir, every_epochs=1, max_examples=2,
-                 max_frames=8):
+    def __init__(self, inputs, targets, log_dir, every_epochs=1, max_examples=2, max_frames=8):
         super().__init__()
         count = int(max_examples)
         self.inputs = {key: np.asarray(value)[:count] for key, value in inputs.items()}
@@ -77,16 +76,17 @@ class SampleFramesCallback(keras.callbacks.Callback):
         """The images as a `(K, rows * H, min(T, max_frames) * W, 3)` array in [0, 1]."""
         outputs = self.model(self.inputs, training=False)
         generated = np.asarray(keras.ops.convert_to_numpy(outputs["frames"]), np.float32)
-        rows = [self.real_frames, generated[:, :self.max_frames]]
+        rows = [self.real_frames, generated[:, : self.max_frames]]
         if "blend_mask" in outputs:
-            mask = keras.ops.convert_to_numpy(outputs["blend_mask"])[:, :self.max_frames]
+            mask = keras.ops.convert_to_numpy(outputs["blend_mask"])[:, : self.max_frames]
             rows.append(np.repeat(np.asarray(mask, np.float32), 3, axis=-1))
         images = []
         for row in rows:
             batch, frames, height, width, channels = row.shape
             # (K, T, H, W, C) -> (K, H, T * W, C): frames side by side.
-            images.append(row.transpose(0, 2, 1, 3, 4).reshape(
-                batch, height, frames * width, channels))
+            images.append(
+                row.transpose(0, 2, 1, 3, 4).reshape(batch, height, frames * width, channels)
+            )
         return np.clip(np.concatenate(images, axis=1), 0.0, 1.0)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -98,9 +98,11 @@ class SampleFramesCallback(keras.callbacks.Callback):
         with self._writer.as_default():
             for index, strip in enumerate(strips):
                 tf.summary.image(
-                    f"samples/example_{index}", strip[None], step=epoch + 1,
-                    description="top: real frames; below: generated frames "
-                                "(and the blend mask)")
+                    f"samples/example_{index}",
+                    strip[None],
+                    step=epoch + 1,
+                    description="top: real frames; below: generated frames (and the blend mask)",
+                )
         self._writer.flush()
 
     def on_train_end(self, logs=None):
@@ -144,8 +146,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     WEIGHTS = "state.weights.h5"
 
     def __init__(self, backup_dir, save_freq="epoch", write_dir=None, delete_checkpoint=True):
-        super().__init__(str(backup_dir), save_freq=save_freq,
-                         delete_checkpoint=delete_checkpoint)
+        super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=delete_checkpoint)
         self.write_dir = str(write_dir or backup_dir)
         # Set by `fit` while it finishes an interrupted epoch: the steps
         # already done in that epoch (Keras counts the batches from 0).
@@ -229,9 +230,17 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
             shutil.rmtree(folder)
         folder.mkdir()
         self.model.save_weights(str(folder / self.WEIGHTS))
-        (folder / self.METADATA).write_text(json.dumps({
-            "epoch": int(epoch), "steps_done": int(steps_done), "global_step": int(step),
-            "steps_per_epoch": self.steps_per_epoch, "time": time.time()}))
+        (folder / self.METADATA).write_text(
+            json.dumps(
+                {
+                    "epoch": int(epoch),
+                    "steps_done": int(steps_done),
+                    "global_step": int(step),
+                    "steps_per_epoch": self.steps_per_epoch,
+                    "time": time.time(),
+                }
+            )
+        )
         pointer = write_dir / self.POINTER
         previous = pointer.read_text().strip() if pointer.is_file() else None
         partial = write_dir / f".{self.POINTER}.partial"
@@ -245,8 +254,14 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
             shutil.rmtree(self.write_dir, ignore_errors=True)
 
 
-def make_callbacks(out_dir, strategy=None, backup_every=200, sample_batch=None,
-                   sample_every_epochs=1, checkpoint=True):
+def make_callbacks(
+    out_dir,
+    strategy=None,
+    backup_every=200,
+    sample_batch=None,
+    sample_every_epochs=1,
+    checkpoint=True,
+):
     """The callbacks of a training run writing into `out_dir`.
 
     Args:
@@ -273,22 +288,33 @@ def make_callbacks(out_dir, strategy=None, backup_every=200, sample_batch=None,
     chief = is_chief(strategy)
     backup_dir = out_dir / "backup"
     write_dir = backup_dir if chief else worker_scratch(strategy, "backup")
-    backup = ResumableBackupAndRestore(backup_dir, save_freq=int(backup_every),
-                                       write_dir=write_dir)
+    backup = ResumableBackupAndRestore(backup_dir, save_freq=int(backup_every), write_dir=write_dir)
     callbacks = [keras.callbacks.TerminateOnNaN()]
     if checkpoint:
-        checkpoint_dir = (out_dir / "checkpoints") if chief else pathlib.Path(
-            worker_scratch(strategy, "checkpoints"))
+        checkpoint_dir = (
+            (out_dir / "checkpoints")
+            if chief
+            else pathlib.Path(worker_scratch(strategy, "checkpoints"))
+        )
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(checkpoint_dir / "epoch-{epoch:03d}.weights.h5"), save_weights_only=True))
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(checkpoint_dir / "epoch-{epoch:03d}.weights.h5"), save_weights_only=True
+            )
+        )
     if chief:
         log_dir = out_dir / "logs"
-        callbacks.append(keras.callbacks.TensorBoard(
-            str(log_dir), write_graph=False, update_freq="epoch", profile_batch=0))
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                str(log_dir), write_graph=False, update_freq="epoch", profile_batch=0
+            )
+        )
         if sample_batch is not None:
-            callbacks.append(SampleFramesCallback(
-                sample_batch[0], sample_batch[1], log_dir, every_epochs=sample_every_epochs))
+            callbacks.append(
+                SampleFramesCallback(
+                    sample_batch[0], sample_batch[1], log_dir, every_epochs=sample_every_epochs
+                )
+            )
         callbacks.append(keras.callbacks.CSVLogger(str(out_dir / TRAINING_LOG), append=True))
     # The backup comes last: an epoch's log row and checkpoint are written
     # before the backup that marks the epoch as done.

@@ -21,8 +21,17 @@ import_tensorflow()
 import keras  # noqa: E402
 
 
-def fit(model, make_train_data, epochs, steps_per_epoch, callbacks, validation_data=None,
-        validation_steps=None, verbose="auto", log=print):
+def fit(
+    model,
+    make_train_data,
+    epochs,
+    steps_per_epoch,
+    callbacks,
+    validation_data=None,
+    validation_steps=None,
+    verbose="auto",
+    log=print,
+):
     """`model.fit` that resumes a killed run at the step it was backed up.
 
     Reads the backup of the `ResumableBackupAndRestore` in `callbacks`
@@ -57,12 +66,13 @@ def fit(model, make_train_data, epochs, steps_per_epoch, callbacks, validation_d
     state = ResumableBackupAndRestore.read_state(backup.backup_dir) if backup else None
     epoch, steps_done, global_step = 0, 0, 0
     if state:
-        epoch, steps_done, global_step = (
-            state["epoch"], state["steps_done"], state["global_step"])
+        epoch, steps_done, global_step = (state["epoch"], state["steps_done"], state["global_step"])
         if steps_done >= steps_per_epoch:
             epoch, steps_done = epoch + 1, 0
-        log(f"Resuming from the backup in {backup.backup_dir}: epoch {epoch + 1}/{epochs}, "
-            f"step {steps_done}/{steps_per_epoch} (global step {global_step}).")
+        log(
+            f"Resuming from the backup in {backup.backup_dir}: epoch {epoch + 1}/{epochs}, "
+            f"step {steps_done}/{steps_per_epoch} (global step {global_step})."
+        )
     if backup:
         backup.steps_per_epoch = int(steps_per_epoch)
         backup._global_step = global_step
@@ -73,9 +83,16 @@ def fit(model, make_train_data, epochs, steps_per_epoch, callbacks, validation_d
         if backup:
             backup.step_offset = offset
         result = model.fit(
-            make_train_data(global_step), initial_epoch=first_epoch, epochs=last_epoch,
-            steps_per_epoch=steps, callbacks=callbacks, validation_data=validation_data,
-            validation_steps=validation_steps, verbose=verbose, shuffle=False)
+            make_train_data(global_step),
+            initial_epoch=first_epoch,
+            epochs=last_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            verbose=verbose,
+            shuffle=False,
+        )
         for key, values in result.history.items():
             history.setdefault(key, []).extend(values)
 
@@ -104,7 +121,8 @@ def fit(model, make_train_data, epochs, steps_per_epoch, callbacks, validation_d
 def window_config(config, window_frames):
     """`config` with its data window set to `window_frames` frames."""
     return dataclasses.replace(
-        config, data=dataclasses.replace(config.data, window_frames=int(window_frames)))
+        config, data=dataclasses.replace(config.data, window_frames=int(window_frames))
+    )
 
 
 def seed_everything(seed):
@@ -117,5 +135,9 @@ def learning_rate_schedule(base, total_steps):
     total_steps = max(2, int(total_steps))
     warmup = max(1, total_steps // 20)
     return keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=total_steps - warmup, alpha=0.05, warmup_target=float(base),
-        warmup_steps=warmup)
+        0.0,
+        decay_steps=total_steps - warmup,
+        alpha=0.05,
+        warmup_target=float(base),
+        warmup_steps=warmup,
+    )

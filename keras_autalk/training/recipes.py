@@ -22,8 +22,9 @@ from keras_autalk.training.strategy import STRATEGIES, make_strategy
 from keras_autalk.training.talker import train_talker
 
 
-def recipe_parser(description, prepared, epochs, steps_per_epoch, batch_size, talker=True,
-                  preset="small"):
+def recipe_parser(
+    description, prepared, epochs, steps_per_epoch, batch_size, talker=True, preset="small"
+):
     """The command-line options every recipe shares, with its defaults.
 
     Args:
@@ -41,58 +42,111 @@ def recipe_parser(description, prepared, epochs, steps_per_epoch, batch_size, ta
     ```
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--prepared", default=prepared,
-                        help=f"folder written by `autalk prepare` (default {prepared})")
+    parser.add_argument(
+        "--prepared",
+        default=prepared,
+        help=f"folder written by `autalk prepare` (default {prepared})",
+    )
     parser.add_argument("--out", required=True, help="output folder of the run")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=steps_per_epoch)
-    parser.add_argument("--batch-size", type=int, default=batch_size,
-                        help="global batch (frames for the AU classifier, windows for the talker)")
-    parser.add_argument("--preset", default=preset, choices=("small", "paper"),
-                        help=f"model size (default {preset})")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        help="global batch (frames for the AU classifier, windows for the talker)",
+    )
+    parser.add_argument(
+        "--preset",
+        default=preset,
+        choices=("small", "paper"),
+        help=f"model size (default {preset})",
+    )
     parser.add_argument("--strategy", default="default", choices=STRATEGIES)
-    parser.add_argument("--logical-cpus", type=int, default=None,
-                        help="split the CPU into this many devices (to try 'mirrored' on CPU)")
+    parser.add_argument(
+        "--logical-cpus",
+        type=int,
+        default=None,
+        help="split the CPU into this many devices (to try 'mirrored' on CPU)",
+    )
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backup-every", type=int, default=None,
-                        help="steps between resumable backups")
+    parser.add_argument(
+        "--backup-every", type=int, default=None, help="steps between resumable backups"
+    )
     parser.add_argument("--validation-steps", type=int, default=None)
     parser.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "on", "off"))
-    parser.add_argument("--verbose", type=int, default=None, choices=(0, 1, 2),
-                        help="progress: 0 none, 1 bar, 2 a line per epoch (default: bar on a "
-                             "terminal)")
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        default=None,
+        choices=(0, 1, 2),
+        help="progress: 0 none, 1 bar, 2 a line per epoch (default: bar on a terminal)",
+    )
     if talker:
-        parser.add_argument("--au-classifier",
-                            help="a trained AU classifier (.keras); default: train one first "
-                                 "into OUT/au_classifier")
-        parser.add_argument("--au-epochs", type=int, default=5,
-                            help="epochs of the AU classifier stage")
+        parser.add_argument(
+            "--au-classifier",
+            help="a trained AU classifier (.keras); default: train one first "
+            "into OUT/au_classifier",
+        )
+        parser.add_argument(
+            "--au-epochs", type=int, default=5, help="epochs of the AU classifier stage"
+        )
         parser.add_argument("--au-steps-per-epoch", type=int, default=200)
-        parser.add_argument("--no-au-loss", action="store_true",
-                            help="ablation: train without the AU-classifier loss")
-        parser.add_argument("--fusion", choices=("tcsa", "conv"), default=None,
-                            help="ablation: fusion without attention ('conv')")
-        parser.add_argument("--drive", choices=("audio+au", "audio", "au"), default=None,
-                            help="ablation: what drives the fusion")
-        parser.add_argument("--decoder", choices=("frames", "flow"), default=None,
-                            help="the frame decoder: 'frames' redraws the crop (default), "
-                                 "'flow' moves the photo's pixels and draws the mouth's inside")
-        parser.add_argument("--audio-augment", action="store_true",
-                            help="augment the training speech: noise, reverb, EQ, phone band, "
-                                 "clipping, gain and speed (keras_autalk.datasets.audio_augment)")
-        parser.add_argument("--audio-normalization", choices=("none", "utterance"),
-                            default=None,
-                            help="normalise the audio features per utterance (the model "
-                                 "keeps this setting; default none)")
-        parser.add_argument("--init-weights", default=None, metavar="FILE",
-                            help="start from these weights (*.weights.h5 of the same model, "
-                                 "e.g. another run's checkpoints/epoch-NNN.weights.h5, or a "
-                                 "pretrained model's name or folder: its generator)")
-        parser.add_argument("--loss-weight", action="append", default=[], metavar="NAME=VALUE",
-                            help="change one loss weight, e.g. mouth_l1=30 (repeatable; names: "
-                                 "l1, mouth_l1, adversarial, au_classifier, audio2au)")
+        parser.add_argument(
+            "--no-au-loss",
+            action="store_true",
+            help="ablation: train without the AU-classifier loss",
+        )
+        parser.add_argument(
+            "--fusion",
+            choices=("tcsa", "conv"),
+            default=None,
+            help="ablation: fusion without attention ('conv')",
+        )
+        parser.add_argument(
+            "--drive",
+            choices=("audio+au", "audio", "au"),
+            default=None,
+            help="ablation: what drives the fusion",
+        )
+        parser.add_argument(
+            "--decoder",
+            choices=("frames", "flow"),
+            default=None,
+            help="the frame decoder: 'frames' redraws the crop (default), "
+            "'flow' moves the photo's pixels and draws the mouth's inside",
+        )
+        parser.add_argument(
+            "--audio-augment",
+            action="store_true",
+            help="augment the training speech: noise, reverb, EQ, phone band, "
+            "clipping, gain and speed (keras_autalk.datasets.audio_augment)",
+        )
+        parser.add_argument(
+            "--audio-normalization",
+            choices=("none", "utterance"),
+            default=None,
+            help="normalise the audio features per utterance (the model "
+            "keeps this setting; default none)",
+        )
+        parser.add_argument(
+            "--init-weights",
+            default=None,
+            metavar="FILE",
+            help="start from these weights (*.weights.h5 of the same model, "
+            "e.g. another run's checkpoints/epoch-NNN.weights.h5, or a "
+            "pretrained model's name or folder: its generator)",
+        )
+        parser.add_argument(
+            "--loss-weight",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="change one loss weight, e.g. mouth_l1=30 (repeatable; names: "
+            "l1, mouth_l1, adversarial, au_classifier, audio2au)",
+        )
     else:
         parser.add_argument("--dropout", type=float, default=0.1)
     return parser
@@ -111,13 +165,23 @@ def run_au_classifier_recipe(args, log=print):
         raise AutalkError(AU_CLASSIFIER_MULTI_WORKER)
     strategy = make_strategy(args.strategy, args.logical_cpus)
     return train_au_classifier(
-        args.prepared, args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        preset=args.preset, strategy=strategy, batch_size=args.batch_size,
-        learning_rate=args.learning_rate or 1e-3, dropout=args.dropout, seed=args.seed,
+        args.prepared,
+        args.out,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        preset=args.preset,
+        strategy=strategy,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate or 1e-3,
+        dropout=args.dropout,
+        seed=args.seed,
         backup_every=args.backup_every or 100,
         validation_steps=20 if args.validation_steps is None else args.validation_steps,
-        jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-        verbose=verbosity(args), log=log)
+        jit_compile=args.jit_compile,
+        mixed_precision=args.mixed_precision,
+        verbose=verbosity(args),
+        log=log,
+    )
 
 
 def parse_loss_weights(pairs):
@@ -133,8 +197,10 @@ def parse_loss_weights(pairs):
     for pair in pairs:
         name, _, value = pair.partition("=")
         if name not in DEFAULT_LOSS_WEIGHTS:
-            raise AutalkError(f"Unknown loss '{name}' in --loss-weight {pair}; the losses are "
-                              f"{', '.join(DEFAULT_LOSS_WEIGHTS)}.")
+            raise AutalkError(
+                f"Unknown loss '{name}' in --loss-weight {pair}; the losses are "
+                f"{', '.join(DEFAULT_LOSS_WEIGHTS)}."
+            )
         try:
             weights[name] = float(value)
         except ValueError:
@@ -148,8 +214,12 @@ def run_talker_recipe(args, log=print, model_overrides=None):
     """Run a talker recipe: the AU classifier stage if needed, then the GAN."""
     loss_weights = parse_loss_weights(getattr(args, "loss_weight", []))
     stage_file = pathlib.Path(args.out) / "au_classifier" / AU_CLASSIFIER_FILE
-    if (args.strategy == "multi-worker" and not args.no_au_loss and args.au_classifier is None
-            and not stage_file.is_file()):
+    if (
+        args.strategy == "multi-worker"
+        and not args.no_au_loss
+        and args.au_classifier is None
+        and not stage_file.is_file()
+    ):
         raise AutalkError(AU_CLASSIFIER_MULTI_WORKER)
     strategy = make_strategy(args.strategy, args.logical_cpus)
     classifier = None
@@ -161,10 +231,18 @@ def run_talker_recipe(args, log=print, model_overrides=None):
             if not classifier.is_file():
                 log("Stage 1: the AU classifier (no --au-classifier given).")
                 train_au_classifier(
-                    args.prepared, stage_dir, epochs=args.au_epochs,
-                    steps_per_epoch=args.au_steps_per_epoch, preset=args.preset,
-                    strategy=strategy, seed=args.seed, jit_compile=args.jit_compile,
-                    mixed_precision=args.mixed_precision, verbose=verbosity(args), log=log)
+                    args.prepared,
+                    stage_dir,
+                    epochs=args.au_epochs,
+                    steps_per_epoch=args.au_steps_per_epoch,
+                    preset=args.preset,
+                    strategy=strategy,
+                    seed=args.seed,
+                    jit_compile=args.jit_compile,
+                    mixed_precision=args.mixed_precision,
+                    verbose=verbosity(args),
+                    log=log,
+                )
             log("Stage 2: the talker.")
     overrides = dict(model_overrides or {})
     if args.fusion:
@@ -181,15 +259,27 @@ def run_talker_recipe(args, log=print, model_overrides=None):
 
         augmentation = AudioAugmentation()
     return train_talker(
-        args.prepared, args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        preset=args.preset, strategy=strategy, au_classifier=classifier,
-        batch_size=args.batch_size, learning_rate=args.learning_rate or 2e-4, seed=args.seed,
-        loss_weights=loss_weights or None, initial_weights=args.init_weights,
+        args.prepared,
+        args.out,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        preset=args.preset,
+        strategy=strategy,
+        au_classifier=classifier,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate or 2e-4,
+        seed=args.seed,
+        loss_weights=loss_weights or None,
+        initial_weights=args.init_weights,
         backup_every=args.backup_every or 50,
         validation_steps=4 if args.validation_steps is None else args.validation_steps,
-        jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-        verbose=verbosity(args), model_overrides=overrides, audio_augmentation=augmentation,
-        log=log)
+        jit_compile=args.jit_compile,
+        mixed_precision=args.mixed_precision,
+        verbose=verbosity(args),
+        model_overrides=overrides,
+        audio_augmentation=augmentation,
+        log=log,
+    )
 
 
 def find_recipe(name):
@@ -217,8 +307,10 @@ def find_recipe(name):
         return path
     known = sorted(p.stem for p in folder.glob("*.py")) if folder.is_dir() else []
     if not known:
-        raise AutalkError(f"No recipe '{name}': the recipes/ folder was not found beside the "
-                          "package; give the path of a recipe file.")
+        raise AutalkError(
+            f"No recipe '{name}': the recipes/ folder was not found beside the "
+            "package; give the path of a recipe file."
+        )
     raise AutalkError(f"No recipe '{name}'; the recipes are: {', '.join(known)}.")
 
 

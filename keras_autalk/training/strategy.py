@@ -58,11 +58,11 @@ def configure_logical_cpus(count):
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * int(count))
+            cpu, [tf.config.LogicalDeviceConfiguration()] * int(count)
+        )
     except RuntimeError as error:
         raise AutalkError(
-            "The CPU can only be split into logical devices before TensorFlow "
-            f"starts ({error})."
+            f"The CPU can only be split into logical devices before TensorFlow starts ({error})."
         ) from None
 
 
@@ -92,8 +92,7 @@ def make_strategy(name="default", logical_cpus=None):
     ```
     """
     if name not in STRATEGIES:
-        raise AutalkError(
-            f"Unknown strategy '{name}'; choose one of {', '.join(STRATEGIES)}.")
+        raise AutalkError(f"Unknown strategy '{name}'; choose one of {', '.join(STRATEGIES)}.")
     if name == "multi-worker":
         try:
             json.loads(os.environ.get("TF_CONFIG", "{}"))
@@ -130,8 +129,8 @@ def is_chief(strategy=None):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type in (None, "chief") or (
-        task_type == "worker" and task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict())
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
 def worker_scratch(strategy, what):
@@ -209,6 +208,7 @@ def distributed_dataset(strategy, make, skip_batches=0, repeat=True):
         return dataset
 
     if strategy.num_replicas_in_sync == 1 and not isinstance(
-            strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ):
         return build(None)
     return strategy.distribute_datasets_from_function(build)

@@ -16,12 +16,30 @@ import keras  # noqa: E402
 TALKER_FILE = "talker.keras"
 
 
-def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="small",
-                 strategy=None, au_classifier=None, batch_size=4, learning_rate=2e-4,
-                 loss_weights=None, seed=0, backup_every=50, validation_steps=4,
-                 augment=False, jit_compile="auto", mixed_precision="auto", verbose="auto",
-                 config=None, model_overrides=None, initial_weights=None,
-                 audio_augmentation=None, log=print):
+def train_talker(
+    prepared_dir,
+    out_dir,
+    epochs=10,
+    steps_per_epoch=200,
+    preset="small",
+    strategy=None,
+    au_classifier=None,
+    batch_size=4,
+    learning_rate=2e-4,
+    loss_weights=None,
+    seed=0,
+    backup_every=50,
+    validation_steps=4,
+    augment=False,
+    jit_compile="auto",
+    mixed_precision="auto",
+    verbose="auto",
+    config=None,
+    model_overrides=None,
+    initial_weights=None,
+    audio_augmentation=None,
+    log=print,
+):
     """Train the `AUTalker` GAN on a prepared corpus.
 
     Args:
@@ -73,22 +91,42 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
     out_dir.mkdir(parents=True, exist_ok=True)
     train_files = pipeline.list_shards(prepared_dir, "train")
     test_files = pipeline.list_shards(prepared_dir, "test")
-    settings = model_config(preset, action_units=tuple(config.action_units),
-                            image_size=config.face.crop_size, **(model_overrides or {}))
+    settings = model_config(
+        preset,
+        action_units=tuple(config.action_units),
+        image_size=config.face.crop_size,
+        **(model_overrides or {}),
+    )
     _, jit = precision_and_xla(mixed_precision, jit_compile)
     if batch_size % strategy.num_replicas_in_sync:
-        raise AutalkError(f"The batch of {batch_size} windows does not split over "
-                          f"{strategy.num_replicas_in_sync} replicas.")
+        raise AutalkError(
+            f"The batch of {batch_size} windows does not split over "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
 
     def make_train_data(skip):
-        return distributed_dataset(strategy, lambda context: pipeline.make_dataset(
-            train_files, config, batch_size=batch_size, seed=seed, augment=augment,
-            input_context=context, audio_augmentation=audio_augmentation,
-            audio_normalization=settings.audio_normalization), skip)
+        return distributed_dataset(
+            strategy,
+            lambda context: pipeline.make_dataset(
+                train_files,
+                config,
+                batch_size=batch_size,
+                seed=seed,
+                augment=augment,
+                input_context=context,
+                audio_augmentation=audio_augmentation,
+                audio_normalization=settings.audio_normalization,
+            ),
+            skip,
+        )
 
-    test_data = pipeline.make_dataset(test_files, config, batch_size=batch_size,
-                                      training=False,
-                                      audio_normalization=settings.audio_normalization)
+    test_data = pipeline.make_dataset(
+        test_files,
+        config,
+        batch_size=batch_size,
+        training=False,
+        audio_normalization=settings.audio_normalization,
+    )
     sample_batch = next(iter(test_data))
     validation = test_data.repeat() if validation_steps else None
 
@@ -103,20 +141,34 @@ def train_talker(prepared_dir, out_dir, epochs=10, steps_per_epoch=200, preset="
         model.compile(
             g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
             d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
-            loss_weights=loss_weights, jit_compile=jit)
+            loss_weights=loss_weights,
+            jit_compile=jit,
+        )
         if initial_weights is not None and not ResumableBackupAndRestore.read_state(
-                out_dir / "backup"):
+            out_dir / "backup"
+        ):
             _load_initial_weights(model, initial_weights)
             log(f"Starting from the weights in {initial_weights}.")
-    callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every,
-                                  sample_batch=sample_batch)
-    log(f"Talker ({preset}, {model.count_params():,} parameters, AU classifier "
+    callbacks, _ = make_callbacks(
+        out_dir, strategy, backup_every=backup_every, sample_batch=sample_batch
+    )
+    log(
+        f"Talker ({preset}, {model.count_params():,} parameters, AU classifier "
         f"{'on' if classifier is not None else 'off'}): {epochs} epochs x {steps_per_epoch} "
         f"steps of {batch_size} x {config.data.window_frames} frames, "
-        f"{strategy.num_replicas_in_sync} replica(s).")
-    history = fit(model, make_train_data, epochs, steps_per_epoch, callbacks,
-                  validation_data=validation, validation_steps=validation_steps or None,
-                  verbose=verbose, log=log)
+        f"{strategy.num_replicas_in_sync} replica(s)."
+    )
+    history = fit(
+        model,
+        make_train_data,
+        epochs,
+        steps_per_epoch,
+        callbacks,
+        validation_data=validation,
+        validation_steps=validation_steps or None,
+        verbose=verbose,
+        log=log,
+    )
     if is_chief(strategy):
         model.save(out_dir / TALKER_FILE)
     return model, history
@@ -130,13 +182,15 @@ def _load_initial_weights(model, path):
 
     if not str(path).endswith(".weights.h5"):
         if pathlib.Path(path).is_file():
-            raise AutalkError(f"'{path}' is not a Keras weights file (*.weights.h5) or a "
-                              "pretrained model.")
+            raise AutalkError(
+                f"'{path}' is not a Keras weights file (*.weights.h5) or a pretrained model."
+            )
         # A model whose decoder differs from the pretrained one's (an ablation of
         # `ModelConfig.decoder`) starts from its other networks only.
         stored = pretrained.read_model_json(pretrained.resolve_model_dir(path))["model_config"]
-        same_decoder = (getattr(stored, "decoder", "frames")
-                        == getattr(model.model_config, "decoder", "frames"))
+        same_decoder = getattr(stored, "decoder", "frames") == getattr(
+            model.model_config, "decoder", "frames"
+        )
         pretrained.load_generator_weights(model, path, skip=() if same_decoder else ("decoder",))
         return
     path = check_input_file(path, "weights file")
@@ -144,5 +198,6 @@ def _load_initial_weights(model, path):
         model.load_weights(str(path))
     except Exception as error:  # noqa: BLE001 - another architecture or a damaged file
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AutalkError(f"The weights in '{path}' do not fit this model ({first_line}).") \
-            from None
+        raise AutalkError(
+            f"The weights in '{path}' do not fit this model ({first_line})."
+        ) from None

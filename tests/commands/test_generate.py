@@ -9,8 +9,8 @@ import soundfile
 from PIL import Image
 
 from keras_autalk.inference import generate as generation
-from keras_autalk.presets import pretrained
 from keras_autalk.media import video
+from keras_autalk.presets import pretrained
 from tests.conftest import files_in
 from tests.pretrained_helpers import perturbed_talker, speech_like
 from tests.test_cli import assert_one_sentence_error, run
@@ -18,8 +18,9 @@ from tests.test_cli import assert_one_sentence_error, run
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    return pretrained.save_pretrained(perturbed_talker(seed=1),
-                                      tmp_path_factory.mktemp("models") / "tiny")
+    return pretrained.save_pretrained(
+        perturbed_talker(seed=1), tmp_path_factory.mktemp("models") / "tiny"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,16 @@ def inputs(tmp_path_factory, grace_hopper):
     folder = tmp_path_factory.mktemp("inputs")
     Image.fromarray(grace_hopper).save(folder / "photo.jpg", quality=95)
     # Two faces: the photo, and beside it the same face at half the size.
-    small = np.asarray(Image.fromarray(grace_hopper).resize(
-        (grace_hopper.shape[1] // 2, grace_hopper.shape[0] // 2)))
-    pair = np.full((grace_hopper.shape[0], grace_hopper.shape[1] + small.shape[1], 3), 128,
-                   np.uint8)
-    pair[:, :grace_hopper.shape[1]] = grace_hopper
-    pair[:small.shape[0], grace_hopper.shape[1]:] = small
+    small = np.asarray(
+        Image.fromarray(grace_hopper).resize(
+            (grace_hopper.shape[1] // 2, grace_hopper.shape[0] // 2)
+        )
+    )
+    pair = np.full(
+        (grace_hopper.shape[0], grace_hopper.shape[1] + small.shape[1], 3), 128, np.uint8
+    )
+    pair[:, : grace_hopper.shape[1]] = grace_hopper
+    pair[: small.shape[0], grace_hopper.shape[1] :] = small
     Image.fromarray(pair).save(folder / "two_faces.png")
     soundfile.write(folder / "speech.flac", speech_like(1.2, 48000, channels=1), 48000)
     return folder
@@ -40,13 +45,30 @@ def inputs(tmp_path_factory, grace_hopper):
 
 def test_generate_writes_video_and_au_csv(capsys, tmp_path, inputs, model_dir):
     output, csv = tmp_path / "talk.mp4", tmp_path / "talk_au.csv"
-    status, out, err = run(capsys, "generate", "--image", str(inputs / "two_faces.png"),
-                           "--audio", str(inputs / "speech.flac"), "-o", str(output),
-                           "--au-csv", str(csv), "--articulation", "0", "--fps", "25",
-                           "--size", "128", "--model", str(model_dir))
+    status, out, err = run(
+        capsys,
+        "generate",
+        "--image",
+        str(inputs / "two_faces.png"),
+        "--audio",
+        str(inputs / "speech.flac"),
+        "-o",
+        str(output),
+        "--au-csv",
+        str(csv),
+        "--articulation",
+        "0",
+        "--fps",
+        "25",
+        "--size",
+        "128",
+        "--model",
+        str(model_dir),
+    )
     assert status == 0, err
     assert err.strip().splitlines() == [
-        line for line in err.strip().splitlines() if line.startswith("autalk: note: ")]
+        line for line in err.strip().splitlines() if line.startswith("autalk: note: ")
+    ]
     assert "found 2 faces (1 at 180,139,186,186; 2 at " in err and "animating face 1 at" in err
     assert out.startswith(f"wrote {output} and {csv}: 30 frames at 25 fps")
     info = video.video_info(output)
@@ -77,44 +99,64 @@ def _bad_inputs(folder, rng, model_dir):
         record.update(format_version=0, package_version="0.0.1")
         (old / "model.json").write_text(json.dumps(record))
     return {
-        "missing photo": (["--image", str(bad / "nope.jpg"), "--audio", str(speech)],
-                          "does not exist"),
-        "no face": (["--image", str(bad / "noise.png"), "--audio", str(speech)],
-                    "No face was found"),
-        "tiny image": (["--image", str(bad / "tiny.png"), "--audio", str(speech)],
-                       "20x20 pixels"),
-        "missing audio": (["--image", str(photo), "--audio", str(bad / "nope.wav")],
-                          "does not exist"),
-        "empty audio": (["--image", str(photo), "--audio", str(bad / "empty.wav")],
-                        "is empty"),
-        "corrupt audio": (["--image", str(photo), "--audio", str(bad / "corrupt.mp3")],
-                          "is corrupt"),
-        "silent audio": (["--image", str(photo), "--audio", str(bad / "silence.wav")],
-                         "is silent"),
-        "short audio": (["--image", str(photo), "--audio", str(bad / "short.wav")],
-                        "0.20 s long"),
-        "old model": (["--image", str(photo), "--audio", str(speech), "--model", str(old)],
-                      "made by keras-autalk 0.0.1"),
-        "unknown model": (["--image", str(photo), "--audio", str(speech), "--model", "nope"],
-                          "Unknown pretrained model 'nope'"),
-        "size mismatch": (["--image", str(photo), "--audio", str(speech), "--size", "64"],
-                          "runs at 128x128 pixels, so --size 64 cannot be used"),
-        "articulation": (["--image", str(photo), "--audio", str(speech), "--articulation",
-                          "-1"], "articulation must be a number from 0"),
-        "fps": (["--image", str(photo), "--audio", str(speech), "--fps", "0"],
-                "fps must be a number from 1"),
+        "missing photo": (
+            ["--image", str(bad / "nope.jpg"), "--audio", str(speech)],
+            "does not exist",
+        ),
+        "no face": (
+            ["--image", str(bad / "noise.png"), "--audio", str(speech)],
+            "No face was found",
+        ),
+        "tiny image": (["--image", str(bad / "tiny.png"), "--audio", str(speech)], "20x20 pixels"),
+        "missing audio": (
+            ["--image", str(photo), "--audio", str(bad / "nope.wav")],
+            "does not exist",
+        ),
+        "empty audio": (["--image", str(photo), "--audio", str(bad / "empty.wav")], "is empty"),
+        "corrupt audio": (
+            ["--image", str(photo), "--audio", str(bad / "corrupt.mp3")],
+            "is corrupt",
+        ),
+        "silent audio": (["--image", str(photo), "--audio", str(bad / "silence.wav")], "is silent"),
+        "short audio": (["--image", str(photo), "--audio", str(bad / "short.wav")], "0.20 s long"),
+        "old model": (
+            ["--image", str(photo), "--audio", str(speech), "--model", str(old)],
+            "made by keras-autalk 0.0.1",
+        ),
+        "unknown model": (
+            ["--image", str(photo), "--audio", str(speech), "--model", "nope"],
+            "Unknown pretrained model 'nope'",
+        ),
+        "size mismatch": (
+            ["--image", str(photo), "--audio", str(speech), "--size", "64"],
+            "runs at 128x128 pixels, so --size 64 cannot be used",
+        ),
+        "articulation": (
+            ["--image", str(photo), "--audio", str(speech), "--articulation", "-1"],
+            "articulation must be a number from 0",
+        ),
+        "fps": (
+            ["--image", str(photo), "--audio", str(speech), "--fps", "0"],
+            "fps must be a number from 1",
+        ),
     }
 
 
-def test_bad_input_gives_one_sentence_and_leaves_nothing(capsys, tmp_path, inputs, model_dir,
-                                                         rng):
+def test_bad_input_gives_one_sentence_and_leaves_nothing(capsys, tmp_path, inputs, model_dir, rng):
     outputs = tmp_path / "out"
     outputs.mkdir()
     for name, (args, message) in _bad_inputs(inputs, rng, model_dir).items():
         if "--model" not in args:
             args = args + ["--model", str(model_dir)]
-        status, out, err = run(capsys, "generate", *args, "-o", str(outputs / "talk.mp4"),
-                               "--au-csv", str(outputs / "talk.csv"))
+        status, out, err = run(
+            capsys,
+            "generate",
+            *args,
+            "-o",
+            str(outputs / "talk.mp4"),
+            "--au-csv",
+            str(outputs / "talk.csv"),
+        )
         assert_one_sentence_error(status, err)
         assert status == 1
         assert message in err, (name, err)
@@ -122,8 +164,14 @@ def test_bad_input_gives_one_sentence_and_leaves_nothing(capsys, tmp_path, input
 
 
 def test_output_problems(capsys, tmp_path, inputs, model_dir):
-    common = ["--image", str(inputs / "photo.jpg"), "--audio", str(inputs / "speech.flac"),
-              "--model", str(model_dir)]
+    common = [
+        "--image",
+        str(inputs / "photo.jpg"),
+        "--audio",
+        str(inputs / "speech.flac"),
+        "--model",
+        str(model_dir),
+    ]
     status, _, err = run(capsys, "generate", *common, "-o", str(tmp_path / "no" / "t.mp4"))
     assert_one_sentence_error(status, err)
     assert "does not exist" in err
@@ -133,8 +181,7 @@ def test_output_problems(capsys, tmp_path, inputs, model_dir):
     assert files_in(tmp_path) == []
 
 
-def test_demo_without_the_bundled_model_says_what_is_missing(capsys, tmp_path,
-                                                              monkeypatch):
+def test_demo_without_the_bundled_model_says_what_is_missing(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "SEARCH_DIRS", (tmp_path / "no_models",))
     output = tmp_path / "demo.mp4"
     status, _, err = run(capsys, "demo", "-o", str(output))

@@ -12,9 +12,20 @@ from tests.test_cli import assert_one_sentence_error, run
 @pytest.mark.slow
 def test_prepare_tiny_demo_corpus_end_to_end(capsys, tmp_path):
     out = tmp_path / "prepared"
-    status, stdout, err = run(capsys, "prepare", "--corpus", "demo", "--size", "tiny",
-                              "--root", str(tmp_path / "corpus"), "--out", str(out),
-                              "--workers", "1")
+    status, stdout, err = run(
+        capsys,
+        "prepare",
+        "--corpus",
+        "demo",
+        "--size",
+        "tiny",
+        "--root",
+        str(tmp_path / "corpus"),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    )
     assert status == 0, err
     assert "test: 5 utterances" in stdout and "train: 4 utterances" in stdout
     manifest = json.loads((out / "manifest.json").read_text())
@@ -31,8 +42,20 @@ def test_prepare_tiny_demo_corpus_end_to_end(capsys, tmp_path):
     assert float(np.max(targets["au_intensity"])) <= 5.0
     # Run again: everything is already there, nothing is redone.
     shards = {p: p.stat().st_mtime_ns for p in out.rglob("*.tfrecord")}
-    status, _, err = run(capsys, "prepare", "--corpus", "demo", "--size", "tiny",
-                         "--root", str(tmp_path / "corpus"), "--out", str(out), "--workers", "1")
+    status, _, err = run(
+        capsys,
+        "prepare",
+        "--corpus",
+        "demo",
+        "--size",
+        "tiny",
+        "--root",
+        str(tmp_path / "corpus"),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    )
     assert status == 0, err
     assert {p: p.stat().st_mtime_ns for p in shards} == shards
 
@@ -57,7 +80,17 @@ def test_prepare_unknown_test_speaker(capsys, tmp_path):
 
     root = tmp_path / "corpus"
     demo_corpus.render_corpus(root, demo_corpus.SIZES["tiny"], num_workers=1, progress=False)
-    status, _, err = run(capsys, "prepare", "--corpus", "grid", "--root", str(root),
-                         "--out", str(tmp_path / "out"), "--test-speakers", "s1,s99")
+    status, _, err = run(
+        capsys,
+        "prepare",
+        "--corpus",
+        "grid",
+        "--root",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+        "--test-speakers",
+        "s1,s99",
+    )
     assert_one_sentence_error(status, err)
     assert "s99" in err

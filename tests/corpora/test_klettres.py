@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from keras_autalk.media import audio
 from keras_autalk.corpora import klettres
 from keras_autalk.errors import AutalkError
+from keras_autalk.media import audio
 
 
 @pytest.fixture(scope="session")

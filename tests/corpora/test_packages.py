@@ -10,9 +10,20 @@ from keras_autalk.errors import AutalkError
 
 def test_deb_members_reads_an_ar_archive():
     body = b"hello"
-    deb = (b"!<arch>\n" + b"debian-binary/".ljust(16) + b"0".ljust(32) + b"5".ljust(10)
-           + b"`\n" + body + b"\n" + b"x.txt/".ljust(16) + b"0".ljust(32) + b"2".ljust(10)
-           + b"`\n" + b"ok")
+    deb = (
+        b"!<arch>\n"
+        + b"debian-binary/".ljust(16)
+        + b"0".ljust(32)
+        + b"5".ljust(10)
+        + b"`\n"
+        + body
+        + b"\n"
+        + b"x.txt/".ljust(16)
+        + b"0".ljust(32)
+        + b"2".ljust(10)
+        + b"`\n"
+        + b"ok"
+    )
     assert packages.deb_members(deb) == {"debian-binary": b"hello", "x.txt": b"ok"}
     with pytest.raises(AutalkError, match="not a Debian package"):
         packages.deb_members(b"<html>")
@@ -31,8 +42,9 @@ def test_a_cached_folder_is_filled_once_and_a_failed_fill_leaves_nothing(tmp_pat
     assert packages.cached_folder(folder, fill, "the source") == folder
     assert len(calls) == 1
     with pytest.raises(AutalkError, match="The empty package holds none of the files"):
-        packages.cached_folder(tmp_path / "cache" / "empty", lambda scratch, staging: 0,
-                               "the empty package")
+        packages.cached_folder(
+            tmp_path / "cache" / "empty", lambda scratch, staging: 0, "the empty package"
+        )
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["source"]
 
 
@@ -54,4 +66,4 @@ def test_a_machine_without_package_lists_still_downloads(tmp_path, monkeypatch):
             raise
         pytest.skip(f"the Debian registry cannot be reached here: {error}")
     assert deb.name.startswith("klettres-data_") and deb.stat().st_size > 30_000_000
-    assert not any(empty.glob("*Packages*"))   # the system's (here: empty) lists untouched
+    assert not any(empty.glob("*Packages*"))  # the system's (here: empty) lists untouched

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_autalk.media import ffmpeg
-from keras_autalk.media.au_labels import read_openface_csv, write_openface_csv
 from keras_autalk.corpora.readers import (
     Utterance,
     natural_key,
@@ -16,8 +14,10 @@ from keras_autalk.corpora.readers import (
     read_grid,
     read_tcd_timit,
 )
-from keras_autalk.media.video import read_video, video_info, write_video
 from keras_autalk.errors import AutalkError
+from keras_autalk.media import ffmpeg
+from keras_autalk.media.au_labels import read_openface_csv, write_openface_csv
+from keras_autalk.media.video import read_video, video_info, write_video
 
 FPS = 25
 NUM_FRAMES = 10
@@ -34,7 +34,7 @@ def moving_block_frames(seed=0):
     rng = np.random.default_rng(seed)
     frames = np.full((NUM_FRAMES, SIZE, SIZE, 3), 90, dtype=np.uint8)
     for index in range(NUM_FRAMES):
-        frames[index, 20:40, 4 + 3 * index:24 + 3 * index] = rng.integers(150, 255, 3)
+        frames[index, 20:40, 4 + 3 * index : 24 + 3 * index] = rng.integers(150, 255, 3)
     return frames
 
 
@@ -43,18 +43,45 @@ def media(tmp_path_factory):
     """One MP4 (write_video), one GRID-style MPG (MPEG-1 + MP2), one wav."""
     folder = tmp_path_factory.mktemp("media")
     duration = NUM_FRAMES / FPS
-    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(16000 * duration)) / 16000))
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(16000 * duration)) / 16000)
     mp4 = folder / "clip.mp4"
-    write_video(mp4, moving_block_frames(), FPS, audio=tone.astype(np.float32),
-                sample_rate=16000, preset="ultrafast")
+    write_video(
+        mp4,
+        moving_block_frames(),
+        FPS,
+        audio=tone.astype(np.float32),
+        sample_rate=16000,
+        preset="ultrafast",
+    )
     mpg = folder / "clip.mpg"
-    ffmpeg.run_ffmpeg([
-        "-y", "-f", "lavfi", "-i", f"testsrc=size={SIZE}x{SIZE}:rate={FPS}",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-        "-frames:v", str(NUM_FRAMES), "-t", str(duration),
-        "-c:v", "mpeg1video", "-q:v", "4", "-c:a", "mp2", "-b:a", "128k",
-        "-f", "mpeg", str(mpg),
-    ])
+    ffmpeg.run_ffmpeg(
+        [
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={SIZE}x{SIZE}:rate={FPS}",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-frames:v",
+            str(NUM_FRAMES),
+            "-t",
+            str(duration),
+            "-c:v",
+            "mpeg1video",
+            "-q:v",
+            "4",
+            "-c:a",
+            "mp2",
+            "-b:a",
+            "128k",
+            "-f",
+            "mpeg",
+            str(mpg),
+        ]
+    )
     wav = folder / "clip.wav"
     times = np.arange(int(25000 * duration)) / 25000  # GRID's audio_25k rate
     soundfile.write(wav, 0.3 * np.sin(2 * np.pi * 220 * times), 25000)
@@ -106,11 +133,18 @@ def grid_root(tmp_path_factory, media):
 def test_grid_pairs_video_align_audio_and_csv_per_speaker(grid_root):
     utterances = read_grid(grid_root)
     assert [u.key for u in utterances] == [
-        "s1/bbaf2n", "s1/lgaz8p", "s2/pwij3s", "s10/sbaa1a", "s10/sbaa2s"]
+        "s1/bbaf2n",
+        "s1/lgaz8p",
+        "s2/pwij3s",
+        "s10/sbaa1a",
+        "s10/sbaa2s",
+    ]
     by_key = {u.key: u for u in utterances}
     first = by_key["s1/bbaf2n"]
     assert first == Utterance(
-        corpus="grid", speaker="s1", utterance_id="bbaf2n",
+        corpus="grid",
+        speaker="s1",
+        utterance_id="bbaf2n",
         video_path=grid_root / "s1" / "bbaf2n.mpg",
         audio_path=grid_root / "audio_25k" / "s1" / "bbaf2n.wav",
         align_path=grid_root / "s1" / "align" / "bbaf2n.align",
@@ -151,9 +185,11 @@ def test_demo_corpus_reads_through_the_grid_reader(grid_root):
 
 def test_tcd_timit_reads_straightcam_of_volunteers_and_lipspeakers(tmp_path, media):
     root = tmp_path / "TCD-TIMIT"
-    for speaker, names in (("volunteers/01M", ("sa1", "sx10", "sa2")),
-                           ("volunteers/02F", ("si1000",)),
-                           ("lipspeakers/Lipspkr1", ("sa1",))):
+    for speaker, names in (
+        ("volunteers/01M", ("sa1", "sx10", "sa2")),
+        ("volunteers/02F", ("si1000",)),
+        ("lipspeakers/Lipspkr1", ("sa1",)),
+    ):
         for name in names:
             place(media["mp4"], root / speaker / "straightcam" / f"{name}.mp4")
     place(media["mp4"], root / "volunteers" / "01M" / "30degcam" / "sa1.mp4")
@@ -164,8 +200,12 @@ def test_tcd_timit_reads_straightcam_of_volunteers_and_lipspeakers(tmp_path, med
 
     utterances = read_tcd_timit(root)
     assert [u.key for u in utterances] == [
-        "lipspeakers/Lipspkr1/sa1", "volunteers/01M/sa1", "volunteers/01M/sa2",
-        "volunteers/01M/sx10", "volunteers/02F/si1000"]
+        "lipspeakers/Lipspkr1/sa1",
+        "volunteers/01M/sa1",
+        "volunteers/01M/sa2",
+        "volunteers/01M/sx10",
+        "volunteers/02F/si1000",
+    ]
     assert {u.corpus for u in utterances} == {"tcd-timit"}
     by_key = {u.key: u for u in utterances}
     sa1 = by_key["volunteers/01M/sa1"]
@@ -173,7 +213,8 @@ def test_tcd_timit_reads_straightcam_of_volunteers_and_lipspeakers(tmp_path, med
     assert sa1.audio_path == root / "volunteers" / "01M" / "straightcam" / "sa1.wav"
     assert sa1.align_path is None and sa1.au_csv_path is None
     assert by_key["volunteers/01M/sa2"].au_csv_path == (
-        root / "volunteers" / "01M" / "straightcam" / "au" / "sa2.csv")
+        root / "volunteers" / "01M" / "straightcam" / "au" / "sa2.csv"
+    )
     assert by_key["lipspeakers/Lipspkr1/sa1"].audio_path is None
     assert read_corpus("tcd-timit", root) == utterances
     assert video_info(by_key["volunteers/02F/si1000"].video_path).num_frames == NUM_FRAMES
@@ -195,8 +236,12 @@ def test_folder_reads_videos_recursively_with_speaker_from_folder(tmp_path, medi
 
     utterances = read_folder(root)
     assert [u.key for u in utterances] == [
-        "alice/intro", "alice/Outro", "bob/2023/talk.mkv", "bob/2023/talk.mpg",
-        "talks/solo"]
+        "alice/intro",
+        "alice/Outro",
+        "bob/2023/talk.mkv",
+        "bob/2023/talk.mpg",
+        "talks/solo",
+    ]
     by_key = {u.key: u for u in utterances}
     intro = by_key["alice/intro"]
     assert intro.corpus == "folder"

@@ -22,15 +22,30 @@ def fake_deb(files):
             info.size = len(body)
             archive.addfile(info, io.BytesIO(body))
     body = data.getvalue()
-    return (b"!<arch>\n" + b"data.tar/".ljust(16) + b"0".ljust(32)
-            + str(len(body)).encode().ljust(10) + b"`\n" + body + b"\n" * (len(body) % 2))
+    return (
+        b"!<arch>\n"
+        + b"data.tar/".ljust(16)
+        + b"0".ljust(32)
+        + str(len(body)).encode().ljust(10)
+        + b"`\n"
+        + body
+        + b"\n" * (len(body) % 2)
+    )
 
 
 def test_a_source_keeps_only_its_files_below_its_folder(tmp_path):
     prefix = speech_packages.SOURCES["asterisk-es"].prefix
     deb = tmp_path / "asterisk-prompt-es-co_1_all.deb"
-    deb.write_bytes(fake_deb({prefix + "hello.gsm": b"gsm", prefix + "digits/1.gsm": b"1",
-                              prefix + "notes.txt": b"x", "usr/share/doc/copyright": b"c"}))
+    deb.write_bytes(
+        fake_deb(
+            {
+                prefix + "hello.gsm": b"gsm",
+                prefix + "digits/1.gsm": b"1",
+                prefix + "notes.txt": b"x",
+                "usr/share/doc/copyright": b"c",
+            }
+        )
+    )
     folder = speech_packages.fetch("asterisk-es", tmp_path / "cache", download=lambda _: deb)
     kept = sorted(str(path.relative_to(folder)) for path in folder.rglob("*.gsm"))
     assert kept == ["digits/1.gsm", "hello.gsm"]
@@ -48,16 +63,24 @@ def test_training_and_evaluation_sources_are_apart():
 
 
 def test_a_sentence_is_cut_at_pauses_into_pieces_of_two_seconds_or_more():
-    phones = (("pau", 0.0, 0.3), ("a", 0.3, 1.5), ("pau", 1.5, 1.7), ("k", 1.7, 2.6),
-              ("pau", 2.6, 2.8), ("o", 2.8, 4.4), ("pau", 4.4, 4.6), ("m", 4.6, 6.2),
-              ("pau", 6.2, 6.5))
+    phones = (
+        ("pau", 0.0, 0.3),
+        ("a", 0.3, 1.5),
+        ("pau", 1.5, 1.7),
+        ("k", 1.7, 2.6),
+        ("pau", 2.6, 2.8),
+        ("o", 2.8, 4.4),
+        ("pau", 4.4, 4.6),
+        ("m", 4.6, 6.2),
+        ("pau", 6.2, 6.5),
+    )
     sentence = speech_packages.LabelledSentence("ru_0001", None, phones, "")
     pieces = speech_packages.festvox_chunks(sentence)
     assert [(round(a, 2), round(b, 2)) for a, b, _ in pieces] == [(0.0, 2.7), (2.7, 6.5)]
     first = pieces[0][2]
     assert first[0] == ("pau", 0.0, 0.3) and first[-1][0] == "pau"
-    assert pytest.approx(first[-1][2]) == 2.7   # the cut pause is split at its middle
-    assert pytest.approx(pieces[1][2][0][1]) == 0.0   # times restart in each piece
+    assert pytest.approx(first[-1][2]) == 2.7  # the cut pause is split at its middle
+    assert pytest.approx(pieces[1][2][0][1]) == 0.0  # times restart in each piece
 
 
 def test_festvox_ru_is_620_labelled_sentences_on_the_viseme_path(festvox_ru):
@@ -94,4 +117,4 @@ def test_the_energy_track_opens_with_speech_and_closes_in_silence():
     jaw = mouth[:, 0]
     assert mouth.shape == (50, 8)
     assert jaw[:24].max() == 0.0 and jaw[27:].min() > 0.6
-    assert np.all(mouth[:, 2:] == 0.0)   # no rounding or spreading without labels
+    assert np.all(mouth[:, 2:] == 0.0)  # no rounding or spreading without labels

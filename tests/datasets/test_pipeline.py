@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from keras_autalk.config import AutalkConfig, DataConfig, FaceConfig
-from keras_autalk.media import face
 from keras_autalk.datasets import pipeline, tfrecords
 from keras_autalk.errors import AutalkError
+from keras_autalk.media import face
 
 tf = tfrecords.tf
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -41,10 +41,13 @@ def indexed_example(utterance, num_frames):
     face_mask = np.ones(num_frames, np.float32)
     face_mask[NO_FACE.get(utterance, [])] = 0
     return {
-        "corpus": "demo", "speaker": "s1", "utterance_id": f"u{utterance}",
+        "corpus": "demo",
+        "speaker": "s1",
+        "utterance_id": f"u{utterance}",
         "frames": frames,
         "audio_features": np.broadcast_to(
-            index[:, None, None] + 1000 * utterance, (num_frames, 20, 80)).copy(),
+            index[:, None, None] + 1000 * utterance, (num_frames, 20, 80)
+        ).copy(),
         "waveform": np.zeros(num_frames * 640, np.float32),
         "au_intensity": np.broadcast_to(index[:, None] / 100, (num_frames, len(UNITS))).copy(),
         "au_mask": np.ones(num_frames, np.float32),
@@ -81,13 +84,18 @@ def all_examples(dataset):
         utterances, windows, identities, identity_utterances = trace(inputs, targets)
         audio = inputs["audio_features"].numpy()
         for k in range(len(utterances)):
-            rows.append({
-                "utterance": utterances[k], "window": windows[k], "identity": identities[k],
-                "identity_utterance": identity_utterances[k],
-                "audio": audio[k, :, 0, 0], "au": targets["au_intensity"].numpy()[k, :, 0],
-                "landmarks": targets["landmarks"].numpy()[k, :, 0, 0],
-                "face_mask": targets["face_mask"].numpy()[k],
-            })
+            rows.append(
+                {
+                    "utterance": utterances[k],
+                    "window": windows[k],
+                    "identity": identities[k],
+                    "identity_utterance": identity_utterances[k],
+                    "audio": audio[k, :, 0, 0],
+                    "au": targets["au_intensity"].numpy()[k, :, 0],
+                    "landmarks": targets["landmarks"].numpy()[k, :, 0, 0],
+                    "face_mask": targets["face_mask"].numpy()[k],
+                }
+            )
     return rows
 
 
@@ -143,9 +151,11 @@ def test_identity_frame_comes_from_the_same_video_far_from_the_window(shards):
 
 
 def test_frames_without_a_face_keep_face_mask_zero(shards):
-    rows = [row for row in all_examples(pipeline.make_dataset(shards, batch_size=1, seed=0,
-                                                              training=False))
-            if row["utterance"] == 2]
+    rows = [
+        row
+        for row in all_examples(pipeline.make_dataset(shards, batch_size=1, seed=0, training=False))
+        if row["utterance"] == 2
+    ]
     for row in rows:
         expected = [0.0 if index in NO_FACE[2] else 1.0 for index in row["window"]]
         np.testing.assert_array_equal(row["face_mask"], expected)
@@ -158,22 +168,25 @@ def test_evaluation_uses_every_non_overlapping_window_in_order(shards):
     rows = all_examples(dataset)
     starts = [(row["utterance"], row["window"][0]) for row in rows]
     # Files interleaved record by record (u0, u1, u2, u3), windows in order.
-    assert starts == [(0, 0), (0, 16), (0, 32), (1, 0), (1, 16), (2, 0), (2, 16), (2, 32),
-                      (3, 0)]
+    assert starts == [(0, 0), (0, 16), (0, 32), (1, 0), (1, 16), (2, 0), (2, 16), (2, 32), (3, 0)]
     again = all_examples(pipeline.make_dataset(shards, batch_size=4, training=False))
-    assert [(r["utterance"], r["window"][0], r["identity"]) for r in again] == \
-        [(r["utterance"], r["window"][0], r["identity"]) for r in rows]
+    assert [(r["utterance"], r["window"][0], r["identity"]) for r in again] == [
+        (r["utterance"], r["window"][0], r["identity"]) for r in rows
+    ]
 
 
 def test_training_drops_the_incomplete_last_batch(shards):
-    sizes = [int(t["frames"].shape[0]) for _, t in pipeline.make_dataset(shards, batch_size=4,
-                                                                         seed=0)]
+    sizes = [
+        int(t["frames"].shape[0]) for _, t in pipeline.make_dataset(shards, batch_size=4, seed=0)
+    ]
     assert sizes == [4, 4]
 
 
 def summary(dataset, epochs=1):
-    return [[(row["utterance"], row["window"][0], row["identity"]) for row in
-             all_examples(dataset)] for _ in range(epochs)]
+    return [
+        [(row["utterance"], row["window"][0], row["identity"]) for row in all_examples(dataset)]
+        for _ in range(epochs)
+    ]
 
 
 def test_same_seed_gives_the_same_examples_and_each_epoch_new_ones(shards):
@@ -185,8 +198,7 @@ def test_same_seed_gives_the_same_examples_and_each_epoch_new_ones(shards):
     assert first[0] != other[0]
 
 
-def test_augmentation_changes_colours_the_same_way_for_identity_and_frames(tmp_path,
-                                                                           grace_hopper):
+def test_augmentation_changes_colours_the_same_way_for_identity_and_frames(tmp_path, grace_hopper):
     found = face.find_face(grace_hopper)
     crop = face.align_face(grace_hopper, found.landmarks).crop
     example = indexed_example(0, 40)
@@ -198,8 +210,9 @@ def test_augmentation_changes_colours_the_same_way_for_identity_and_frames(tmp_p
     identity, frames = jittered[0]["identity_image"].numpy(), jittered[1]["frames"].numpy()
     for k in range(2):
         # The same still face everywhere: identity and frames stay equal.
-        np.testing.assert_allclose(frames[k], np.broadcast_to(identity[k], frames[k].shape),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            frames[k], np.broadcast_to(identity[k], frames[k].shape), atol=1e-6
+        )
     assert np.abs(identity - plain[0]["identity_image"].numpy()).mean() > 0.005
     assert np.abs(identity[0] - identity[1]).mean() > 0.002  # one draw per example
     assert identity.min() >= 0.0 and identity.max() <= 1.0
@@ -209,20 +222,22 @@ def test_audio_augmentation_changes_speed_with_the_frames_in_step(shards):
     from keras_autalk.datasets.audio_augment import AudioAugmentation
 
     faster = AudioAugmentation(speed_probability=1.0, speed_range=(1.25, 1.25))
-    rows = all_examples(pipeline.make_dataset(shards, batch_size=1, seed=2,
-                                              audio_augmentation=faster))
+    rows = all_examples(
+        pipeline.make_dataset(shards, batch_size=1, seed=2, audio_augmentation=faster)
+    )
     assert rows
     for row in rows:
         steps = set(np.diff(row["window"]))
-        assert steps <= {1, 2} and 2 in steps          # 16 output frames span 20 source frames
+        assert steps <= {1, 2} and 2 in steps  # 16 output frames span 20 source frames
         # Targets and frames stay together after the resampling.
         np.testing.assert_allclose(row["au"], row["window"] / 100, atol=1e-6)
         np.testing.assert_array_equal(row["landmarks"], row["window"])
         # The features were recomputed from the (silent) waveform, not the prepared ones.
         assert np.all(row["audio"] < 0)
     # Evaluation data is never augmented.
-    evaluation = all_examples(pipeline.make_dataset(shards, batch_size=1, training=False,
-                                                    audio_augmentation=faster))
+    evaluation = all_examples(
+        pipeline.make_dataset(shards, batch_size=1, training=False, audio_augmentation=faster)
+    )
     assert all(set(np.diff(row["window"])) == {1} for row in evaluation)
 
 
@@ -230,12 +245,15 @@ def test_audio_normalization_is_applied_per_utterance(shards):
     from keras_autalk.features import log_mel
 
     plain = all_examples(pipeline.make_dataset(shards, batch_size=1, training=False))
-    normalised = all_examples(pipeline.make_dataset(shards, batch_size=1, training=False,
-                                                    audio_normalization="utterance"))
+    normalised = all_examples(
+        pipeline.make_dataset(shards, batch_size=1, training=False, audio_normalization="utterance")
+    )
     for row, other in zip(plain, normalised):
-        features = np.broadcast_to(np.arange(LENGTHS[row["utterance"]], dtype=np.float32)
-                                   [:, None, None] + 1000 * row["utterance"], (
-                                       LENGTHS[row["utterance"]], 20, 80))
+        features = np.broadcast_to(
+            np.arange(LENGTHS[row["utterance"]], dtype=np.float32)[:, None, None]
+            + 1000 * row["utterance"],
+            (LENGTHS[row["utterance"]], 20, 80),
+        )
         expected = log_mel.normalize_features(features).numpy()[row["window"], 0, 0]
         np.testing.assert_allclose(other["audio"], expected, atol=1e-4)
         assert not np.allclose(other["audio"], row["audio"])
@@ -298,11 +316,15 @@ def test_works_with_mirrored_strategy_on_two_logical_cpus(shards):
     # Logical devices must be set before TensorFlow initialises its devices:
     # a fresh process.
     completed = subprocess.run(
-        [sys.executable, "-c", DISTRIBUTED_SCRIPT, json.dumps(shards)], cwd=REPO,
-        capture_output=True, text=True, timeout=300)
+        [sys.executable, "-c", DISTRIBUTED_SCRIPT, json.dumps(shards)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT")]
     assert lines, completed.stderr[-3000:]
-    result = json.loads(lines[0][len("RESULT"):])
+    result = json.loads(lines[0][len("RESULT") :])
     assert result["replicas"] == 2
     assert result["batches"], "no batch was produced"
     # 9 windows, global batch 4: two steps of 2 examples per replica.
@@ -322,9 +344,9 @@ def test_each_input_pipeline_of_a_multi_worker_run_reads_its_own_files(shards):
     seen = []
     for pipeline_id in range(2):
         context = tf.distribute.InputContext(
-            num_input_pipelines=2, input_pipeline_id=pipeline_id, num_replicas_in_sync=2)
-        dataset = pipeline.make_dataset(shards, batch_size=2, training=False,
-                                        input_context=context)
+            num_input_pipelines=2, input_pipeline_id=pipeline_id, num_replicas_in_sync=2
+        )
+        dataset = pipeline.make_dataset(shards, batch_size=2, training=False, input_context=context)
         rows = all_examples(dataset)
         assert all(int(t["frames"].shape[0]) <= 1 for _, t in dataset)  # 2 / 2 replicas
         seen.append({row["utterance"] for row in rows})

@@ -14,12 +14,12 @@ import soundfile
 from skimage import transform as sktransform
 
 from keras_autalk.config import AutalkConfig, DataConfig
-from keras_autalk.media import au_labels, face, photos
-from keras_autalk.features import log_mel
-from keras_autalk.datasets import prepare, tfrecords
 from keras_autalk.corpora.readers import Utterance
-from keras_autalk.media.video import write_video
+from keras_autalk.datasets import prepare, tfrecords
 from keras_autalk.errors import AutalkError
+from keras_autalk.features import log_mel
+from keras_autalk.media import au_labels, face, photos
+from keras_autalk.media.video import write_video
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -40,9 +40,11 @@ def talking_frames(num_frames=NUM_FRAMES, blank=(), shift=6.0):
         scale = 1.0 + 0.03 * np.sin(index / 5)
         offset = np.array([shift * np.sin(index / 7), shift * 0.7 * np.cos(index / 6)])
         transform = sktransform.SimilarityTransform(
-            scale=SIZE / 512 * scale, translation=offset - (scale - 1) * SIZE / 2)
-        warped = sktransform.warp(photo, transform.inverse, output_shape=(SIZE, SIZE),
-                                  preserve_range=True)
+            scale=SIZE / 512 * scale, translation=offset - (scale - 1) * SIZE / 2
+        )
+        warped = sktransform.warp(
+            photo, transform.inverse, output_shape=(SIZE, SIZE), preserve_range=True
+        )
         frames[index] = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
     return frames
 
@@ -82,8 +84,9 @@ def corpus(tmp_path_factory):
         folder = root / speaker
         folder.mkdir(exist_ok=True)
         path = folder / f"{name}.mp4"
-        write_video(path, frames, fps, audio=speech, sample_rate=SAMPLE_RATE,
-                    preset="ultrafast", crf=12)
+        write_video(
+            path, frames, fps, audio=speech, sample_rate=SAMPLE_RATE, preset="ultrafast", crf=12
+        )
         made[name] = Utterance("folder", speaker, name, path, **paths)
 
     seconds = NUM_FRAMES / FPS
@@ -91,8 +94,9 @@ def corpus(tmp_path_factory):
     video("talk2", good[::-1].copy(), speech_like(seconds, seed=1))
     video("gap", talking_frames(blank=BLANK), speech_like(seconds, seed=2))
     video("noaudio", good)
-    video("noface", np.full((NUM_FRAMES, SIZE, SIZE, 3), 90, np.uint8),
-          speech_like(seconds, seed=3))
+    video(
+        "noface", np.full((NUM_FRAMES, SIZE, SIZE, 3), 90, np.uint8), speech_like(seconds, seed=3)
+    )
     long_audio = root / "s1" / "longaudio.wav"
     soundfile.write(long_audio, speech_like(seconds + 1.0, seed=4), SAMPLE_RATE)
     video("longaudio", good, audio_path=long_audio)
@@ -170,13 +174,16 @@ def test_frames_without_a_face_are_masked_not_dropped(corpus):
     assert prepared.stats["face_detections"] >= 2
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("noaudio", "has no audio track"),
-    ("noface", "No face was found in any of the 30 frames"),
-    ("corrupt", "is not a readable media file"),
-    ("truncated", "is truncated"),
-    ("silent", "is silent"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("noaudio", "has no audio track"),
+        ("noface", "No face was found in any of the 30 frames"),
+        ("corrupt", "is not a readable media file"),
+        ("truncated", "is truncated"),
+        ("silent", "is silent"),
+    ],
+)
 def test_bad_videos_are_skipped_with_a_reason(corpus, name, reason):
     prepared = prepare.prepare_utterance(corpus[name])
     assert not prepared.ok and prepared.example is None
@@ -195,7 +202,7 @@ def test_shorter_audio_is_padded_with_silence_and_noted(corpus):
     assert prepared.ok
     waveform = prepared.example["waveform"]
     assert waveform.shape == (NUM_FRAMES * SAMPLE_RATE // FPS,)
-    assert np.all(waveform[-int(0.35 * SAMPLE_RATE):] == 0)
+    assert np.all(waveform[-int(0.35 * SAMPLE_RATE) :] == 0)
     assert any("0.40 s shorter than the video" in note for note in prepared.notes)
 
 
@@ -216,8 +223,9 @@ def test_openface_csv_labels_are_used_and_a_bad_csv_is_masked(corpus, tmp_path):
     utterance = dataclasses.replace(corpus["talk"], au_csv_path=good_csv)
     prepared = prepare.prepare_utterance(utterance)
     assert prepared.stats["au_source"] == "openface"
-    np.testing.assert_allclose(prepared.example["au_intensity"][success > 0],
-                               intensity[success > 0], atol=1e-5)
+    np.testing.assert_allclose(
+        prepared.example["au_intensity"][success > 0], intensity[success > 0], atol=1e-5
+    )
     np.testing.assert_array_equal(prepared.example["au_mask"], success)
 
     bad_csv = tmp_path / "bad.csv"
@@ -242,8 +250,9 @@ def test_geometric_estimator_labels_frames_with_a_face(corpus, tmp_path):
     mask = prepared.example["au_mask"]
     np.testing.assert_array_equal(mask, prepared.example["face_mask"])
     found = prepared.example["landmarks"][mask > 0]
-    np.testing.assert_allclose(prepared.example["au_intensity"][mask > 0],
-                               estimator.predict(found), atol=1e-5)
+    np.testing.assert_allclose(
+        prepared.example["au_intensity"][mask > 0], estimator.predict(found), atol=1e-5
+    )
     assert np.all(prepared.example["au_intensity"][mask == 0] == 0)
 
 
@@ -253,7 +262,8 @@ def test_geometric_estimator_labels_frames_with_a_face(corpus, tmp_path):
 
 def small_config(per_shard=2):
     return dataclasses.replace(
-        AutalkConfig(), data=dataclasses.replace(DataConfig(), utterances_per_shard=per_shard))
+        AutalkConfig(), data=dataclasses.replace(DataConfig(), utterances_per_shard=per_shard)
+    )
 
 
 def split_by_name(utterance):
@@ -267,8 +277,9 @@ CORPUS_NAMES = ("talk", "talk2", "gap", "noaudio", "corrupt", "other")
 def prepared_corpus(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared")
     utterances = [corpus[name] for name in CORPUS_NAMES]
-    manifest = prepare.prepare_corpus(utterances, out, small_config(), split_fn=split_by_name,
-                                      num_workers=1, progress=False)
+    manifest = prepare.prepare_corpus(
+        utterances, out, small_config(), split_fn=split_by_name, num_workers=1, progress=False
+    )
     return out, manifest
 
 
@@ -277,8 +288,11 @@ def test_corpus_is_written_as_shards_reports_and_manifest(prepared_corpus):
     shards = sorted(str(p.relative_to(out)) for p in out.rglob("*.tfrecord"))
     # s1 train: [talk, gap] [noaudio] -> the second chunk has no example, so
     # no file (its part report records that); s1 test: [talk2]; s2: [corrupt, other].
-    assert shards == ["test/s1-00000.tfrecord", "train/s1-00000.tfrecord",
-                      "train/s2-00000.tfrecord"]
+    assert shards == [
+        "test/s1-00000.tfrecord",
+        "train/s1-00000.tfrecord",
+        "train/s2-00000.tfrecord",
+    ]
     counts = [tfrecords.count_records(out / p) for p in shards]
     assert counts == [1, 2, 1]
     empty_part = json.loads((out / "reports/shards/train/s1-00001.json").read_text())
@@ -308,8 +322,9 @@ def test_shard_records_equal_the_prepared_examples(prepared_corpus, talk):
     parsed = tfrecords.parse_example(records[0])
     assert parsed["utterance_id"].numpy() == b"talk"
     np.testing.assert_allclose(parsed["landmarks"].numpy(), talk.example["landmarks"], atol=1e-4)
-    np.testing.assert_allclose(parsed["audio_features"].numpy(),
-                               talk.example["audio_features"], atol=1e-5)
+    np.testing.assert_allclose(
+        parsed["audio_features"].numpy(), talk.example["audio_features"], atol=1e-5
+    )
     decoded = parsed["frames"].numpy().astype(np.float64)
     assert np.abs(decoded - talk.example["frames"]).mean() < 2.0  # JPEG at quality 95
 
@@ -324,8 +339,9 @@ def test_rerun_keeps_finished_shards_and_redoes_missing_ones(prepared_corpus, co
     (out / "train" / ".s2-00000.abc123.partial.tfrecord").write_bytes(b"half a shard")
     (out / "reports" / ".s2.abc123.partial.json").write_text("{")
     utterances = [corpus[name] for name in CORPUS_NAMES]
-    again = prepare.prepare_corpus(utterances, out, small_config(), split_fn=split_by_name,
-                                   num_workers=1, progress=False)
+    again = prepare.prepare_corpus(
+        utterances, out, small_config(), split_fn=split_by_name, num_workers=1, progress=False
+    )
     assert kept.stat().st_mtime_ns == kept_mtime
     assert tfrecords.count_records(lost) == 1
     assert not [p for p in out.rglob(".*")]
@@ -350,9 +366,19 @@ def test_killed_run_resumes_where_it_stopped(corpus, tmp_path):
     out = tmp_path / "prepared"
     names = ["talk", "talk2", "gap", "other", "longaudio", "fps30", "shortaudio"]
     listing = tmp_path / "utterances.json"
-    listing.write_text(json.dumps([
-        [corpus[n].speaker, corpus[n].utterance_id, str(corpus[n].video_path),
-         str(corpus[n].audio_path) if corpus[n].audio_path else None] for n in names]))
+    listing.write_text(
+        json.dumps(
+            [
+                [
+                    corpus[n].speaker,
+                    corpus[n].utterance_id,
+                    str(corpus[n].video_path),
+                    str(corpus[n].audio_path) if corpus[n].audio_path else None,
+                ]
+                for n in names
+            ]
+        )
+    )
     script = f"""
 import dataclasses, json, pathlib
 from keras_autalk.config import AutalkConfig, DataConfig
@@ -366,8 +392,12 @@ if __name__ == "__main__":
     prepare.prepare_corpus(utterances, {str(out)!r}, config, num_workers=2, progress=False)
 """
     (tmp_path / "run.py").write_text(script)
-    process = subprocess.Popen([sys.executable, str(tmp_path / "run.py")], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(tmp_path / "run.py")],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     try:
         while time.time() < deadline and process.poll() is None:
@@ -381,8 +411,7 @@ if __name__ == "__main__":
     assert len(workers) >= 2
     # The worker processes notice their parent is gone and stop.
     deadline = time.time() + 10
-    while time.time() < deadline and any(pathlib.Path(f"/proc/{pid}").exists()
-                                         for pid in workers):
+    while time.time() < deadline and any(pathlib.Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if pathlib.Path(f"/proc/{pid}").exists()]
     finished = {p.name: p.stat().st_mtime_ns for p in out.glob("train/*.tfrecord")}
@@ -404,8 +433,9 @@ if __name__ == "__main__":
 def test_two_worker_processes_write_the_same_records(corpus, prepared_corpus, tmp_path):
     reference, _ = prepared_corpus
     utterances = [corpus[name] for name in CORPUS_NAMES]
-    manifest = prepare.prepare_corpus(utterances, tmp_path, small_config(),
-                                      split_fn=split_by_name, num_workers=2, progress=False)
+    manifest = prepare.prepare_corpus(
+        utterances, tmp_path, small_config(), split_fn=split_by_name, num_workers=2, progress=False
+    )
     assert manifest["splits"]["train"]["examples"] == 3
     for path in sorted(reference.rglob("*.tfrecord")):
         mine = list(tfrecords.tf.data.TFRecordDataset(str(tmp_path / path.relative_to(reference))))
@@ -414,17 +444,20 @@ def test_two_worker_processes_write_the_same_records(corpus, prepared_corpus, tm
         for first, second in zip(mine, theirs):
             a, b = tfrecords.parse_example(first), tfrecords.parse_example(second)
             np.testing.assert_array_equal(a["frames"].numpy(), b["frames"].numpy())
-            np.testing.assert_allclose(a["audio_features"].numpy(),
-                                       b["audio_features"].numpy(), atol=1e-4)
+            np.testing.assert_allclose(
+                a["audio_features"].numpy(), b["audio_features"].numpy(), atol=1e-4
+            )
 
 
 def test_work_shards_split_speakers_between_machines(corpus, tmp_path):
     utterances = [corpus["talk"], corpus["other"]]
-    first = prepare.prepare_corpus(utterances, tmp_path, num_shards=2, shard_index=0,
-                                   num_workers=1, progress=False)
+    first = prepare.prepare_corpus(
+        utterances, tmp_path, num_shards=2, shard_index=0, num_workers=1, progress=False
+    )
     assert first["speakers"] == ["s1"] and first["complete"] is False
-    second = prepare.prepare_corpus(utterances, tmp_path, num_shards=2, shard_index=1,
-                                    num_workers=1, progress=False)
+    second = prepare.prepare_corpus(
+        utterances, tmp_path, num_shards=2, shard_index=1, num_workers=1, progress=False
+    )
     assert second["speakers"] == ["s1", "s2"] and second["complete"] is True
     assert second["splits"]["train"]["examples"] == 2
 
@@ -435,8 +468,9 @@ def test_bad_arguments_are_refused_in_one_sentence(corpus, tmp_path):
     with pytest.raises(AutalkError, match="shard_index"):
         prepare.prepare_corpus([corpus["talk"]], tmp_path, num_shards=2, shard_index=2)
     with pytest.raises(AutalkError, match="split"):
-        prepare.prepare_corpus([corpus["talk"]], tmp_path, split_fn=lambda u: "a/b",
-                               num_workers=1, progress=False)
+        prepare.prepare_corpus(
+            [corpus["talk"]], tmp_path, split_fn=lambda u: "a/b", num_workers=1, progress=False
+        )
 
 
 def test_speaker_file_names_are_safe():
@@ -463,14 +497,19 @@ def test_crop_of_a_large_frame_is_anti_aliased_and_in_place(grace_hopper):
     reference = prepare.crop_face(grace_hopper, matrix, 128).astype(np.float64)
     # The same photo 3x larger (an HD video's face): the crop must land on
     # the same pixels, without the aliasing a plain bilinear warp gives.
-    large = sktransform.rescale(grace_hopper, 3, channel_axis=-1, order=1,
-                                preserve_range=True).astype(np.uint8)
+    large = sktransform.rescale(
+        grace_hopper, 3, channel_axis=-1, order=1, preserve_range=True
+    ).astype(np.uint8)
     scale_up = np.array([[3.0, 0, 1.0], [0, 3.0, 1.0]])  # x_large = 3 x + 1
     large_matrix = matrix @ np.vstack([face.invert_transform(scale_up), [0, 0, 1]])
     crop = prepare.crop_face(large, large_matrix, 128).astype(np.float64)
     shift = phase_cross_correlation(reference.mean(-1), crop.mean(-1), upsample_factor=20)[0]
     assert np.abs(shift).max() <= 0.25
     inverse = np.vstack([face.invert_transform(large_matrix), [0, 0, 1]])
-    plain = sktransform.warp(large, sktransform.AffineTransform(matrix=inverse),
-                             output_shape=(128, 128), preserve_range=True)
+    plain = sktransform.warp(
+        large,
+        sktransform.AffineTransform(matrix=inverse),
+        output_shape=(128, 128),
+        preserve_range=True,
+    )
     assert np.abs(crop - reference).mean() < np.abs(plain - reference).mean()

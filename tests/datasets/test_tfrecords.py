@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from keras_autalk.media import face
 from keras_autalk.datasets import tfrecords
 from keras_autalk.errors import AutalkError
+from keras_autalk.media import face
 from tests.conftest import files_in
 
 tf = tfrecords.tf
@@ -15,7 +15,7 @@ UNITS = (10, 14, 20, 25, 26)
 
 def psnr(first, second):
     error = np.mean((first.astype(np.float64) - second.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / error)
+    return 10 * np.log10(255.0**2 / error)
 
 
 @pytest.fixture(scope="module")
@@ -83,22 +83,27 @@ def test_parse_works_in_graph_mode(record):
 def test_already_encoded_jpegs_are_stored_as_given(example):
     jpegs = [tfrecords.encode_jpeg(frame, quality=50) for frame in example["frames"]]
     parsed = tfrecords.parse_example(
-        tfrecords.encode_example(dict(example, frames=jpegs)), decode_frames=False)
+        tfrecords.encode_example(dict(example, frames=jpegs)), decode_frames=False
+    )
     assert [bytes(jpeg) for jpeg in parsed["frames"].numpy()] == jpegs
 
 
 def test_waveform_is_clipped_to_int16(example):
     loud = dict(example, waveform=np.array([2.0, -2.0, 0.5], np.float32))
     parsed = tfrecords.parse_example(tfrecords.encode_example(loud))
-    np.testing.assert_allclose(parsed["waveform"].numpy(), [32767 / 32768, -1.0, 0.5],
-                               atol=1 / 32768)
+    np.testing.assert_allclose(
+        parsed["waveform"].numpy(), [32767 / 32768, -1.0, 0.5], atol=1 / 32768
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"landmarks": np.zeros((NUM_FRAMES - 1, 68, 2))}, "landmarks has shape"),
-    ({"au_intensity": np.zeros((NUM_FRAMES, 3))}, "au_intensity has shape"),
-    ({"num_frames": NUM_FRAMES + 1}, "num_frames="),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"landmarks": np.zeros((NUM_FRAMES - 1, 68, 2))}, "landmarks has shape"),
+        ({"au_intensity": np.zeros((NUM_FRAMES, 3))}, "au_intensity has shape"),
+        ({"num_frames": NUM_FRAMES + 1}, "num_frames="),
+    ],
+)
 def test_inconsistent_examples_are_refused(example, change, message):
     with pytest.raises(AutalkError, match=message):
         tfrecords.encode_example(dict(example, **change))
@@ -115,8 +120,10 @@ def test_write_shard_writes_every_record(tmp_path, example, record):
     assert tfrecords.write_shard(path, [record, example, record]) == 3
     assert tfrecords.count_records(path) == 3
     assert files_in(tmp_path) == ["s1-00000.tfrecord"]
-    ids = [tfrecords.parse_example(r, decode_frames=False)["utterance_id"].numpy()
-           for r in tf.data.TFRecordDataset(str(path))]
+    ids = [
+        tfrecords.parse_example(r, decode_frames=False)["utterance_id"].numpy()
+        for r in tf.data.TFRecordDataset(str(path))
+    ]
     assert ids == [b"bbaf2n"] * 3
 
 

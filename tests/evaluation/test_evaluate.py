@@ -17,12 +17,23 @@ from tests.test_cli import assert_one_sentence_error, run
 
 def tiny_talker():
     keras.utils.set_random_seed(3)
-    config = model_config("small", encoder_filters=(8, 8, 16, 16), decoder_filters=(16, 16, 8, 8),
-                          discriminator_filters=(8, 16), au_classifier_filters=(8, 16),
-                          fusion_channels=32, fusion_dilations=(1, 2), dropout=0.0)
+    config = model_config(
+        "small",
+        encoder_filters=(8, 8, 16, 16),
+        decoder_filters=(16, 16, 8, 8),
+        discriminator_filters=(8, 16),
+        au_classifier_filters=(8, 16),
+        fusion_channels=32,
+        fusion_dilations=(1, 2),
+        dropout=0.0,
+    )
     model = AUTalker(config)
-    model({"identity_image": np.zeros((1, 128, 128, 3), "float32"),
-           "audio_features": np.zeros((1, 4, 20, 80), "float32")})
+    model(
+        {
+            "identity_image": np.zeros((1, 128, 128, 3), "float32"),
+            "audio_features": np.zeros((1, 4, 20, 80), "float32"),
+        }
+    )
     return model
 
 
@@ -48,9 +59,14 @@ def report(prepared, talker_file, classifier_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("evaluation")
     classifier = load_au_classifier(classifier_file)
     result = evaluation.evaluate(
-        {"tiny": evaluation.load_talker(talker_file)}, prepared, out, au_classifier=classifier,
-        settings=evaluation.EvaluationSettings(max_utterances=2), progress=False,
-        log=lambda *_: None)
+        {"tiny": evaluation.load_talker(talker_file)},
+        prepared,
+        out,
+        au_classifier=classifier,
+        settings=evaluation.EvaluationSettings(max_utterances=2),
+        progress=False,
+        log=lambda *_: None,
+    )
     return result, out
 
 
@@ -61,9 +77,9 @@ def test_identity_frame_is_the_most_closed_mouth_with_a_face():
 
 
 def test_model_specs_are_named_after_their_run_folder_or_given_names():
-    assert evaluation.parse_model_specs(["runs/full/talker.keras", "conv=x/talker.keras",
-                                         "demo"]) == {
-        "full": "runs/full/talker.keras", "conv": "x/talker.keras", "demo": "demo"}
+    assert evaluation.parse_model_specs(
+        ["runs/full/talker.keras", "conv=x/talker.keras", "demo"]
+    ) == {"full": "runs/full/talker.keras", "conv": "x/talker.keras", "demo": "demo"}
     with pytest.raises(evaluation.AutalkError, match="Two rows"):
         evaluation.parse_model_specs(["a/talker.keras", "a=b.keras"])
     with pytest.raises(evaluation.AutalkError, match="Two rows"):
@@ -71,10 +87,17 @@ def test_model_specs_are_named_after_their_run_folder_or_given_names():
 
 
 def test_markdown_table_marks_exact_ground_truth_and_missing_values():
-    table = evaluation.markdown_table({"split": "test", "utterances": 2, "frames": 150,
-                                       "systems": {
-                                           "full": {"mean": {"psnr": 31.234, "lse_c": 2.5}},
-                                           "ground truth": {"mean": {"psnr": 100.0}}}})
+    table = evaluation.markdown_table(
+        {
+            "split": "test",
+            "utterances": 2,
+            "frames": 150,
+            "systems": {
+                "full": {"mean": {"psnr": 31.234, "lse_c": 2.5}},
+                "ground truth": {"mean": {"psnr": 100.0}},
+            },
+        }
+    )
     lines = table.splitlines()
     assert lines[2] == "| system | PSNR (dB) | LSE-C |"
     assert lines[4] == "| full | 31.23 | 2.500 |"
@@ -113,23 +136,33 @@ def test_baselines_score_what_they_are(report):
     assert static["psnr"] < truth["psnr"]
 
 
-def test_evaluate_cli_writes_the_table(prepared, talker_file, classifier_file, tmp_path,
-                                       capsys):
+def test_evaluate_cli_writes_the_table(prepared, talker_file, classifier_file, tmp_path, capsys):
     out = tmp_path / "eval"
     status, stdout, stderr = run(
-        capsys, "evaluate", "--prepared", str(prepared), "--model", f"tiny={talker_file}",
-        "--au-classifier", str(classifier_file), "--max-utterances", "1", "--no-baselines",
-        "-o", str(out))
+        capsys,
+        "evaluate",
+        "--prepared",
+        str(prepared),
+        "--model",
+        f"tiny={talker_file}",
+        "--au-classifier",
+        str(classifier_file),
+        "--max-utterances",
+        "1",
+        "--no-baselines",
+        "-o",
+        str(out),
+    )
     assert status == 0, stderr
     assert "| tiny |" in stdout
     assert json.loads((out / "metrics.json").read_text())["utterances"] == 1
 
 
 @pytest.mark.parametrize("case", ["no_prepared", "no_model", "not_a_talker", "no_parent"])
-def test_evaluate_cli_bad_input_is_one_sentence(case, prepared, talker_file, classifier_file,
-                                                tmp_path, capsys):
-    args = {"--prepared": str(prepared), "--model": str(talker_file),
-            "-o": str(tmp_path / "eval")}
+def test_evaluate_cli_bad_input_is_one_sentence(
+    case, prepared, talker_file, classifier_file, tmp_path, capsys
+):
+    args = {"--prepared": str(prepared), "--model": str(talker_file), "-o": str(tmp_path / "eval")}
     if case == "no_prepared":
         args["--prepared"] = str(tmp_path / "missing")
     elif case == "no_model":
@@ -138,8 +171,7 @@ def test_evaluate_cli_bad_input_is_one_sentence(case, prepared, talker_file, cla
         args["--model"] = str(classifier_file)
     else:
         args["-o"] = str(tmp_path / "missing" / "eval")
-    status, _, stderr = run(capsys, "evaluate",
-                            *[item for pair in args.items() for item in pair])
+    status, _, stderr = run(capsys, "evaluate", *[item for pair in args.items() for item in pair])
     assert_one_sentence_error(status, stderr)
     assert not (tmp_path / "eval" / "metrics.json").exists()
 
@@ -165,9 +197,13 @@ def test_run_talker_normalises_the_features_of_a_normalising_model():
     image = rng.uniform(size=(128, 128, 3)).astype(np.float32)
     features = (rng.normal(size=(12, 20, 80)) - 4).astype(np.float32)
     frames, au_intensity = evaluation.run_talker(talker, image, features)
-    expected = talker({"identity_image": image[None],
-                       "audio_features": log_mel.normalize_features(features)[None]},
-                      training=False)
+    expected = talker(
+        {
+            "identity_image": image[None],
+            "audio_features": log_mel.normalize_features(features)[None],
+        },
+        training=False,
+    )
     np.testing.assert_allclose(au_intensity, np.asarray(expected["au_intensity"])[0], atol=1e-5)
     np.testing.assert_allclose(frames, np.asarray(expected["frames"])[0], atol=1e-5)
     # A constant shift of every log-mel value (a gain) is normalised away.

@@ -8,9 +8,9 @@ from skimage import filters
 from skimage.metrics import structural_similarity
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.media import face
 from keras_autalk.errors import AutalkError, NoFaceError
 from keras_autalk.evaluation import metrics
+from keras_autalk.media import face
 from keras_autalk.models import losses
 
 
@@ -66,8 +66,13 @@ def test_ssim_matches_scikit_image(rng):
     pairs = [(noisy, photo), (blurred, photo), (random, rng.random((40, 56, 3)))]
     for generated, reference in pairs:
         expected = structural_similarity(
-            generated, reference, gaussian_weights=True, sigma=1.5,
-            use_sample_covariance=False, data_range=1, channel_axis=-1,
+            generated,
+            reference,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1,
+            channel_axis=-1,
         )
         assert abs(metrics.ssim(generated, reference) - expected) < 1e-4
     batch = metrics.ssim(np.stack([noisy, blurred]), np.stack([photo, photo]))
@@ -175,8 +180,11 @@ def test_crop_landmarks_follow_an_opening_mouth(aligned):
     source_rows = np.where(rows > mouth_top, mouth_top + (rows - mouth_top) / 1.15, rows)
     grid_rows, grid_cols = np.meshgrid(source_rows, np.arange(128.0), indexing="ij")
     stretched = np.stack(
-        [ndimage.map_coordinates(crop[..., c], [grid_rows, grid_cols], order=1, mode="nearest")
-         for c in range(3)], axis=-1,
+        [
+            ndimage.map_coordinates(crop[..., c], [grid_rows, grid_cols], order=1, mode="nearest")
+            for c in range(3)
+        ],
+        axis=-1,
     )
     landmarks, _ = metrics.crop_landmarks(np.stack([crop, stretched]))
     chin_drop = landmarks[1, 57, 1] - landmarks[0, 57, 1]  # lower-lip bottom
@@ -193,7 +201,7 @@ def ramp_image(steps, contrast, size=128, column=30, falling=False):
     low = 100.0
     profile = np.full(size, low + contrast)
     profile[: column + 1] = low
-    profile[column: column + steps + 1] = np.linspace(low, low + contrast, steps + 1)
+    profile[column : column + steps + 1] = np.linspace(low, low + contrast, steps + 1)
     image = np.repeat(np.broadcast_to(profile, (size, size))[..., None], 3, axis=-1) / 255.0
     return image[:, ::-1] if falling else image
 
@@ -217,8 +225,8 @@ def test_edge_width_of_a_linear_ramp(steps, falling):
         (2, 120.0, 1.0),  # P = 0.21 against w_JNB 3
         (3, 120.0, 1.0),  # exactly w_JNB: P = 0.632, binned to 63 %: still sharp
         (4, 120.0, 0.0),  # P = 0.94
-        (4, 40.0, 1.0),   # low contrast, w_JNB 5: P = 0.36
-        (6, 40.0, 0.0),   # P = 0.85
+        (4, 40.0, 1.0),  # low contrast, w_JNB 5: P = 0.36
+        (6, 40.0, 0.0),  # P = 0.85
     ],
 )
 def test_cpbd_of_step_edges(steps, contrast, expected):
@@ -246,8 +254,9 @@ def test_cpbd_falls_with_blur(astronaut, region):
     assert values[0] > values[1] > values[2] >= values[3]
     assert values[1] < 0.1 and values[2] == values[3] == 0.0
     if region == "photo":
-        finer = [metrics.cpbd(filters.gaussian(image, sigma=s, channel_axis=-1))
-                 for s in (0.5, 1.0, 1.5)]
+        finer = [
+            metrics.cpbd(filters.gaussian(image, sigma=s, channel_axis=-1)) for s in (0.5, 1.0, 1.5)
+        ]
         assert values[0] > finer[0] > finer[1] > finer[2] > 0.0
     batch = metrics.cpbd(np.stack([image, image])[:, :128, :128])
     assert batch.shape == (2,) and batch[0] == batch[1]
@@ -347,19 +356,23 @@ def test_keras_metrics_match_numpy(rng):
     ssim_metric.update_state(frames, generated)
     # float32 against float64: within 1e-3 dB and 1e-4.
     assert float(psnr_metric.result()) == pytest.approx(
-        metrics.psnr(generated, frames).mean(), abs=1e-3)
+        metrics.psnr(generated, frames).mean(), abs=1e-3
+    )
     assert float(ssim_metric.result()) == pytest.approx(
-        metrics.ssim(generated, frames).mean(), abs=1e-4)
+        metrics.ssim(generated, frames).mean(), abs=1e-4
+    )
     weights = np.zeros((2, 3))
     weights[0, 1] = 1.0
     weighted = metrics.SSIMMetric()
     weighted.update_state(frames, generated, sample_weight=weights)
     assert float(weighted.result()) == pytest.approx(
-        metrics.ssim(generated[0, 1], frames[0, 1]), abs=1e-4)
+        metrics.ssim(generated[0, 1], frames[0, 1]), abs=1e-4
+    )
     restored = metrics.PSNRMetric.from_config(metrics.PSNRMetric(max_value=255.0).get_config())
     restored.update_state(frames * 255.0, generated * 255.0)
     assert float(restored.result()) == pytest.approx(
-        metrics.psnr(generated, frames).mean(), abs=1e-3)
+        metrics.psnr(generated, frames).mean(), abs=1e-3
+    )
 
 
 def test_face_embeddings_from_given_landmarks_equal_a_fresh_search(astronaut):
@@ -368,6 +381,7 @@ def test_face_embeddings_from_given_landmarks_equal_a_fresh_search(astronaut):
     given = metrics.face_embeddings([astronaut], aligned=False, landmarks=[found.landmarks])
     np.testing.assert_allclose(given, searched, atol=1e-9)
     # Landmarks of another place give another descriptor: they are really used.
-    moved = metrics.face_embeddings([astronaut], aligned=False,
-                                    landmarks=[found.landmarks + [40.0, 0.0]])
+    moved = metrics.face_embeddings(
+        [astronaut], aligned=False, landmarks=[found.landmarks + [40.0, 0.0]]
+    )
     assert np.linalg.norm(moved - searched) > 0.05

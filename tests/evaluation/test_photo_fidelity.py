@@ -26,7 +26,8 @@ def test_a_blurred_mouth_reads_as_less_sharp_and_the_eyes_do_not_notice(hopper):
     blurred = photo.copy()
     left, top, right, bottom = photo_fidelity.mouth_box(landmarks)
     blurred[top:bottom, left:right] = scipy.ndimage.gaussian_filter(
-        photo[top:bottom, left:right], sigma=(2, 2, 0))
+        photo[top:bottom, left:right], sigma=(2, 2, 0)
+    )
     assert photo_fidelity.sharpness_ratio(blurred, photo, landmarks) < 0.5
     assert photo_fidelity.eye_region_psnr(blurred, photo, landmarks) == float("inf")
 

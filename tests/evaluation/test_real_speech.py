@@ -7,12 +7,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_autalk.inference import generate
 from keras_autalk.corpora import klettres
 from keras_autalk.errors import AutalkError
-from keras_autalk.evaluation import real_speech
-from keras_autalk.evaluation import lip_sync
-from keras_autalk.evaluation import speech_tracks
+from keras_autalk.evaluation import lip_sync, real_speech, speech_tracks
+from keras_autalk.inference import generate
 from tests.test_cli import assert_one_sentence_error, run
 
 RATE = 16000
@@ -35,27 +33,33 @@ def smooth_noise(length, seed):
 
 
 def test_lip_opening_is_the_inner_lip_gap_over_the_eye_distance():
-    assert lip_sync.lip_opening(face_landmarks(gap=2.0, eye_distance=10.0)) == \
-        pytest.approx(0.2)
+    assert lip_sync.lip_opening(face_landmarks(gap=2.0, eye_distance=10.0)) == pytest.approx(0.2)
     # The size and place of the face in the frame do not matter.
-    assert lip_sync.lip_opening(face_landmarks(2.0, 10.0, scale=3.5, shift=(40, -7))) == \
-        pytest.approx(0.2)
+    assert lip_sync.lip_opening(
+        face_landmarks(2.0, 10.0, scale=3.5, shift=(40, -7))
+    ) == pytest.approx(0.2)
     closed_then_open = np.stack([face_landmarks(gap=0.0), face_landmarks(gap=5.0)])
     np.testing.assert_allclose(lip_sync.lip_opening(closed_then_open), [0.0, 0.5])
 
 
 def test_rms_envelope_and_frame_labels_follow_the_frames():
     waveform = np.concatenate([np.full(640, 0.5), -np.full(640, 0.25), np.zeros(320)])
-    np.testing.assert_allclose(lip_sync.rms_envelope(waveform, 4, RATE, 25),
-                               [0.5, 0.25, 0.0, 0.0])  # frame 3 lies past the audio
+    np.testing.assert_allclose(
+        lip_sync.rms_envelope(waveform, 4, RATE, 25), [0.5, 0.25, 0.0, 0.0]
+    )  # frame 3 lies past the audio
     labels = np.zeros(1600, bool)
     labels[640:1000] = True  # 360 of frame 1's 640 samples: more than half
     assert list(lip_sync.frame_labels(labels, 3, RATE, 25)) == [False, True, False]
 
 
 def test_segment_labels_mark_the_words_not_the_silences():
-    segments = [(0.0, 0.2, "sil"), (0.2, 0.4, "bin"), (0.4, 0.48, "sp"), (0.48, 0.6, "blue"),
-                (0.6, 0.8, "sil")]
+    segments = [
+        (0.0, 0.2, "sil"),
+        (0.2, 0.4, "bin"),
+        (0.4, 0.48, "sp"),
+        (0.48, 0.6, "blue"),
+        (0.6, 0.8, "sil"),
+    ]
     labels = lip_sync.segment_labels(segments, 0.8, 25)
     assert len(labels) == 20
     assert list(np.flatnonzero(labels)) == [5, 6, 7, 8, 9, 12, 13, 14]
@@ -129,9 +133,10 @@ def test_build_track_joins_recordings_with_seeded_pauses(tone_recordings):
     speech_lengths = [length for speaking, length in pieces if speaking]
     assert all(length <= 0.9 * RATE + 320 for length in speech_lengths)
     start = pieces[0][1]
-    first = track.waveform[start:start + speech_lengths[0]]
-    assert 20 * np.log10(np.sqrt(np.mean(first.astype(np.float64) ** 2))) == \
-        pytest.approx(-20.0, abs=0.01)
+    first = track.waveform[start : start + speech_lengths[0]]
+    assert 20 * np.log10(np.sqrt(np.mean(first.astype(np.float64) ** 2))) == pytest.approx(
+        -20.0, abs=0.01
+    )
     same = speech_tracks.build_track(tone_recordings, seed=5, duration_s=6.0)
     np.testing.assert_array_equal(same.waveform, track.waveform)
     other = speech_tracks.build_track(tone_recordings, seed=6, duration_s=6.0)
@@ -167,8 +172,9 @@ def test_clean_is_the_track_itself_and_unknown_conditions_are_named(rng):
     clean = speech_tracks.apply_condition(track, "clean", seed=3)
     assert clean.dtype == np.float32
     np.testing.assert_array_equal(clean, track.waveform)
-    with pytest.raises(AutalkError, match="'loud' is unknown; the conditions are "
-                                          "clean, phone, noisy and reverb"):
+    with pytest.raises(
+        AutalkError, match="'loud' is unknown; the conditions are clean, phone, noisy and reverb"
+    ):
         speech_tracks.apply_condition(track, "loud", seed=0)
     assert speech_tracks.check_conditions(["phone", "clean"]) == ("phone", "clean")
     with pytest.raises(AutalkError, match="'noisy' is given twice"):
@@ -199,7 +205,7 @@ def test_phone_keeps_only_the_phone_band(rng):
 def test_noisy_adds_pink_noise_at_10_db_snr_on_the_speech(rng):
     # Speech in the middle second only; digital silence around it.
     speech = np.zeros(3 * RATE, bool)
-    speech[RATE:2 * RATE] = True
+    speech[RATE : 2 * RATE] = True
     waveform = np.where(speech, 0.1 * np.sin(np.arange(3 * RATE) / 4.0), 0.0)
     track = synthetic_track(waveform, speech)
     noisy = speech_tracks.apply_condition(track, "noisy", seed=7)
@@ -219,21 +225,23 @@ def test_reverb_turns_a_click_into_a_tail_60_db_down_after_half_a_second():
     click[RATE // 2] = 0.5
     wet = speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=1)
     assert wet.shape == click.shape and wet.dtype == np.float32
-    before, after = wet[:RATE // 2], wet[RATE // 2 + 1:]
+    before, after = wet[: RATE // 2], wet[RATE // 2 + 1 :]
     assert np.max(np.abs(before)) < 1e-6  # nothing before the click
     assert wet[RATE // 2] == pytest.approx(0.5, abs=1e-5)  # the direct sound
 
     def block(seconds):  # the tail's level over 20 ms from `seconds` after the click
         start = int(seconds * RATE)
-        return level_db(after[start:start + 320])
+        return level_db(after[start : start + 320])
 
     assert block(0.1) > block(0.0) - 20  # it rings on ...
     assert block(0.49) - block(0.0) == pytest.approx(-60.0, abs=5.0)  # ... and dies away
-    assert np.max(np.abs(after[int(0.61 * RATE):])) < 1e-6
+    assert np.max(np.abs(after[int(0.61 * RATE) :])) < 1e-6
     np.testing.assert_array_equal(
-        speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=1), wet)
+        speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=1), wet
+    )
     assert not np.allclose(
-        speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=2), wet)
+        speech_tracks.apply_condition(synthetic_track(click), "reverb", seed=2), wet
+    )
 
 
 def test_conditions_stay_within_full_scale_by_scaling_down():
@@ -248,24 +256,42 @@ def test_conditions_stay_within_full_scale_by_scaling_down():
 
 
 def test_targets_and_tables():
+    assert (
+        real_speech.missed_targets({"corr": 0.6, "pause_ratio": 0.4, "lag": -1.0, "identity": 0.39})
+        == []
+    )
     assert real_speech.missed_targets(
-        {"corr": 0.6, "pause_ratio": 0.4, "lag": -1.0, "identity": 0.39}) == []
-    assert real_speech.missed_targets(
-        {"corr": 0.59, "pause_ratio": None, "lag": 1.5, "identity": 0.4}) == \
-        [text for _, text in real_speech.TARGETS.values()]
+        {"corr": 0.59, "pause_ratio": None, "lag": 1.5, "identity": 0.4}
+    ) == [text for _, text in real_speech.TARGETS.values()]
     means = {"corr": 0.7, "pause_ratio": 0.3, "lag": 0.0, "identity": 0.2}
     report = {
         "command": "autalk evaluate --real-speech -o out",
-        "settings": {"duration_s": 15.0, "tracks_per_language": 2, "seed": 0,
-                     "pause_range_s": [0.4, 0.8], "conditions": ["clean", "phone"]},
+        "settings": {
+            "duration_s": 15.0,
+            "tracks_per_language": 2,
+            "seed": 0,
+            "pause_range_s": [0.4, 0.8],
+            "conditions": ["clean", "phone"],
+        },
         "photos": [{"name": "grace_hopper"}, {"name": "astronaut"}],
         "english": ["en"],
-        "means": [{"model": "m", "photo": photo, "language": language, "condition": condition,
-                   "tracks": 2, **means}
-                  for photo in ("grace_hopper", "astronaut") for language in ("en", "fr")
-                  for condition in ("clean", "phone")],
-        "language_means": [{"model": "m", "language": "en", "condition": condition,
-                            "tracks": 2, **means} for condition in ("clean", "phone")],
+        "means": [
+            {
+                "model": "m",
+                "photo": photo,
+                "language": language,
+                "condition": condition,
+                "tracks": 2,
+                **means,
+            }
+            for photo in ("grace_hopper", "astronaut")
+            for language in ("en", "fr")
+            for condition in ("clean", "phone")
+        ],
+        "language_means": [
+            {"model": "m", "language": "en", "condition": condition, "tracks": 2, **means}
+            for condition in ("clean", "phone")
+        ],
         "reference": {"utterances": 3, "mean": {**means, "identity": None}},
     }
     text = real_speech.benchmark_markdown(report)
@@ -295,8 +321,7 @@ def test_reference_videos_take_each_held_out_speaker_in_turn(prepared, tmp_path)
     chosen = real_speech.reference_videos(corpus, len(speakers) + 1)
     firsts = [next(t for t in test if t[0] == speaker) for speaker in speakers]
     seconds = [t for t in test if t not in firsts]
-    assert [(entry["speaker"], entry["utterance_id"]) for entry in chosen] == \
-        firsts + seconds[:1]
+    assert [(entry["speaker"], entry["utterance_id"]) for entry in chosen] == firsts + seconds[:1]
     assert all(entry["video"].is_file() and entry["align"].is_file() for entry in chosen)
     assert len(real_speech.reference_videos(corpus, 100)) == len(test)
     with pytest.raises(AutalkError, match="no demo_corpus.json"):
@@ -305,8 +330,9 @@ def test_reference_videos_take_each_held_out_speaker_in_turn(prepared, tmp_path)
 
 @pytest.mark.slow
 def test_real_track_end_to_end(klettres_folder, grace_hopper, tmp_path):
-    track = speech_tracks.build_track(klettres.list_recordings(klettres_folder, "en"), seed=0,
-                                    duration_s=3.0)
+    track = speech_tracks.build_track(
+        klettres.list_recordings(klettres_folder, "en"), seed=0, duration_s=3.0
+    )
     wav = tmp_path / "track.wav"
     soundfile.write(wav, track.waveform, track.sample_rate)
     mp4 = tmp_path / "track.mp4"
@@ -322,21 +348,42 @@ def test_real_track_end_to_end(klettres_folder, grace_hopper, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_real_speech_cli_writes_the_tables(klettres_folder, prepared, tmp_path,
-                                                    capsys):
+def test_evaluate_real_speech_cli_writes_the_tables(klettres_folder, prepared, tmp_path, capsys):
     out = tmp_path / "rs"
     status, stdout, stderr = run(
-        capsys, "evaluate", "--real-speech", "--model", "bundled=demo", "--photo",
-        "grace_hopper", "--language", "en", "--duration", "2", "--condition", "clean",
-        "--condition", "phone", "--reference-corpus", str(prepared.parent / "corpus"),
-        "--reference-utterances", "2", "-o", str(out))
+        capsys,
+        "evaluate",
+        "--real-speech",
+        "--model",
+        "bundled=demo",
+        "--photo",
+        "grace_hopper",
+        "--language",
+        "en",
+        "--duration",
+        "2",
+        "--condition",
+        "clean",
+        "--condition",
+        "phone",
+        "--reference-corpus",
+        str(prepared.parent / "corpus"),
+        "--reference-utterances",
+        "2",
+        "-o",
+        str(out),
+    )
     assert status == 0, stderr
     assert "[1/2] bundled / grace_hopper / en seed 0 clean" in stderr
     assert "[2/2] bundled / grace_hopper / en seed 0 phone" in stderr
     report = json.loads((out / "real_speech.json").read_text())
-    assert [(row["model"], row["photo"], row["language"], row["seed"], row["condition"])
-            for row in report["rows"]] == [("bundled", "grace_hopper", "en", 0, "clean"),
-                                           ("bundled", "grace_hopper", "en", 0, "phone")]
+    assert [
+        (row["model"], row["photo"], row["language"], row["seed"], row["condition"])
+        for row in report["rows"]
+    ] == [
+        ("bundled", "grace_hopper", "en", 0, "clean"),
+        ("bundled", "grace_hopper", "en", 0, "phone"),
+    ]
     for row in report["rows"]:
         assert row["frames"] >= 50 and all(row[key] is not None for key in ("corr", "identity"))
     assert report["settings"]["conditions"] == ["clean", "phone"]
@@ -345,8 +392,9 @@ def test_evaluate_real_speech_cli_writes_the_tables(klettres_folder, prepared, t
     assert report["english"] == ["en"]
     clean, _ = soundfile.read(out / "tracks" / "en_seed0.wav")
     phone, _ = soundfile.read(out / "tracks" / "en_seed0_phone.wav")
-    assert clean.shape == phone.shape and band_energy(phone, 4100, RATE) < 1e-4 < \
-        band_energy(clean, 4100, RATE)
+    assert clean.shape == phone.shape and band_energy(phone, 4100, RATE) < 1e-4 < band_energy(
+        clean, 4100, RATE
+    )
     assert not (out / "videos").exists()  # the MP4s are deleted after measuring
     table = (out / "real_speech.md").read_text()
     assert table in stdout
@@ -356,8 +404,10 @@ def test_evaluate_real_speech_cli_writes_the_tables(klettres_folder, prepared, t
     assert "| ground truth (demo corpus) |" in table
 
 
-@pytest.mark.parametrize("case", ["prepared", "photo_only", "no_corpus", "bad_photo",
-                                  "no_tracks", "no_prepared", "twice"])
+@pytest.mark.parametrize(
+    "case",
+    ["prepared", "photo_only", "no_corpus", "bad_photo", "no_tracks", "no_prepared", "twice"],
+)
 def test_evaluate_real_speech_bad_input_is_one_sentence(case, tmp_path, capsys):
     argv = ["evaluate", "--real-speech", "--language", "en", "-o", str(tmp_path / "rs")]
     expected = {
@@ -379,17 +429,28 @@ def test_evaluate_real_speech_bad_input_is_one_sentence(case, tmp_path, capsys):
 
 
 def test_an_unknown_condition_lists_the_conditions(tmp_path, capsys):
-    status, _, stderr = run(capsys, "evaluate", "--real-speech", "--language", "en",
-                            "--condition", "clean", "--condition", "underwater",
-                            "-o", str(tmp_path / "rs"))
+    status, _, stderr = run(
+        capsys,
+        "evaluate",
+        "--real-speech",
+        "--language",
+        "en",
+        "--condition",
+        "clean",
+        "--condition",
+        "underwater",
+        "-o",
+        str(tmp_path / "rs"),
+    )
     assert_one_sentence_error(status, stderr)
     assert "'underwater' is unknown; the conditions are clean, phone, noisy and reverb" in stderr
     assert not (tmp_path / "rs").exists()
 
 
 def test_an_unknown_language_lists_the_languages(klettres_folder, tmp_path, capsys):
-    status, _, stderr = run(capsys, "evaluate", "--real-speech", "--language", "xx",
-                            "-o", str(tmp_path / "rs"))
+    status, _, stderr = run(
+        capsys, "evaluate", "--real-speech", "--language", "xx", "-o", str(tmp_path / "rs")
+    )
     assert_one_sentence_error(status, stderr)
     assert "the languages are" in stderr and "en_GB" in stderr
     assert not (tmp_path / "rs").exists()

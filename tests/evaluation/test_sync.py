@@ -34,7 +34,7 @@ def unit_rows(rng, count, dim=8):
 def test_audio_delayed_by_three_windows_is_found_at_offset_plus_three(rng):
     video = unit_rows(rng, 40)
     audio = unit_rows(rng, 40)
-    audio[3:] = video[:-3]          # audio window i + 3 is what video window i shows
+    audio[3:] = video[:-3]  # audio window i + 3 is what video window i shows
     offsets, distances = sync_distances_of(video, audio, max_offset=15)
     assert offsets.tolist() == list(range(-15, 16))
     best = int(np.argmin(distances))
@@ -55,7 +55,7 @@ def test_identical_embeddings_are_in_sync_at_distance_zero(rng):
 def test_audio_leading_the_video_gives_a_negative_offset(rng):
     video = unit_rows(rng, 20)
     audio = unit_rows(rng, 20)
-    audio[:-2] = video[2:]          # the audio comes 2 frames early
+    audio[:-2] = video[2:]  # the audio comes 2 frames early
     offsets, distances = sync_distances_of(video, audio, max_offset=5)
     assert offsets[np.argmin(distances)] == -2
 
@@ -89,8 +89,7 @@ def sync_distances_of(video, audio, max_offset):
 
 def scores_from(offsets, distances):
     best = int(np.argmin(distances))
-    return {"offset": int(offsets[best]),
-            "lse_c": float(np.median(distances) - distances[best])}
+    return {"offset": int(offsets[best]), "lse_c": float(np.median(distances) - distances[best])}
 
 
 # --------------------------------------------------------------- sync_scores
@@ -122,8 +121,9 @@ def test_clip_embeddings_match_the_expert_called_on_each_window(prepared):
     frames = frames[:12].astype("float32") / 255.0
     video, audio = sync.clip_embeddings(expert, frames, audio_features[:12], batch_size=3)
     assert video.shape == audio.shape == (8, 16)
-    direct_video, direct_audio = expert({"mouth_frames": frames[None, 4:9],
-                                         "audio_features": audio_features[None, 4:9]})
+    direct_video, direct_audio = expert(
+        {"mouth_frames": frames[None, 4:9], "audio_features": audio_features[None, 4:9]}
+    )
     np.testing.assert_allclose(video[4], np.asarray(direct_video)[0], atol=1e-5)
     np.testing.assert_allclose(audio[4], np.asarray(direct_audio)[0], atol=1e-5)
 
@@ -152,10 +152,16 @@ def test_load_sync_expert_refuses_other_files(tmp_path):
 def trainer_windows(trainer, audio, frames_seed=0):
     """The trainer's window dict for chunks of given audio (random frames)."""
     chunks, length = audio.shape[:2]
-    frames = np.random.default_rng(frames_seed).random(
-        (chunks, length, 32, 32, 3)).astype("float32")
-    return trainer({"frames": frames, "audio_features": audio,
-                    "face_mask": np.ones((chunks, length), "float32")})
+    frames = (
+        np.random.default_rng(frames_seed).random((chunks, length, 32, 32, 3)).astype("float32")
+    )
+    return trainer(
+        {
+            "frames": frames,
+            "audio_features": audio,
+            "face_mask": np.ones((chunks, length), "float32"),
+        }
+    )
 
 
 def test_same_utterance_near_shifts_and_duplicated_audio_are_not_negatives(rng):
@@ -163,7 +169,7 @@ def test_same_utterance_near_shifts_and_duplicated_audio_are_not_negatives(rng):
     trainer = SyncExpertTrainer(expert)
     trainer.compile(keras.optimizers.Adam(), min_shift=3)
     audio = rng.normal(size=(2, 8, 4, 6)).astype("float32")
-    audio[1] = audio[0]                 # chunk 1 repeats chunk 0 (one utterance, twice)
+    audio[1] = audio[0]  # chunk 1 repeats chunk 0 (one utterance, twice)
     windows = trainer_windows(trainer, audio)
     positions = 7
     assert tuple(windows["video"].shape) == (2 * positions, 16)
@@ -178,7 +184,8 @@ def test_same_utterance_near_shifts_and_duplicated_audio_are_not_negatives(rng):
 
     distinct = rng.normal(size=(2, 8, 4, 6)).astype("float32")
     audio_excluded, video_excluded = (
-        np.asarray(m) for m in trainer._excluded(trainer_windows(trainer, distinct)))
+        np.asarray(m) for m in trainer._excluded(trainer_windows(trainer, distinct))
+    )
     assert not audio_excluded[:positions, positions:].any()
     np.testing.assert_array_equal(video_excluded[:positions, :positions], near)
 
@@ -188,10 +195,9 @@ def test_silence_is_never_a_negative_of_silence(rng):
     trainer = SyncExpertTrainer(expert)
     trainer.compile(keras.optimizers.Adam(), min_shift=2)
     audio = rng.normal(size=(1, 10, 4, 6)).astype("float32")
-    audio[0, :3] = -11.5                # leading silence: windows 0 and 1
-    audio[0, 7:] = -11.5                # trailing silence: windows 7 and 8
-    audio_excluded, _ = (np.asarray(m) for m in trainer._excluded(
-        trainer_windows(trainer, audio)))
+    audio[0, :3] = -11.5  # leading silence: windows 0 and 1
+    audio[0, 7:] = -11.5  # trailing silence: windows 7 and 8
+    audio_excluded, _ = (np.asarray(m) for m in trainer._excluded(trainer_windows(trainer, audio)))
     assert audio_excluded[0, 7] and audio_excluded[0, 8] and audio_excluded[8, 0]
     assert not audio_excluded[0, 5] and not audio_excluded[4, 7]
 
@@ -220,9 +226,27 @@ def test_recipe_trains_an_expert_that_tells_true_from_shifted_audio(prepared, tm
     """
     recipe = runpy.run_path(str(find_recipe("sync_expert_demo")))
     out = tmp_path / "run"
-    assert recipe["main"](["--prepared", str(prepared), "--out", str(out), "--epochs", "2",
-                           "--steps-per-epoch", "20", "--batch-size", "8",
-                           "--validation-steps", "1", "--verbose", "0"]) == 0
+    assert (
+        recipe["main"](
+            [
+                "--prepared",
+                str(prepared),
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                "--steps-per-epoch",
+                "20",
+                "--batch-size",
+                "8",
+                "--validation-steps",
+                "1",
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     rows = read_csv_log(out / TRAINING_LOG)
     assert len(rows) == 2 and {"loss", "accuracy", "sync_gap", "val_loss"} <= set(rows[0])
     assert float(rows[1]["loss"]) < float(rows[0]["loss"])
@@ -238,7 +262,8 @@ def test_recipe_trains_an_expert_that_tells_true_from_shifted_audio(prepared, tm
         shifted = np.linalg.norm(video[:-shift] - audio[shift:], axis=1)
         wins.append(true < shifted)
         offsets, distances = sync.sync_distances(
-            *sync.clip_embeddings(expert, frames[shift:], audio_features[:-shift]))
+            *sync.clip_embeddings(expert, frames[shift:], audio_features[:-shift])
+        )
         curves.append(distances[np.abs(offsets) <= 15])
     # Held-out windows: the true audio is nearer than audio 8 frames away.
     assert np.mean(np.concatenate(wins)) > 0.6

@@ -18,8 +18,7 @@ def talker():
 
     keras.utils.set_random_seed(0)
     model = AUTalker(tiny_config())
-    model.build({"identity_image": (None, IMAGE, IMAGE, 3),
-                 "audio_features": (None, None, 20, 80)})
+    model.build({"identity_image": (None, IMAGE, IMAGE, 3), "audio_features": (None, None, 20, 80)})
     with_random_content_head(model.decoder)  # it starts at zero: frames would be the photo
     return model
 
@@ -36,8 +35,7 @@ def flow_talker():
 
     keras.utils.set_random_seed(0)
     model = AUTalker(dataclasses.replace(tiny_config(), decoder="flow"))
-    model.build({"identity_image": (None, IMAGE, IMAGE, 3),
-                 "audio_features": (None, None, 20, 80)})
+    model.build({"identity_image": (None, IMAGE, IMAGE, 3), "audio_features": (None, None, 20, 80)})
     with_random_heads(model.decoder)
     return model
 
@@ -63,5 +61,6 @@ def keras_outputs(model, inputs):
 def assert_close(actual, expected, atol):
     assert set(actual) == set(expected)
     for name in expected:
-        np.testing.assert_allclose(np.asarray(actual[name]), expected[name], atol=atol,
-                                   rtol=0, err_msg=name)
+        np.testing.assert_allclose(
+            np.asarray(actual[name]), expected[name], atol=atol, rtol=0, err_msg=name
+        )

@@ -26,16 +26,15 @@ import numpy as np
 import pytest
 
 from keras_autalk import cli
-from keras_autalk.export import saved_model as export
-from keras_autalk.media import audio
-from keras_autalk.features import log_mel
 from keras_autalk.errors import AutalkError
+from keras_autalk.export import saved_model as export
+from keras_autalk.features import log_mel
+from keras_autalk.media import audio
 from tests.conftest import files_in
 from tests.export.conftest import IMAGE, assert_close, clip_inputs, keras_outputs
 from tests.export.test_tflite import TOLERANCES
 from tests.models.distributed_helper import tiny_config
 from tests.models.test_generator import with_random_content_head
-
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +59,15 @@ def test_saved_model_signatures_equal_the_keras_model(talker, served, frames):
     # audio_to_au has no articulation: it equals the clip at articulation 1.
     expected_au = np.asarray(talker.audio2au(inputs["audio_features"]))
     np.testing.assert_allclose(au["au_intensity"].numpy(), expected_au, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(expected["au_intensity"][1], np.clip(expected_au[1] * 0.5, 0, 5),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        expected["au_intensity"][1], np.clip(expected_au[1] * 0.5, 0, 5), atol=1e-6
+    )
 
 
 def test_flow_decoder_saved_model_equals_the_keras_model(flow_talker, tmp_path):
     import tensorflow as tf
 
-    served = tf.saved_model.load(str(export.export_saved_model(flow_talker,
-                                                               tmp_path / "autalk")))
+    served = tf.saved_model.load(str(export.export_saved_model(flow_talker, tmp_path / "autalk")))
     inputs = clip_inputs(frames=5)
     expected = keras_outputs(flow_talker, inputs)
     moved = np.abs(expected["frames"] - inputs["identity_image"][:, None]).max()
@@ -83,14 +82,16 @@ def test_flow_decoder_saved_model_equals_the_keras_model(flow_talker, tmp_path):
 
 def test_saved_model_holds_the_generator_only(talker, served, saved_model_dir):
     saved = {variable.name for variable in served.generator_weights}
-    generator = {weight.value.name for name in export.GENERATOR_NETWORKS
-                 for weight in getattr(talker, name).weights}
+    generator = {
+        weight.value.name
+        for name in export.GENERATOR_NETWORKS
+        for weight in getattr(talker, name).weights
+    }
     assert saved == generator and len(served.generator_weights) == len(generator)
     assert not any("discriminator" in name for name in saved)
     metadata = json.loads((saved_model_dir / export.METADATA_FILE).read_text())
     assert metadata["model_config"] == talker.model_config.to_dict()
-    assert metadata["signatures"]["generate"]["inputs"]["identity_image"] == [
-        None, IMAGE, IMAGE, 3]
+    assert metadata["signatures"]["generate"]["inputs"]["identity_image"] == [None, IMAGE, IMAGE, 3]
 
 
 def session_run(saved_model_dir, signature_name, feeds):
@@ -98,8 +99,7 @@ def session_run(saved_model_dir, signature_name, feeds):
     import tensorflow as tf
 
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"],
-                                                          str(saved_model_dir))
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(saved_model_dir))
         signature = meta_graph.signature_def[signature_name]
         feed = {signature.inputs[name].name: value for name, value in feeds.items()}
         fetch = {name: info.name for name, info in signature.outputs.items()}
@@ -113,24 +113,27 @@ def test_saved_model_runs_in_a_tf1_session_like_tf_serving(talker, saved_model_d
     inputs = clip_inputs(frames=4)
     expected = keras_outputs(talker, inputs)
     assert_close(session_run(saved_model_dir, "serving_default", inputs), expected, 1e-5)
-    au = session_run(saved_model_dir, "audio_to_au",
-                     {"audio_features": inputs["audio_features"]})["au_intensity"]
-    np.testing.assert_allclose(au, np.asarray(talker.audio2au(inputs["audio_features"])),
-                               atol=1e-5, rtol=0)
+    au = session_run(saved_model_dir, "audio_to_au", {"audio_features": inputs["audio_features"]})[
+        "au_intensity"
+    ]
+    np.testing.assert_allclose(
+        au, np.asarray(talker.audio2au(inputs["audio_features"])), atol=1e-5, rtol=0
+    )
 
 
 @pytest.mark.parametrize("num_samples", [16000, 12345])
 def test_waveform_signature_equals_keras_on_features_of_the_same_waveform(
-        talker, served, num_samples):
+    talker, served, num_samples
+):
     rng = np.random.default_rng(num_samples)
     waveform = (0.1 * rng.standard_normal((2, num_samples))).astype("float32")
     identity_image = rng.uniform(size=(2, IMAGE, IMAGE, 3)).astype("float32")
     outputs = served.signatures["generate_from_waveform"](
-        identity_image=identity_image, waveform=waveform)
+        identity_image=identity_image, waveform=waveform
+    )
     features = np.stack([log_mel.audio_features(row) for row in waveform])
     assert features.shape[1] == audio.num_video_frames(num_samples)  # 25 and 20 frames
-    expected = keras_outputs(talker, {"identity_image": identity_image,
-                                      "audio_features": features})
+    expected = keras_outputs(talker, {"identity_image": identity_image, "audio_features": features})
     del expected["blend_mask"]
     assert_close({key: value.numpy() for key, value in outputs.items()}, expected, 1e-5)
 
@@ -145,35 +148,49 @@ def test_a_normalising_model_normalises_inside_its_signatures(tmp_path):
 
     keras.utils.set_random_seed(1)
     model = AUTalker(dataclasses.replace(tiny_config(), audio_normalization="utterance"))
-    model.build({"identity_image": (None, IMAGE, IMAGE, 3),
-                 "audio_features": (None, None, 20, 80)})
+    model.build({"identity_image": (None, IMAGE, IMAGE, 3), "audio_features": (None, None, 20, 80)})
     with_random_content_head(model.decoder)
     served = tf.saved_model.load(str(export.export_saved_model(model, tmp_path / "autalk")))
     rng = np.random.default_rng(5)
     waveform = (0.1 * rng.standard_normal((1, 16000))).astype("float32")
     identity_image = rng.uniform(size=(1, IMAGE, IMAGE, 3)).astype("float32")
     features = log_mel.audio_features(waveform[0])[None]
-    expected = keras_outputs(model, {
-        "identity_image": identity_image,
-        "audio_features": log_mel.audio_features(waveform[0], normalization="utterance")[None]})
+    expected = keras_outputs(
+        model,
+        {
+            "identity_image": identity_image,
+            "audio_features": log_mel.audio_features(waveform[0], normalization="utterance")[None],
+        },
+    )
     for signature, inputs in (
-            ("generate", {"identity_image": identity_image, "audio_features": features,
-                          "articulation": np.ones([1], "float32")}),
-            ("generate_from_waveform", {"identity_image": identity_image,
-                                        "waveform": waveform}),
-            # 20 dB louder: the same features after the normalisation.
-            ("generate_from_waveform", {"identity_image": identity_image,
-                                        "waveform": 10 * waveform})):
+        (
+            "generate",
+            {
+                "identity_image": identity_image,
+                "audio_features": features,
+                "articulation": np.ones([1], "float32"),
+            },
+        ),
+        ("generate_from_waveform", {"identity_image": identity_image, "waveform": waveform}),
+        # 20 dB louder: the same features after the normalisation.
+        ("generate_from_waveform", {"identity_image": identity_image, "waveform": 10 * waveform}),
+    ):
         outputs = served.signatures[signature](**inputs)
         np.testing.assert_allclose(outputs["frames"].numpy(), expected["frames"], atol=1e-4)
-        np.testing.assert_allclose(outputs["au_intensity"].numpy(), expected["au_intensity"],
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            outputs["au_intensity"].numpy(), expected["au_intensity"], atol=1e-4
+        )
 
 
 def test_saved_model_cli_lists_the_signatures_and_their_inputs(saved_model_dir):
     tool = pathlib.Path(sys.executable).parent / "saved_model_cli"
-    shown = subprocess.run([str(tool), "show", "--dir", str(saved_model_dir), "--all"],
-                           capture_output=True, text=True, timeout=120, check=True).stdout
+    shown = subprocess.run(
+        [str(tool), "show", "--dir", str(saved_model_dir), "--all"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     blocks = {block.split("']", 1)[0]: block for block in shown.split("signature_def['")[1:]}
     expected_inputs = {
         "generate": ["articulation", "audio_features", "identity_image"],
@@ -182,8 +199,11 @@ def test_saved_model_cli_lists_the_signatures_and_their_inputs(saved_model_dir):
         "audio_to_au": ["audio_features"],
     }
     for name, inputs in expected_inputs.items():
-        listed = [line.split("'")[1] for line in blocks[name].splitlines()
-                  if line.strip().startswith("inputs['")]
+        listed = [
+            line.split("'")[1]
+            for line in blocks[name].splitlines()
+            if line.strip().startswith("inputs['")
+        ]
         assert listed == inputs, name
     assert "outputs['blend_mask']" in blocks["generate"]
     assert "shape: (-1, -1, 20, 80)" in blocks["audio_to_au"]
@@ -194,8 +214,10 @@ def tf_serving_inputs(body):
     """What TF Serving does with a row-format body: stack each input over the instances."""
     body = json.loads(json.dumps(body))
     names = body["instances"][0].keys()
-    return {name: np.asarray([instance[name] for instance in body["instances"]], "float32")
-            for name in names}
+    return {
+        name: np.asarray([instance[name] for instance in body["instances"]], "float32")
+        for name in names
+    }
 
 
 def test_rest_body_round_trips_to_the_keras_outputs(talker, saved_model_dir):
@@ -203,8 +225,9 @@ def test_rest_body_round_trips_to_the_keras_outputs(talker, saved_model_dir):
     # in a TF1 session as TF Serving runs it.
     inputs = clip_inputs(frames=5)
     expected = keras_outputs(talker, inputs)
-    body = export.serving_request("generate", inputs["identity_image"],
-                                  inputs["audio_features"], inputs["articulation"])
+    body = export.serving_request(
+        "generate", inputs["identity_image"], inputs["audio_features"], inputs["articulation"]
+    )
     assert body["signature_name"] == "generate"
     assert len(body["instances"]) == 2
     assert sorted(body["instances"][0]) == ["articulation", "audio_features", "identity_image"]
@@ -213,15 +236,23 @@ def test_rest_body_round_trips_to_the_keras_outputs(talker, saved_model_dir):
 
     body = export.serving_request("audio_to_au", audio=inputs["audio_features"][0])
     outputs = session_run(saved_model_dir, "audio_to_au", tf_serving_inputs(body))
-    np.testing.assert_allclose(outputs["au_intensity"][0],
-                               np.asarray(talker.audio2au(inputs["audio_features"]))[0],
-                               atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        outputs["au_intensity"][0],
+        np.asarray(talker.audio2au(inputs["audio_features"]))[0],
+        atol=1e-5,
+        rtol=0,
+    )
 
     waveform = (0.1 * np.random.default_rng(5).standard_normal(8000)).astype("float32")
     body = export.serving_request("generate_from_waveform", inputs["identity_image"][0], waveform)
     outputs = session_run(saved_model_dir, "generate_from_waveform", tf_serving_inputs(body))
-    expected = keras_outputs(talker, {"identity_image": inputs["identity_image"][:1],
-                                      "audio_features": log_mel.audio_features(waveform)[None]})
+    expected = keras_outputs(
+        talker,
+        {
+            "identity_image": inputs["identity_image"][:1],
+            "audio_features": log_mel.audio_features(waveform)[None],
+        },
+    )
     np.testing.assert_allclose(outputs["frames"], expected["frames"], atol=1e-5, rtol=0)
     assert outputs["frames"].shape[1] == 13  # 0.5 s at 25 fps, rounded up
 
@@ -231,18 +262,37 @@ def test_rest_body_defaults_articulation_to_one():
     assert [instance["articulation"] for instance in body["instances"]] == [1.0]
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: export.serving_request("predict", np.zeros((4, 4, 3)), np.zeros((2, 20, 80))),
-     "Unknown signature"),
-    (lambda: export.serving_request("generate", None, np.zeros((2, 20, 80))),
-     "needs an identity_image"),
-    (lambda: export.serving_request("generate", np.zeros((2, 4, 4, 3)),
-                                    np.zeros((3, 2, 20, 80))), "batch size"),
-    (lambda: export.serving_request("audio_to_au", audio=np.zeros((2, 20, 80)),
-                                    articulation=0.5), "takes no articulation"),
-    (lambda: export.serving_request("generate_from_waveform", np.zeros((4, 4, 3)),
-                                    np.zeros((1, 2, 3))), "waveform must have"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: export.serving_request("predict", np.zeros((4, 4, 3)), np.zeros((2, 20, 80))),
+            "Unknown signature",
+        ),
+        (
+            lambda: export.serving_request("generate", None, np.zeros((2, 20, 80))),
+            "needs an identity_image",
+        ),
+        (
+            lambda: export.serving_request(
+                "generate", np.zeros((2, 4, 4, 3)), np.zeros((3, 2, 20, 80))
+            ),
+            "batch size",
+        ),
+        (
+            lambda: export.serving_request(
+                "audio_to_au", audio=np.zeros((2, 20, 80)), articulation=0.5
+            ),
+            "takes no articulation",
+        ),
+        (
+            lambda: export.serving_request(
+                "generate_from_waveform", np.zeros((4, 4, 3)), np.zeros((1, 2, 3))
+            ),
+            "waveform must have",
+        ),
+    ],
+)
 def test_rest_body_refuses_bad_inputs(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -278,8 +328,9 @@ def test_atomic_directory_leaves_nothing_behind_on_failure(tmp_path):
 def pretrained_dir(talker, tmp_path_factory):
     from keras_autalk.presets.pretrained import save_pretrained
 
-    return save_pretrained(talker, tmp_path_factory.mktemp("pretrained") / "tiny",
-                           weights_dtype="float32")
+    return save_pretrained(
+        talker, tmp_path_factory.mktemp("pretrained") / "tiny", weights_dtype="float32"
+    )
 
 
 def run(capsys, *argv):
@@ -291,24 +342,47 @@ def run(capsys, *argv):
 def test_cli_exports_a_saved_model(capsys, talker, pretrained_dir, tmp_path):
     import tensorflow as tf
 
-    status, out, err = run(capsys, "export", "--format", "saved_model", "--model",
-                           pretrained_dir, "-o", tmp_path / "autalk")
+    status, out, err = run(
+        capsys,
+        "export",
+        "--format",
+        "saved_model",
+        "--model",
+        pretrained_dir,
+        "-o",
+        tmp_path / "autalk",
+    )
     assert status == 0, err
     assert "generate_from_waveform" in out
     served = tf.saved_model.load(str(tmp_path / "autalk"))
     inputs = clip_inputs(frames=4)
     outputs = served.signatures["generate"](**inputs)
-    np.testing.assert_allclose(outputs["frames"].numpy(), keras_outputs(talker, inputs)["frames"],
-                               atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        outputs["frames"].numpy(), keras_outputs(talker, inputs)["frames"], atol=1e-5, rtol=0
+    )
 
 
 def test_cli_exports_tflite_with_a_parity_report(capsys, pretrained_dir, tmp_path):
-    status, out, err = run(capsys, "export", "--format", "tflite", "--quantize", "fp16",
-                           "--window-frames", "4", "--model", pretrained_dir, "-o",
-                           tmp_path / "mobile")
+    status, out, err = run(
+        capsys,
+        "export",
+        "--format",
+        "tflite",
+        "--quantize",
+        "fp16",
+        "--window-frames",
+        "4",
+        "--model",
+        pretrained_dir,
+        "-o",
+        tmp_path / "mobile",
+    )
     assert status == 0, err
-    assert files_in(tmp_path / "mobile") == ["audio_to_au.tflite", "generator.tflite",
-                                             "parity.json"]
+    assert files_in(tmp_path / "mobile") == [
+        "audio_to_au.tflite",
+        "generator.tflite",
+        "parity.json",
+    ]
     report = json.loads((tmp_path / "mobile" / "parity.json").read_text())
     assert report["quantize"] == "fp16" and report["window_frames"] == 4
     assert report["files"]["generator.tflite"]["frames_psnr_db"] > TOLERANCES["fp16"][1]
@@ -326,14 +400,17 @@ def other_version_model(pretrained_dir, tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("case, message", [
-    ("unknown_format", "--format must be saved_model, tflite or litert"),
-    ("quantize_with_saved_model", "apply to --format tflite only"),
-    ("unknown_quantize", "--quantize must be none, fp16 or int8"),
-    ("non_empty_output", "already exists and is not empty"),
-    ("missing_model", "does not exist"),
-    ("other_version", "format version"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unknown_format", "--format must be saved_model, tflite or litert"),
+        ("quantize_with_saved_model", "apply to --format tflite only"),
+        ("unknown_quantize", "--quantize must be none, fp16 or int8"),
+        ("non_empty_output", "already exists and is not empty"),
+        ("missing_model", "does not exist"),
+        ("other_version", "format version"),
+    ],
+)
 def test_cli_refuses_bad_input_in_one_sentence(capsys, pretrained_dir, tmp_path, case, message):
     work = tmp_path / "work"
     work.mkdir()

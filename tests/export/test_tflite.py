@@ -37,9 +37,14 @@ def tflite_exports(talker, saved_model_dir, tmp_path_factory):
     exports = {}
     for quantize in tflite.QUANTIZATIONS:
         folder = root / quantize
-        report = tflite.export_tflite(saved_model_dir, folder, quantize=quantize,
-                                      window_frames=WINDOW, reference_model=talker,
-                                      latency_runs=2)
+        report = tflite.export_tflite(
+            saved_model_dir,
+            folder,
+            quantize=quantize,
+            window_frames=WINDOW,
+            reference_model=talker,
+            latency_runs=2,
+        )
         exports[quantize] = (folder, report)
     return exports
 
@@ -74,14 +79,17 @@ def test_tflite_matches_keras_within_its_tolerance(talker, tflite_exports, quant
     assert np.abs(outputs["au_intensity"] - expected["au_intensity"]).max() < au_tol
     assert tflite.psnr(expected["frames"], outputs["frames"]) > psnr_min
     interpreter = tf.lite.Interpreter(model_path=str(folder / "audio_to_au.tflite"))
-    au = interpreter.get_signature_runner("audio_to_au")(
-        audio_features=inputs["audio_features"])["au_intensity"]
+    au = interpreter.get_signature_runner("audio_to_au")(audio_features=inputs["audio_features"])[
+        "au_intensity"
+    ]
     assert np.abs(au - expected["au_intensity"]).max() < au_tol
 
 
 def test_quantised_tflite_files_are_smaller(tflite_exports):
-    size = {quantize: report["files"]["generator.tflite"]["bytes"]
-            for quantize, (_, report) in tflite_exports.items()}
+    size = {
+        quantize: report["files"]["generator.tflite"]["bytes"]
+        for quantize, (_, report) in tflite_exports.items()
+    }
     assert size["fp16"] < 0.8 * size["none"]
     assert size["int8"] < 0.8 * size["none"]
 
@@ -103,7 +111,8 @@ def test_psnr_known_values():
 
 
 def test_flow_decoder_converts_to_tflite_and_keeps_the_photo_outside_the_lower_face(
-        flow_talker, tmp_path):
+    flow_talker, tmp_path
+):
     # The warp's gathers, floors and clamps convert: fp32 parity as for the
     # frame decoder (measured 3e-7 in the report, 2e-6 on other inputs; fp16
     # weights 1.3e-3, int8 6.7e-3: a flow's error moves pixels, so more than
@@ -113,8 +122,9 @@ def test_flow_decoder_converts_to_tflite_and_keeps_the_photo_outside_the_lower_f
 
     from tests.models.test_flow_decoder import outside_region
 
-    report = tflite.export_tflite(flow_talker, tmp_path / "flow", window_frames=WINDOW,
-                                  latency_runs=1)
+    report = tflite.export_tflite(
+        flow_talker, tmp_path / "flow", window_frames=WINDOW, latency_runs=1
+    )
     frames_tol, psnr_min, au_tol = TOLERANCES["none"]
     generator = report["files"]["generator.tflite"]
     assert generator["max_abs_diff"]["frames"] < frames_tol

@@ -95,7 +95,7 @@ def test_tone_burst_shows_up_in_the_video_frame_that_contains_it(tmp_path, backe
     for start, duration in bursts_s:
         begin = int(round(start * rate))
         burst = tone(1000, duration, rate, amplitude=0.5)
-        waveform[begin:begin + burst.size] += burst
+        waveform[begin : begin + burst.size] += burst
     path = write(tmp_path / "bursts.wav", waveform, rate)
 
     features = log_mel.audio_features(path, CONFIG, backend=backend)
@@ -153,7 +153,7 @@ def test_utterance_normalisation_removes_gain_and_a_smooth_filter():
     speech = speech_frames(raw)
     before = np.abs(raw_changed - raw)[speech].mean()
     after = np.abs(changed - normalised)[speech].mean()
-    assert before > 1.0          # the raw features move by about ln(3.16) and more
+    assert before > 1.0  # the raw features move by about ln(3.16) and more
     assert after < 0.15 * before
 
 
@@ -163,7 +163,7 @@ def test_utterance_statistics_ignore_pauses():
     alone = log_mel.audio_features(waveform, normalization="utterance")
     with_pause = log_mel.audio_features(padded, normalization="utterance")
     # Every frame of the speech sees the same values, the pause added or not.
-    np.testing.assert_allclose(with_pause[:len(alone) - 3], alone[:-3], atol=1e-5)
+    np.testing.assert_allclose(with_pause[: len(alone) - 3], alone[:-3], atol=1e-5)
 
 
 def test_normalised_speech_frames_have_zero_mean_per_bin():
@@ -189,7 +189,7 @@ def test_magnitude_gain_scales_the_mel_bins_it_covers():
     waveform = speech_like(1.0, CONFIG.sample_rate)
     bins = CONFIG.fft_length // 2 + 1
     gain = np.ones(bins, np.float32)
-    gain[bins // 2:] = 0.1   # -20 dB above 4 kHz
+    gain[bins // 2 :] = 0.1  # -20 dB above 4 kHz
     plain = log_mel.log_mel_spectrogram(waveform).numpy()
     filtered = log_mel.log_mel_spectrogram(waveform, magnitude_gain=gain).numpy()
     np.testing.assert_allclose(filtered[:, :20], plain[:, :20], atol=1e-5)  # low bins unchanged

@@ -12,8 +12,9 @@ from keras_autalk.features import log_mel, numpy_features
 from keras_autalk.media import audio
 from tests.audio_helpers import CONFIG, SILENCE, speech_like
 
-DEMO_SPEECH = (pathlib.Path(__file__).resolve().parents[2] / "keras_autalk" / "assets"
-               / "demo_speech.flac")
+DEMO_SPEECH = (
+    pathlib.Path(__file__).resolve().parents[2] / "keras_autalk" / "assets" / "demo_speech.flac"
+)
 # Log-mel units (nepers). The TensorFlow FFT runs in float32 and the NumPy one in
 # float64; on the demo speech they differ by at most 2e-4, in the quietest bins.
 TOLERANCE = 1e-3
@@ -35,8 +36,10 @@ def assert_same_features(numpy_values, tensorflow_values):
     "config", [CONFIG, AudioConfig(fps=30.0, context_steps=9, num_mel_bins=40)]
 )
 def test_spectrogram_of_real_speech_equals_tensorflow(demo_speech, config):
-    assert_same_features(numpy_features.log_mel_spectrogram(demo_speech, config),
-                         log_mel.log_mel_spectrogram(demo_speech, config))
+    assert_same_features(
+        numpy_features.log_mel_spectrogram(demo_speech, config),
+        log_mel.log_mel_spectrogram(demo_speech, config),
+    )
 
 
 @pytest.mark.parametrize("normalization", ["none", "utterance"])
@@ -46,8 +49,9 @@ def test_spectrogram_of_real_speech_equals_tensorflow(demo_speech, config):
 def test_features_of_real_speech_equal_tensorflow(demo_speech, config, normalization):
     features = numpy_features.audio_features(demo_speech, config, normalization=normalization)
 
-    assert_same_features(features, log_mel.audio_features(demo_speech, config,
-                                                          normalization=normalization))
+    assert_same_features(
+        features, log_mel.audio_features(demo_speech, config, normalization=normalization)
+    )
     assert features.shape[0] == audio.num_video_frames(demo_speech.size, config)
 
 
@@ -55,20 +59,25 @@ def test_features_of_real_speech_equal_tensorflow(demo_speech, config, normaliza
 @pytest.mark.parametrize(
     "waveform, num_frames",
     [
-        (speech_like(0.01, CONFIG.sample_rate), None),    # 160 samples: less than a window
+        (speech_like(0.01, CONFIG.sample_rate), None),  # 160 samples: less than a window
         (np.float32([0.5]), None),
         (np.zeros(0, np.float32), None),
-        (speech_like(0.5, CONFIG.sample_rate), 40),         # 15 frames past the audio's end
-        (speech_like(1.0, CONFIG.sample_rate), 3),          # fewer frames than the audio
-        (np.zeros(CONFIG.sample_rate, np.float32), None),   # digital silence
+        (speech_like(0.5, CONFIG.sample_rate), 40),  # 15 frames past the audio's end
+        (speech_like(1.0, CONFIG.sample_rate), 3),  # fewer frames than the audio
+        (np.zeros(CONFIG.sample_rate, np.float32), None),  # digital silence
     ],
-    ids=["shorter_than_a_window", "one_sample", "empty", "frames_past_the_end",
-         "fewer_frames", "silence"],
+    ids=[
+        "shorter_than_a_window",
+        "one_sample",
+        "empty",
+        "frames_past_the_end",
+        "fewer_frames",
+        "silence",
+    ],
 )
 def test_edge_cases_equal_tensorflow(waveform, num_frames, normalization):
     assert_same_features(
-        numpy_features.audio_features(waveform, num_frames=num_frames,
-                                      normalization=normalization),
+        numpy_features.audio_features(waveform, num_frames=num_frames, normalization=normalization),
         log_mel.audio_features(waveform, num_frames=num_frames, normalization=normalization),
     )
 
@@ -110,7 +119,7 @@ def test_unknown_normalisation_is_refused_by_both_implementations():
         numpy_features.audio_features(np.zeros(800, np.float32), normalization="cmvn")
     with pytest.raises(ValueError, match=message):
         log_mel.check_normalization("cmvn")
-    numpy_features.check_normalization("utterance")   # accepted
+    numpy_features.check_normalization("utterance")  # accepted
 
 
 def test_waveform_must_be_one_dimensional():
@@ -119,11 +128,18 @@ def test_waveform_must_be_one_dimensional():
 
 
 def test_importing_and_computing_the_features_loads_no_tensorflow():
-    script = ("import sys, numpy as np\n"
-              "from keras_autalk.features import numpy_features\n"
-              "waveform = np.ones(1600, np.float32)\n"
-              "numpy_features.audio_features(waveform, normalization='utterance')\n"
-              "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=pathlib.Path(__file__).resolve().parents[2], check=False)
+    script = (
+        "import sys, numpy as np\n"
+        "from keras_autalk.features import numpy_features\n"
+        "waveform = np.ones(1600, np.float32)\n"
+        "numpy_features.audio_features(waveform, normalization='utterance')\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=pathlib.Path(__file__).resolve().parents[2],
+        check=False,
+    )
     assert result.returncode == 0, result.stderr

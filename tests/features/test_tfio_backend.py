@@ -1,6 +1,5 @@
 """The tensorflow-io audio backend: its status, its resampler, the files it hands on to libsndfile."""
 
-
 import librosa
 import numpy as np
 import pytest
@@ -54,8 +53,9 @@ def test_tfio_status_is_a_flag_and_a_reason():
 def test_without_tfio_auto_falls_back_and_tfio_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv(audio_backends.BACKEND_ENV_VAR, raising=False)
     # The registered backend's status, as `register_backend` stored it.
-    monkeypatch.setitem(audio_backends._STATUS, "tfio",
-                        lambda: (False, "tensorflow-io cannot load (test)"))
+    monkeypatch.setitem(
+        audio_backends._STATUS, "tfio", lambda: (False, "tensorflow-io cannot load (test)")
+    )
     path = write(tmp_path / "speech.wav", speech_like(0.6, 22050), 22050)
 
     assert audio_backends.available_backends() == ("soundfile", "ffmpeg")

@@ -5,12 +5,12 @@ import pytest
 import soundfile
 
 import keras_autalk
+from keras_autalk.config import AudioConfig
 from keras_autalk.inference import generate as generation
 from keras_autalk.inference import runtime, session
-from keras_autalk.presets import pretrained
-from keras_autalk.config import AudioConfig
-from keras_autalk.media import au_labels, face, video
 from keras_autalk.layers import receptive_field
+from keras_autalk.media import au_labels, face, video
+from keras_autalk.presets import pretrained
 from tests.conftest import files_in
 from tests.pretrained_helpers import perturbed_talker, speech_like
 
@@ -45,8 +45,14 @@ def aligned(grace_hopper):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory, photo_file_module, speech_file, model_dir):
     folder = tmp_path_factory.mktemp("out")
-    result = keras_autalk.generate(photo_file_module, speech_file, folder / "talk.mp4",
-                                   model=model_dir, au_csv=folder / "talk.csv", progress=False)
+    result = keras_autalk.generate(
+        photo_file_module,
+        speech_file,
+        folder / "talk.mp4",
+        model=model_dir,
+        au_csv=folder / "talk.csv",
+        progress=False,
+    )
     return result
 
 
@@ -77,14 +83,16 @@ def test_only_the_face_changes(generated, grace_hopper, tmp_path):
     outside = np.ones(grace_hopper.shape[:2], bool)
     # The pasted crop reaches beyond the detector's box; 60 % margin covers it.
     margin_x, margin_y = int(0.6 * (right - left)), int(0.6 * (bottom - top))
-    outside[max(0, top - margin_y):bottom + margin_y,
-            max(0, left - margin_x):right + margin_x] = False
+    outside[
+        max(0, top - margin_y) : bottom + margin_y, max(0, left - margin_x) : right + margin_x
+    ] = False
     photo = grace_hopper.astype(np.float64)
     # H.264 alone moves this grainy photo's pixels by about 2 levels: the
     # photo itself, encoded the same way, is the yardstick.
     static = tmp_path / "static.mp4"
-    video.write_video(static, [grace_hopper] * 10, 25, crf=generation.VIDEO_CRF,
-                      preset=generation.VIDEO_PRESET)
+    video.write_video(
+        static, [grace_hopper] * 10, 25, crf=generation.VIDEO_CRF, preset=generation.VIDEO_PRESET
+    )
     codec_error = np.abs(video.read_video(static).frames[:, outside] - photo[outside]).mean()
     background_error = np.abs(frames[:, outside] - photo[outside]).mean()
     mouth = (slice(top + (bottom - top) // 2, bottom), slice(left, right))
@@ -95,8 +103,9 @@ def test_only_the_face_changes(generated, grace_hopper, tmp_path):
 
 def test_au_csv_has_openface_columns_and_one_row_per_frame(generated):
     lines = generated.au_csv.read_text().splitlines()
-    assert lines[0] == ("frame, timestamp, confidence, success, "
-                        "AU10_r, AU14_r, AU20_r, AU25_r, AU26_r")
+    assert lines[0] == (
+        "frame, timestamp, confidence, success, AU10_r, AU14_r, AU20_r, AU25_r, AU26_r"
+    )
     assert len(lines) == 1 + generated.num_frames
     assert lines[2].startswith("2, 0.040, ")
     labels = au_labels.read_openface_csv(generated.au_csv, generated.action_units)
@@ -107,16 +116,24 @@ def test_au_csv_has_openface_columns_and_one_row_per_frame(generated):
 
 
 def test_other_frame_rates_resample_in_time(tmp_path, photo_file_module, speech_file, model_dir):
-    result = generation.generate(photo_file_module, speech_file, tmp_path / "talk30.mp4",
-                                 model=model_dir, fps=30, progress=False)
+    result = generation.generate(
+        photo_file_module,
+        speech_file,
+        tmp_path / "talk30.mp4",
+        model=model_dir,
+        fps=30,
+        progress=False,
+    )
     info = video.video_info(result.output)
     assert result.num_frames == info.num_frames == round(SECONDS * 30)
     assert info.fps == 30.0 and abs(info.duration - SECONDS) < 0.05
 
 
 def test_resample_in_time_interpolates_linearly():
-    frames = [(np.full((1, 1, 3), index, np.float32), np.array([index], np.float32))
-              for index in range(10)]
+    frames = [
+        (np.full((1, 1, 3), index, np.float32), np.array([index], np.float32))
+        for index in range(10)
+    ]
     # 25 -> 50 fps: output frame j is centred on input position j / 2 - 0.25.
     doubled = list(generation.resample_in_time(iter(frames), 10, 25.0, 50.0, 20))
     values = [float(au[0]) for _, au in doubled]
@@ -158,16 +175,17 @@ def test_windows_equal_one_pass_away_from_the_seams(aligned):
     half = (receptive_field(config.fusion_kernel, config.fusion_dilations) - 1) // 2
     features = _features(speech_like(4.0, 16000, channels=1)[:, 0])  # 100 frames
     whole, whole_aus = run_sequence(model, aligned.crop, features, window_frames=100)
-    parts, part_aus = run_sequence(model, aligned.crop, features, window_frames=40,
-                                   overlap_frames=16)
+    parts, part_aus = run_sequence(
+        model, aligned.crop, features, window_frames=40, overlap_frames=16
+    )
     plan = generation.window_plan(100, 40, 16)
     assert len(plan) == 4
 
     def exact_frames(radius):
         exact = np.ones(100, bool)
         for (_, end), (start, _) in zip(plan, plan[1:]):
-            exact[start:start + radius] = False
-            exact[end - radius:end] = False
+            exact[start : start + radius] = False
+            exact[end - radius : end] = False
         return exact
 
     frames_exact = exact_frames(2 * half)  # Audio2AU's stack, then the fusion's
@@ -181,11 +199,13 @@ def test_articulation_zero_drives_with_zero_aus(aligned, talker):
     features = _features(speech_like(1.0, 16000, channels=1)[:, 0])
     still, still_aus = run_sequence(talker, aligned.crop, features, articulation=0.0)
     moving, _ = run_sequence(talker, aligned.crop, features, articulation=1.0)
-    zero_aus = talker({
-        "identity_image": aligned.crop[None].astype(np.float32) / 255.0,
-        "audio_features": features[None],
-        "au_intensity": np.zeros((1, len(features), 5), np.float32),
-    })
+    zero_aus = talker(
+        {
+            "identity_image": aligned.crop[None].astype(np.float32) / 255.0,
+            "audio_features": features[None],
+            "au_intensity": np.zeros((1, len(features), 5), np.float32),
+        }
+    )
     np.testing.assert_allclose(still, np.asarray(zero_aus["frames"])[0], atol=1e-5)
     assert not still_aus.any()
     assert np.abs(still - moving).max() > 0.01
@@ -205,9 +225,16 @@ def test_a_failure_while_writing_leaves_no_file(tmp_path, grace_hopper, speech_f
 
     object.__setattr__(model, "_autalk_generate_function", failing)
     with pytest.raises(RuntimeError, match="out of memory"):
-        generation.generate(grace_hopper, speech_file, tmp_path / "talk.mp4", model=model,
-                            au_csv=tmp_path / "talk.csv", window_frames=20, overlap_frames=4,
-                            progress=False)
+        generation.generate(
+            grace_hopper,
+            speech_file,
+            tmp_path / "talk.mp4",
+            model=model,
+            au_csv=tmp_path / "talk.csv",
+            window_frames=20,
+            overlap_frames=4,
+            progress=False,
+        )
     assert len(calls) == 2
     assert files_in(tmp_path) == []
 
@@ -223,19 +250,21 @@ def test_a_normalising_model_is_fed_normalised_features(tmp_path, grace_hopper):
     speech = speech_like(SECONDS, 16000, channels=1)[:, 0]
     path = tmp_path / "speech.wav"
     soundfile.write(path, speech, 16000)
-    result = generation.generate(grace_hopper, path, tmp_path / "talk.mp4", model=model_dir,
-                                 progress=False)
-    heard, _, _ = session.load_speech(path, AudioConfig())   # what the model hears
+    result = generation.generate(
+        grace_hopper, path, tmp_path / "talk.mp4", model=model_dir, progress=False
+    )
+    heard, _, _ = session.load_speech(path, AudioConfig())  # what the model hears
     features = log_mel.audio_features(heard)
     talker = pretrained.load_pretrained(model_dir)  # its float16-rounded weights
     expected = np.asarray(talker.audio2au(log_mel.normalize_features(features)[None]))[0]
     unnormalised = np.asarray(talker.audio2au(features[None]))[0]
     np.testing.assert_allclose(result.au_intensity, expected, atol=1e-3)
-    assert np.abs(unnormalised - expected).max() > 0.05   # the check can fail
+    assert np.abs(unnormalised - expected).max() > 0.05  # the check can fail
 
 
-def test_a_flow_decoder_model_generates_through_the_motion_paste(tmp_path, grace_hopper,
-                                                                  speech_file):
+def test_a_flow_decoder_model_generates_through_the_motion_paste(
+    tmp_path, grace_hopper, speech_file
+):
     # An untrained flow decoder predicts no motion and a mostly closed
     # occlusion mask: the video is the photo, outside the lower face as
     # exactly as video coding allows, inside it within a few levels.
@@ -246,13 +275,19 @@ def test_a_flow_decoder_model_generates_through_the_motion_paste(tmp_path, grace
 
     keras.utils.set_random_seed(3)
     talker = pretrained.build_inference_model(tiny_config(decoder="flow"))
-    outputs = talker({"identity_image": np.zeros((1, 128, 128, 3), "float32"),
-                      "audio_features": np.zeros((1, 4, AudioConfig().context_steps,
-                                                  AudioConfig().num_mel_bins), "float32")})
+    outputs = talker(
+        {
+            "identity_image": np.zeros((1, 128, 128, 3), "float32"),
+            "audio_features": np.zeros(
+                (1, 4, AudioConfig().context_steps, AudioConfig().num_mel_bins), "float32"
+            ),
+        }
+    )
     assert outputs["flow"].shape[-1] == 2
     folder = pretrained.save_pretrained(talker, tmp_path / "flow")
-    result = generation.generate(grace_hopper, speech_file, tmp_path / "flow.mp4",
-                                 model=folder, progress=False)
+    result = generation.generate(
+        grace_hopper, speech_file, tmp_path / "flow.mp4", model=folder, progress=False
+    )
     frames = video.read_video(result.output).frames
     mask = paste.lower_face_mask(grace_hopper.shape, face.find_face(grace_hopper).landmarks)
     height, width = grace_hopper.shape[:2]

@@ -21,13 +21,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_autalk.inference import generate as generation
 from keras_autalk.config import AudioConfig
-from keras_autalk.media import au_labels, video
 from keras_autalk.corpora import klettres
+from keras_autalk.evaluation import lip_sync, speech_tracks
+from keras_autalk.inference import generate as generation
+from keras_autalk.media import au_labels, video
 from keras_autalk.media.ffmpeg import run_ffmpeg
-from keras_autalk.evaluation import lip_sync
-from keras_autalk.evaluation import speech_tracks
 from keras_autalk.stats import pearson
 
 pytestmark = pytest.mark.slow
@@ -51,25 +50,25 @@ Variant = collections.namedtuple("Variant", "rate change container min_corr")
 # measured values (the bundled demo model, the lower of the two) in the
 # comments.
 VARIANTS = {
-    "44.1 kHz": Variant(44100, None, "wav", 0.99),                                 # 1.000
-    "48 kHz": Variant(48000, None, "wav", 0.99),                                   # 1.000
+    "44.1 kHz": Variant(44100, None, "wav", 0.99),  # 1.000
+    "48 kHz": Variant(48000, None, "wav", 0.99),  # 1.000
     # Nothing above 4 kHz is left: the model hears less of the speech.
-    "8 kHz": Variant(8000, None, "wav", 0.93),                                     # 0.980
-    "stereo": Variant(44100, lambda w: np.stack([w, w], 1), "wav", 0.99),          # 1.000
+    "8 kHz": Variant(8000, None, "wav", 0.93),  # 0.980
+    "stereo": Variant(44100, lambda w: np.stack([w, w], 1), "wav", 0.99),  # 1.000
     "stereo, one channel silent": Variant(
-        44100, lambda w: np.stack([np.zeros_like(w), w], 1), "wav", 0.99),         # 1.000
+        44100, lambda w: np.stack([np.zeros_like(w), w], 1), "wav", 0.99
+    ),  # 1.000
     # Averaged, these channels cancel (the file used to be refused as silent).
-    "stereo, opposite phase": Variant(
-        44100, lambda w: np.stack([w, -w], 1), "wav", 0.99),                       # 1.000
+    "stereo, opposite phase": Variant(44100, lambda w: np.stack([w, -w], 1), "wav", 0.99),  # 1.000
     "DC offset": Variant(44100, lambda w: _peak_at(w, -6.0) + 0.25, "wav", 0.99),  # 1.000
     # Driven 18 dB past full scale: 3 % of the track's samples are clipped.
     "clipped": Variant(44100, lambda w: np.clip(w * 10 ** (18 / 20), -1, 1), "wav", 0.95),  # 0.983
     # Peak at -45 dBFS in 16 bits (0.64 before generate set the speech level).
-    "very quiet": Variant(44100, lambda w: _peak_at(w, -45.0), "wav", 0.95),      # 0.992
+    "very quiet": Variant(44100, lambda w: _peak_at(w, -45.0), "wav", 0.95),  # 0.992
     # 15 dB hotter through a soft limiter: speech RMS near -9 dBFS.
     "very loud": Variant(48000, lambda w: np.tanh(w * 10 ** (15 / 20)), "wav", 0.95),  # 0.986
-    "MP3": Variant(44100, None, "mp3", 0.95),                                      # 0.999
-    "M4A (AAC)": Variant(48000, None, "m4a", 0.95),                                # 0.995
+    "MP3": Variant(44100, None, "mp3", 0.95),  # 0.999
+    "M4A (AAC)": Variant(48000, None, "m4a", 0.95),  # 0.995
 }
 ENCODERS = {"mp3": "libmp3lame", "m4a": "aac"}
 
@@ -81,8 +80,7 @@ def _peak_at(samples, dbfs):
 def _write_variant(name, waveform, folder):
     """The track's `waveform` written as the variant `name`: `(path, channels)`."""
     variant = VARIANTS[name]
-    samples = librosa.resample(waveform, orig_sr=RATE, target_sr=variant.rate,
-                               res_type="soxr_hq")
+    samples = librosa.resample(waveform, orig_sr=RATE, target_sr=variant.rate, res_type="soxr_hq")
     if variant.change is not None:
         samples = variant.change(samples)
     stem = re.sub(r"\W+", "_", name).strip("_").lower()
@@ -92,16 +90,18 @@ def _write_variant(name, waveform, folder):
     if variant.container == "wav":
         return path, channels
     encoded = path.with_suffix(f".{variant.container}")
-    run_ffmpeg(["-y", "-i", str(path), "-c:a", ENCODERS[variant.container], "-b:a", "64k",
-                str(encoded)])
+    run_ffmpeg(
+        ["-y", "-i", str(path), "-c:a", ENCODERS[variant.container], "-b:a", "64k", str(encoded)]
+    )
     return encoded, channels
 
 
 @pytest.fixture(scope="module")
 def track(klettres_folder):
     """Three real English words with pauses (3.9 s), a second of silence each side."""
-    built = speech_tracks.build_track(klettres.list_recordings(klettres_folder, "en"), seed=6,
-                                    duration_s=3.0)
+    built = speech_tracks.build_track(
+        klettres.list_recordings(klettres_folder, "en"), seed=6, duration_s=3.0
+    )
     pad = int(SILENCE_S * built.sample_rate)
     waveform = np.pad(built.waveform, (pad, pad))
     speech = np.pad(built.speech, (pad, pad))
@@ -114,12 +114,17 @@ def folder(tmp_path_factory):
 
 
 def _generate(photo, audio_path, folder, name):
-    result = generation.generate(photo, audio_path, folder / f"{name}.mp4", model="demo",
-                                 au_csv=folder / f"{name}.csv", progress=False)
+    result = generation.generate(
+        photo,
+        audio_path,
+        folder / f"{name}.mp4",
+        model="demo",
+        au_csv=folder / f"{name}.csv",
+        progress=False,
+    )
     info = video.video_info(result.output)
     curves = au_labels.read_openface_csv(result.au_csv, action_units=MOUTH_AUS).intensity
-    opening = lip_sync.lip_opening(
-        lip_sync.video_landmarks(video.read_video(result.output).frames))
+    opening = lip_sync.lip_opening(lip_sync.video_landmarks(video.read_video(result.output).frames))
     return result, info, curves, opening
 
 
@@ -171,6 +176,5 @@ def test_variant_is_handled_like_the_clean_track(name, clean, track, folder, gra
     ratio = _silence_ratio(opening, track[1])
     assert ratio < MAX_SILENCE_RATIO, f"{name}: silence ratio {ratio:.3f}"
     reference = clean[2]
-    corr = min(pearson(curves[:, index], reference[:, index])
-               for index in range(len(MOUTH_AUS)))
+    corr = min(pearson(curves[:, index], reference[:, index]) for index in range(len(MOUTH_AUS)))
     assert corr >= variant.min_corr, f"{name}: AU25/AU26 correlation with clean {corr:.3f}"

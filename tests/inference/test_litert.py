@@ -32,7 +32,7 @@ def speech(tmp_path_factory):
 
 def psnr(first, second):
     error = np.mean((first.astype(np.float64) - second.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / error)
+    return 10 * np.log10(255.0**2 / error)
 
 
 def test_litert_video_matches_the_keras_video(tmp_path, grace_hopper, speech):
@@ -41,8 +41,14 @@ def test_litert_video_matches_the_keras_video(tmp_path, grace_hopper, speech):
     results = {}
     for name in ("litert", "keras"):
         results[name] = generation.generate(
-            grace_hopper, speech, tmp_path / f"{name}.mp4", progress=False, runtime=name,
-            window_frames=40, overlap_frames=8)
+            grace_hopper,
+            speech,
+            tmp_path / f"{name}.mp4",
+            progress=False,
+            runtime=name,
+            window_frames=40,
+            overlap_frames=8,
+        )
         assert results[name].runtime == name
     litert, keras = (video.read_video(tmp_path / f"{name}.mp4") for name in ("litert", "keras"))
     assert litert.frames.shape == keras.frames.shape == (60, 600, 512, 3)
@@ -60,8 +66,7 @@ def test_auto_chooses_litert_for_the_bundled_model_and_keras_without_the_file(tm
     assert runtime.choose_runtime(folder) == "keras"
     with pytest.raises(AutalkError, match="needs a generator.tflite in the model folder"):
         runtime.choose_runtime(folder, "litert")
-    with pytest.raises(AutalkError, match="runtime must be one of auto, litert, keras, got "
-                                          "'onnx'"):
+    with pytest.raises(AutalkError, match="runtime must be one of auto, litert, keras, got 'onnx'"):
         runtime.choose_runtime(folder, "onnx")
 
 
@@ -75,8 +80,9 @@ def test_litert_generate_never_imports_tensorflow(tmp_path, speech):
         "print(result.runtime, result.num_frames,\n"
         "      sorted(name for name in ('tensorflow', 'keras', 'librosa') if name in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["litert", "60", "[]"]
     assert "XNNPACK" not in done.stderr  # LiteRT's notice is not the user's business
@@ -108,15 +114,22 @@ def test_a_talker_refuses_litert_for_a_loaded_keras_model(grace_hopper):
         Talker(grace_hopper, model=perturbed_talker(seed=0), runtime="litert")
 
 
-def test_export_litert_adds_a_checked_file_and_leaves_the_source(capsys, tmp_path,
-                                                                 grace_hopper):
+def test_export_litert_adds_a_checked_file_and_leaves_the_source(capsys, tmp_path, grace_hopper):
     from tests.pretrained_helpers import perturbed_talker
     from tests.test_cli import run
 
     source = pretrained.save_pretrained(perturbed_talker(seed=3), tmp_path / "tiny")
     before = {path.name: path.read_bytes() for path in source.iterdir()}
-    status, out, err = run(capsys, "export", "--format", "litert", "--model", str(source),
-                           "-o", str(tmp_path / "tiny_litert"))
+    status, out, err = run(
+        capsys,
+        "export",
+        "--format",
+        "litert",
+        "--model",
+        str(source),
+        "-o",
+        str(tmp_path / "tiny_litert"),
+    )
     assert status == 0, err
     assert "runs it on LiteRT" in out
     assert {path.name: path.read_bytes() for path in source.iterdir()} == before
@@ -125,7 +138,7 @@ def test_export_litert_adds_a_checked_file_and_leaves_the_source(capsys, tmp_pat
     record = json.loads((folder / "model.json").read_text())
     assert record["litert"]["weights"] == "float16"
     assert record["litert"]["parity"]["au_max_abs_diff"] <= 0.01
-    assert pretrained.check_files(folder) == 2   # both files' SHA-256 recorded and checked
+    assert pretrained.check_files(folder) == 2  # both files' SHA-256 recorded and checked
     assert Talker(grace_hopper, model=folder).runtime == "litert"
     assert Talker(grace_hopper, model=source).runtime == "keras"
     # A damaged LiteRT file is refused in one sentence naming it.

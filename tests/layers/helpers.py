@@ -10,7 +10,6 @@ def frame_influence(layer, inputs, frame, **call_kwargs):
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         outputs = layer(inputs, **call_kwargs)
-        target = tf.reduce_sum(outputs[:, frame] * tf.range(
-            1.0, outputs.shape[-1] + 1.0))
+        target = tf.reduce_sum(outputs[:, frame] * tf.range(1.0, outputs.shape[-1] + 1.0))
     gradient = tape.gradient(target, inputs).numpy()
     return np.abs(gradient).sum(axis=(0, 2))

@@ -24,35 +24,30 @@ def features(rng, frames, channels=INPUT_CHANNELS, batch=2):
     return rng.normal(size=(batch, frames, channels)).astype("float32")
 
 
-@pytest.mark.parametrize("kernel_size,dilations,expected", [
-    (3, (1, 2, 4, 8), 31), (3, (1, 2), 7), (3, 1, 3), (5, (1, 2), 13),
-    (3, (), 1)])
+@pytest.mark.parametrize(
+    "kernel_size,dilations,expected",
+    [(3, (1, 2, 4, 8), 31), (3, (1, 2), 7), (3, 1, 3), (5, (1, 2), 13), (3, (), 1)],
+)
 def test_receptive_field(kernel_size, dilations, expected):
     assert receptive_field(kernel_size, dilations) == expected
 
 
 def test_stack_reports_its_receptive_field():
-    assert TCSAStack(8, dilations=(1, 2, 4), kernel_size=3).receptive_field \
-        == 15
+    assert TCSAStack(8, dilations=(1, 2, 4), kernel_size=3).receptive_field == 15
 
 
 @pytest.mark.parametrize("frames", [1, 5, 8, 13])
 @pytest.mark.parametrize("use_attention", [True, False])
 @pytest.mark.parametrize("input_channels", [INPUT_CHANNELS, CHANNELS])
 def test_output_shape(rng, frames, use_attention, input_channels):
-    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
-                      use_attention=use_attention)
-    assert_output_shape(stack, features(rng, frames, input_channels),
-                        (2, frames, CHANNELS))
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4, use_attention=use_attention)
+    assert_output_shape(stack, features(rng, frames, input_channels), (2, frames, CHANNELS))
     # The input projection exists only when the channels differ.
-    assert (stack.blocks[0].projection is None) == (
-        input_channels == CHANNELS)
+    assert (stack.blocks[0].projection is None) == (input_channels == CHANNELS)
 
 
-@pytest.mark.parametrize("kernel_size,dilations", [
-    (3, (1, 2, 4)), (3, (1, 2, 4, 8)), (5, (1, 3))])
-def test_conv_stack_sees_exactly_its_receptive_field(rng, kernel_size,
-                                                     dilations):
+@pytest.mark.parametrize("kernel_size,dilations", [(3, (1, 2, 4)), (3, (1, 2, 4, 8)), (5, (1, 3))])
+def test_conv_stack_sees_exactly_its_receptive_field(rng, kernel_size, dilations):
     half = receptive_field(kernel_size, dilations) // 2
     frames = 2 * half + 9
     frame = half + 4
@@ -65,8 +60,8 @@ def test_conv_stack_sees_exactly_its_receptive_field(rng, kernel_size,
     # Non-causal: the last future frame inside the field counts ...
     assert influence[frame + half] > 0
     # ... and nothing beyond the field, either side.
-    assert influence[frame + half + 1:].sum() == 0
-    assert influence[:frame - half].sum() == 0
+    assert influence[frame + half + 1 :].sum() == 0
+    assert influence[: frame - half].sum() == 0
 
 
 def test_attention_reaches_beyond_the_receptive_field(rng):
@@ -80,8 +75,7 @@ def test_masked_frames_do_not_influence_real_frames(rng, use_attention):
     inputs = features(rng, 8)
     mask = np.array([[1] * 8, [1] * 5 + [0] * 3], bool)
     mask[0, 2] = False  # a hole, not only end padding
-    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
-                      use_attention=use_attention)
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4, use_attention=use_attention)
     assert_masked_frames_ignored(stack, inputs, mask, rng)
 
     influence = frame_influence(stack, inputs[1:], 4, mask=mask[1:])
@@ -91,8 +85,7 @@ def test_masked_frames_do_not_influence_real_frames(rng, use_attention):
 @pytest.mark.parametrize("use_attention", [True, False])
 def test_masked_frames_act_like_the_sequence_end(rng, use_attention):
     """A window padded with masked frames gives the short window's outputs."""
-    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4,
-                      use_attention=use_attention)
+    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4, use_attention=use_attention)
     assert_padding_acts_like_sequence_end(stack, features(rng, 8), 5)
 
 
@@ -104,18 +97,15 @@ def test_block_output_is_layer_normalised(rng):
 
 def test_conv_ablation_drops_only_the_attention():
     with_attention = TCSABlock(CHANNELS, num_heads=4, name="block")
-    without = TCSABlock(CHANNELS, num_heads=4, use_attention=False,
-                        name="block")
+    without = TCSABlock(CHANNELS, num_heads=4, use_attention=False, name="block")
     with_attention.build((None, None, CHANNELS))
     without.build((None, None, CHANNELS))
-    attention_weights = {w.path for w in with_attention.weights} - {
-        w.path for w in without.weights}
-    assert attention_weights and all(
-        "attention" in path for path in attention_weights)
+    attention_weights = {w.path for w in with_attention.weights} - {w.path for w in without.weights}
+    assert attention_weights and all("attention" in path for path in attention_weights)
     assert with_attention.count_params() - without.count_params() == (
         # q, k, v kernels + biases, output kernel + bias, one LayerNorm.
-        3 * (CHANNELS * CHANNELS + CHANNELS) + CHANNELS * CHANNELS
-        + CHANNELS + 2 * CHANNELS)
+        3 * (CHANNELS * CHANNELS + CHANNELS) + CHANNELS * CHANNELS + CHANNELS + 2 * CHANNELS
+    )
 
 
 def test_dropout_only_when_training(rng):
@@ -125,10 +115,8 @@ def test_dropout_only_when_training(rng):
     stack.build(inputs.shape)
     plain.build(inputs.shape)
     plain.set_weights(stack.get_weights())
-    np.testing.assert_allclose(stack(inputs, training=False), plain(inputs),
-                               atol=1e-6)
-    assert not np.allclose(stack(inputs, training=True), plain(inputs),
-                           atol=1e-3)
+    np.testing.assert_allclose(stack(inputs, training=False), plain(inputs), atol=1e-6)
+    assert not np.allclose(stack(inputs, training=True), plain(inputs), atol=1e-3)
 
 
 def test_xla_compiled_call_matches(rng):
@@ -142,23 +130,43 @@ def test_xla_compiled_call_matches(rng):
 
 def test_config_is_the_constructor_arguments(rng):
     inputs = features(rng, 8)
-    run_layer_test(TCSAStack, dict(channels=CHANNELS, dilations=(1, 2, 4),
-                                   kernel_size=5, num_heads=2, dropout=0.1,
-                                   use_attention=False, name="fusion"),
-                   inputs, (2, 8, CHANNELS))
-    run_layer_test(TCSABlock, dict(channels=CHANNELS, kernel_size=3,
-                                   dilation_rate=2, num_heads=4, dropout=0.2,
-                                   use_attention=True, feedforward_channels=24),
-                   inputs, (2, 8, CHANNELS))
+    run_layer_test(
+        TCSAStack,
+        dict(
+            channels=CHANNELS,
+            dilations=(1, 2, 4),
+            kernel_size=5,
+            num_heads=2,
+            dropout=0.1,
+            use_attention=False,
+            name="fusion",
+        ),
+        inputs,
+        (2, 8, CHANNELS),
+    )
+    run_layer_test(
+        TCSABlock,
+        dict(
+            channels=CHANNELS,
+            kernel_size=3,
+            dilation_rate=2,
+            num_heads=4,
+            dropout=0.2,
+            use_attention=True,
+            feedforward_channels=24,
+        ),
+        inputs,
+        (2, 8, CHANNELS),
+    )
 
 
 @pytest.mark.parametrize("use_attention", [True, False])
 def test_keras_file_round_trip(rng, tmp_path, use_attention):
     inputs = features(rng, 8)
     mask = np.array([[1] * 8, [1] * 6 + [0] * 2], bool)
-    stack = TCSAStack(CHANNELS, dilations=(1, 2), num_heads=4, dropout=0.1,
-                      use_attention=use_attention)
-    block = TCSABlock(CHANNELS, dilation_rate=4, num_heads=4,
-                      use_attention=use_attention)
+    stack = TCSAStack(
+        CHANNELS, dilations=(1, 2), num_heads=4, dropout=0.1, use_attention=use_attention
+    )
+    block = TCSABlock(CHANNELS, dilation_rate=4, num_heads=4, use_attention=use_attention)
     model = masked_sequence_model(INPUT_CHANNELS, stack, block)
     run_model_saving_test(model, [inputs, mask], tmp_path)

@@ -65,15 +65,17 @@ def test_dropout_only_when_training(rng):
     attention.build(inputs.shape)
     plain.build(inputs.shape)
     plain.set_weights(attention.get_weights())
-    np.testing.assert_allclose(attention(inputs, training=False),
-                               plain(inputs), atol=1e-6)
-    assert not np.allclose(attention(inputs, training=True), plain(inputs),
-                           atol=1e-3)
+    np.testing.assert_allclose(attention(inputs, training=False), plain(inputs), atol=1e-6)
+    assert not np.allclose(attention(inputs, training=True), plain(inputs), atol=1e-3)
 
 
 def test_config_round_trip(rng):
-    run_layer_test(TemporalSelfAttention, dict(num_heads=3, key_dim=5, dropout=0.25),
-                   features(rng, 8), (2, 8, CHANNELS))
+    run_layer_test(
+        TemporalSelfAttention,
+        dict(num_heads=3, key_dim=5, dropout=0.25),
+        features(rng, 8),
+        (2, 8, CHANNELS),
+    )
 
 
 def test_keras_file_round_trip(rng, tmp_path):

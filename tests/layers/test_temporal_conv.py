@@ -37,9 +37,13 @@ def test_matches_zero_padded_dilated_correlation(rng):
     conv.set_weights([kernel, bias])
 
     padded = np.pad(inputs, ((0, 0), (2, 2), (0, 0)))
-    expected = np.stack([
-        sum(padded[:, t + 2 * tap] @ kernel[tap] for tap in range(3))
-        for t in range(9)], axis=1) + bias
+    expected = (
+        np.stack(
+            [sum(padded[:, t + 2 * tap] @ kernel[tap] for tap in range(3)) for t in range(9)],
+            axis=1,
+        )
+        + bias
+    )
     np.testing.assert_allclose(conv(inputs), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -50,25 +54,22 @@ def test_activation_is_applied(rng):
     relu.build(inputs.shape)
     linear.build(inputs.shape)
     relu.set_weights(linear.get_weights())
-    np.testing.assert_allclose(relu(inputs), np.maximum(linear(inputs), 0),
-                               atol=1e-6)
+    np.testing.assert_allclose(relu(inputs), np.maximum(linear(inputs), 0), atol=1e-6)
 
 
 @pytest.mark.parametrize("kernel_size,dilation_rate", [(3, 1), (3, 3), (5, 2)])
-def test_sees_past_and_future_exactly_within_reach(rng, kernel_size,
-                                                   dilation_rate):
+def test_sees_past_and_future_exactly_within_reach(rng, kernel_size, dilation_rate):
     frames, frame = 21, 10
     conv = TemporalConv(6, kernel_size, dilation_rate)
     influence = frame_influence(conv, features(rng, frames), frame)
 
     reach = (kernel_size - 1) * dilation_rate // 2
-    taps = frame + dilation_rate * np.arange(-(kernel_size // 2),
-                                             kernel_size // 2 + 1)
+    taps = frame + dilation_rate * np.arange(-(kernel_size // 2), kernel_size // 2 + 1)
     assert np.flatnonzero(influence).tolist() == taps.tolist()
     # Non-causal: the frame `reach` ahead counts, nothing beyond it does.
     assert influence[frame + reach] > 0
-    assert influence[frame + reach + 1:].sum() == 0
-    assert influence[:frame - reach].sum() == 0
+    assert influence[frame + reach + 1 :].sum() == 0
+    assert influence[: frame - reach].sum() == 0
 
 
 def test_even_kernel_puts_the_extra_tap_in_the_future(rng):
@@ -94,9 +95,12 @@ def test_masked_frames_act_like_the_sequence_end(rng):
 
 
 def test_config_round_trip(rng):
-    run_layer_test(TemporalConv, dict(filters=6, kernel_size=5, dilation_rate=2,
-                                      activation="gelu", name="conv"),
-                   features(rng, 8), (2, 8, 6))
+    run_layer_test(
+        TemporalConv,
+        dict(filters=6, kernel_size=5, dilation_rate=2, activation="gelu", name="conv"),
+        features(rng, 8),
+        (2, 8, 6),
+    )
 
 
 def test_keras_file_round_trip(rng, tmp_path):

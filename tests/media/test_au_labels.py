@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from keras_autalk.errors import AutalkError, InputFileError
 from keras_autalk.media import au_labels, face
 from keras_autalk.media.au_labels import (
     GEOMETRIC_FEATURES,
@@ -18,7 +19,6 @@ from keras_autalk.media.au_labels import (
     read_openface_csv,
     write_openface_csv,
 )
-from keras_autalk.errors import AutalkError, InputFileError
 
 FPS = 25
 SPEECH_AUS = (10, 14, 20, 25, 26)
@@ -28,12 +28,23 @@ SPEECH_AUS = (10, 14, 20, 25, 26)
 # OpenFace CSVs as OpenFace 2.x FeatureExtraction writes them (all outputs on)
 
 
-def openface_header(intensity_aus=OPENFACE_INTENSITY_AUS,
-                    occurrence_aus=OPENFACE_OCCURRENCE_AUS):
+def openface_header(intensity_aus=OPENFACE_INTENSITY_AUS, occurrence_aus=OPENFACE_OCCURRENCE_AUS):
     """The 714 column names of OpenFace 2.x FeatureExtraction's CSV."""
-    names = ["frame", "face_id", "timestamp", "confidence", "success",
-             "gaze_0_x", "gaze_0_y", "gaze_0_z", "gaze_1_x", "gaze_1_y", "gaze_1_z",
-             "gaze_angle_x", "gaze_angle_y"]
+    names = [
+        "frame",
+        "face_id",
+        "timestamp",
+        "confidence",
+        "success",
+        "gaze_0_x",
+        "gaze_0_y",
+        "gaze_0_z",
+        "gaze_1_x",
+        "gaze_1_y",
+        "gaze_1_z",
+        "gaze_angle_x",
+        "gaze_angle_y",
+    ]
     for axis in ("x", "y", "X", "Y", "Z"):
         names += [f"eye_lmk_{axis}_{i}" for i in range(56)]
     names += ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz"]
@@ -46,8 +57,9 @@ def openface_header(intensity_aus=OPENFACE_INTENSITY_AUS,
     return names
 
 
-def write_openface_like(path, intensity, success=None, rng=None, frames=None,
-                        header=None, fps=FPS, face_ids=None):
+def write_openface_like(
+    path, intensity, success=None, rng=None, frames=None, header=None, fps=FPS, face_ids=None
+):
     """Write a CSV in OpenFace's own format: ", " separators, its precisions.
 
     `intensity` is `(T, 17)` over OPENFACE_INTENSITY_AUS.
@@ -62,7 +74,8 @@ def write_openface_like(path, intensity, success=None, rng=None, frames=None,
     for row in range(num_rows):
         ok = bool(success[row])
         values = {
-            "frame": str(frames[row]), "face_id": str(face_ids[row]),
+            "frame": str(frames[row]),
+            "face_id": str(face_ids[row]),
             "timestamp": f"{(frames[row] - 1) / fps:.3f}",
             "confidence": f"{rng.uniform(0.9, 0.98) if ok else 0.03:.2f}",
             "success": "1" if ok else "0",
@@ -94,10 +107,8 @@ def test_reads_configured_aus_from_a_real_openface_csv(tmp_path, rng):
 
     labels = read_openface_csv(path, SPEECH_AUS)
     assert labels.intensity.shape == (30, 5) and labels.intensity.dtype == np.float32
-    np.testing.assert_allclose(labels.intensity, intensity[:, columns_of(SPEECH_AUS)],
-                               atol=1e-6)
-    np.testing.assert_array_equal(labels.occurrence,
-                                  intensity[:, columns_of(SPEECH_AUS)] >= 1.0)
+    np.testing.assert_allclose(labels.intensity, intensity[:, columns_of(SPEECH_AUS)], atol=1e-6)
+    np.testing.assert_array_equal(labels.occurrence, intensity[:, columns_of(SPEECH_AUS)] >= 1.0)
     np.testing.assert_array_equal(labels.mask, np.ones(30))
     assert labels.action_units == SPEECH_AUS and labels.num_frames == 30
 
@@ -110,22 +121,25 @@ def test_success_zero_frames_are_masked(tmp_path, rng):
     labels = read_openface_csv(path, (25, 26))
     np.testing.assert_array_equal(labels.mask, success)
     assert np.all(labels.intensity[success == 0] == 0)
-    np.testing.assert_allclose(labels.intensity[success == 1],
-                               intensity[success == 1][:, columns_of((25, 26))], atol=1e-6)
+    np.testing.assert_allclose(
+        labels.intensity[success == 1], intensity[success == 1][:, columns_of((25, 26))], atol=1e-6
+    )
 
 
 def test_missing_au_column_is_named(tmp_path, rng):
     without_14 = tuple(unit for unit in OPENFACE_INTENSITY_AUS if unit != 14)
     header = openface_header(intensity_aus=without_14)
-    path = write_openface_like(tmp_path / "no14.csv", random_intensity(rng, 5),
-                               header=header, rng=rng)
+    path = write_openface_like(
+        tmp_path / "no14.csv", random_intensity(rng, 5), header=header, rng=rng
+    )
     with pytest.raises(AutalkError, match="no column 'AU14_r'") as error:
         read_openface_csv(path, SPEECH_AUS)
     assert "\n" not in str(error.value)
     assert read_openface_csv(path, (25, 26)).num_frames == 5  # other AUs still read
     no_success = [name for name in openface_header() if name != "success"]
-    path = write_openface_like(tmp_path / "nosuccess.csv", random_intensity(rng, 5),
-                               header=no_success, rng=rng)
+    path = write_openface_like(
+        tmp_path / "nosuccess.csv", random_intensity(rng, 5), header=no_success, rng=rng
+    )
     with pytest.raises(AutalkError, match="no column 'success'"):
         read_openface_csv(path, SPEECH_AUS)
 
@@ -152,8 +166,7 @@ def test_truncated_and_non_numeric_rows_are_refused(tmp_path, rng):
     lines = text.splitlines()
     lines[2] = lines[2].replace(", 1, ", ", yes, ", 1)  # the success cell
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(AutalkError, match="non-numeric value 'yes' in column 'success' "
-                                          "on line 3"):
+    with pytest.raises(AutalkError, match="non-numeric value 'yes' in column 'success' on line 3"):
         read_openface_csv(path, SPEECH_AUS)
 
 
@@ -161,13 +174,15 @@ def test_num_frames_cuts_pads_and_masks_missing_rows(tmp_path, rng):
     intensity = random_intensity(rng, 20)
     keep = np.ones(20, bool)
     keep[12] = False  # OpenFace skipped a frame
-    path = write_openface_like(tmp_path / "gap.csv", intensity[keep],
-                               frames=np.arange(1, 21)[keep], rng=rng)
+    path = write_openface_like(
+        tmp_path / "gap.csv", intensity[keep], frames=np.arange(1, 21)[keep], rng=rng
+    )
     padded = read_openface_csv(path, (25,), num_frames=24)
     expected_mask = np.r_[keep, np.zeros(4)]
     np.testing.assert_array_equal(padded.mask, expected_mask)
-    np.testing.assert_allclose(padded.intensity[:20][keep, 0],
-                               intensity[keep][:, columns_of((25,))[0]], atol=1e-6)
+    np.testing.assert_allclose(
+        padded.intensity[:20][keep, 0], intensity[keep][:, columns_of((25,))[0]], atol=1e-6
+    )
     cut = read_openface_csv(path, (25,), num_frames=10)
     assert cut.num_frames == 10 and cut.mask.sum() == 10
     assert read_openface_csv(path, (25,)).num_frames == 20
@@ -179,9 +194,14 @@ def test_several_faces_per_frame_keep_the_tracked_most_confident(tmp_path, rng):
     column = OPENFACE_INTENSITY_AUS.index(26)
     intensity[::2, column] = 4.0  # face 0 (tracked)
     intensity[1::2, column] = 1.0  # face 1 (lost)
-    path = write_openface_like(tmp_path / "multi.csv", intensity,
-                               success=[1, 0, 1, 0, 1, 0], frames=[1, 1, 2, 2, 3, 3],
-                               face_ids=[0, 1, 0, 1, 0, 1], rng=rng)
+    path = write_openface_like(
+        tmp_path / "multi.csv",
+        intensity,
+        success=[1, 0, 1, 0, 1, 0],
+        frames=[1, 1, 2, 2, 3, 3],
+        face_ids=[0, 1, 0, 1, 0, 1],
+        rng=rng,
+    )
     labels = read_openface_csv(path, (26,))
     np.testing.assert_array_equal(labels.intensity[:, 0], [4.0, 4.0, 4.0])
     np.testing.assert_array_equal(labels.mask, [1, 1, 1])
@@ -203,8 +223,7 @@ def test_write_then_read_round_trips_in_openface_format(tmp_path, rng):
     units = (10, 14, 18, 20, 25, 26)  # AU18 is not one of OpenFace's outputs
     intensity = rng.uniform(0, 5, (40, len(units)))
     success = (rng.uniform(size=40) > 0.2).astype(int)
-    path = write_openface_csv(tmp_path / "truth.csv", intensity, units, fps=FPS,
-                              success=success)
+    path = write_openface_csv(tmp_path / "truth.csv", intensity, units, fps=FPS, success=success)
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
     header = rows[0]
@@ -216,8 +235,7 @@ def test_write_then_read_round_trips_in_openface_format(tmp_path, rng):
     labels = read_openface_csv(path, units)
     np.testing.assert_array_equal(labels.mask, success)
     np.testing.assert_allclose(labels.intensity, intensity * success[:, None], atol=0.005)
-    np.testing.assert_array_equal(labels.occurrence,
-                                  (intensity >= 1.0) & (success[:, None] == 1))
+    np.testing.assert_array_equal(labels.occurrence, (intensity >= 1.0) & (success[:, None] == 1))
     # AUs that were not given are written as 0.
     assert np.all(read_openface_csv(path, (1, 45)).intensity == 0)
 
@@ -241,8 +259,9 @@ def test_write_refuses_bad_input_and_leaves_no_file(tmp_path):
 def base_shapes():
     from keras_autalk.media import photos
 
-    return [face.find_face(photos.load_photo(name)).landmarks
-            for name in ("astronaut", "grace_hopper")]
+    return [
+        face.find_face(photos.load_photo(name)).landmarks for name in ("astronaut", "grace_hopper")
+    ]
 
 
 def face_axes(landmarks):
@@ -283,8 +302,7 @@ def speaking_landmarks(base, params, rng=None, jitter=0.0):
 def random_similarity(rng, landmarks):
     angle = rng.uniform(-0.5, 0.5)
     scale = rng.uniform(0.3, 3.0)
-    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)],
-                                 [np.sin(angle), np.cos(angle)]])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     return landmarks @ rotation.T + rng.uniform(-300, 300, 2)
 
 
@@ -306,8 +324,7 @@ def test_features_are_invariant_to_translation_scale_and_rotation(base_shapes, r
             np.testing.assert_allclose(geometric_features(moved), reference, atol=2e-5)
         # Not invariant to what matters: the mouth itself.
         opened = speaking_landmarks(base, [(0.0, 1.0, 0.0)])
-        assert not np.allclose(geometric_features(opened), geometric_features(base),
-                               atol=1e-3)
+        assert not np.allclose(geometric_features(opened), geometric_features(base), atol=1e-3)
 
 
 def test_features_follow_the_mouth(base_shapes):
@@ -320,8 +337,9 @@ def test_features_follow_the_mouth(base_shapes):
         assert np.all(np.diff(jaw[:, names.index("jaw_drop")]) > 0.04)
         assert np.all(np.diff(jaw[:, names.index("outer_lip_height")]) > 0.04)
         assert np.all(np.diff(part[:, names.index("inner_lip_gap")]) > 0.02)
-        np.testing.assert_allclose(part[:, names.index("jaw_drop")],
-                                   part[0, names.index("jaw_drop")], atol=1e-5)
+        np.testing.assert_allclose(
+            part[:, names.index("jaw_drop")], part[0, names.index("jaw_drop")], atol=1e-5
+        )
         assert np.all(np.diff(stretch[:, names.index("mouth_width")]) > 0.04)
         assert np.all(np.diff(stretch[:, names.index("mouth_aspect")]) < 0)
 
@@ -341,8 +359,9 @@ def synthetic_clips(base_shapes, rng, num_clips, jitter=0.01):
     for index in range(num_clips):
         clip_params = speech_params(rng)
         base = base_shapes[index % len(base_shapes)]
-        clips.append(random_similarity(
-            rng, speaking_landmarks(base, clip_params, rng, jitter=jitter)))
+        clips.append(
+            random_similarity(rng, speaking_landmarks(base, clip_params, rng, jitter=jitter))
+        )
         params.append(clip_params)
     return clips, params
 
@@ -385,8 +404,9 @@ def test_calibrate_generalises_to_held_out_clips(base_shapes, rng):
     assert estimator.calibration["num_frames"] == 12 * 60
     assert all(r > 0.95 for r in estimator.calibration["correlation"].values())
     predicted = np.concatenate([estimator.predict(clip) for clip in clips[12:]])
-    held_out = per_au_correlation(predicted, np.concatenate([aus(p) for p in params[12:]]),
-                                  (20, 25, 26))
+    held_out = per_au_correlation(
+        predicted, np.concatenate([aus(p) for p in params[12:]]), (20, 25, 26)
+    )
     assert set(held_out) == {"AU20", "AU25", "AU26"}
     assert all(r > 0.95 for r in held_out.values()), held_out
 
@@ -443,8 +463,15 @@ def test_load_refuses_other_files(tmp_path):
     with pytest.raises(AutalkError, match="not a keras-autalk geometric AU estimator"):
         GeometricAUEstimator.load(other)
     old = tmp_path / "old.json"
-    old.write_text(json.dumps({"format": "keras_autalk.geometric_au_estimator",
-                               "version": 1, "feature_names": ["mouth_width"]}))
+    old.write_text(
+        json.dumps(
+            {
+                "format": "keras_autalk.geometric_au_estimator",
+                "version": 1,
+                "feature_names": ["mouth_width"],
+            }
+        )
+    )
     with pytest.raises(AutalkError, match="another version"):
         GeometricAUEstimator.load(old)
 
@@ -453,11 +480,11 @@ def test_unfitted_estimator_and_bad_arguments(base_shapes):
     with pytest.raises(AutalkError, match="not calibrated"):
         GeometricAUEstimator().predict(base_shapes[0])
     with pytest.raises(AutalkError, match="at least two usable frames"):
-        GeometricAUEstimator((25,)).fit(np.full((3, len(GEOMETRIC_FEATURES)), np.nan),
-                                        np.zeros((3, 1)))
+        GeometricAUEstimator((25,)).fit(
+            np.full((3, len(GEOMETRIC_FEATURES)), np.nan), np.zeros((3, 1))
+        )
     with pytest.raises(AutalkError, match=r"AU targets must have shape \(3, 2\)"):
-        GeometricAUEstimator((25, 26)).fit(np.zeros((3, len(GEOMETRIC_FEATURES))),
-                                           np.zeros((3, 1)))
+        GeometricAUEstimator((25, 26)).fit(np.zeros((3, len(GEOMETRIC_FEATURES))), np.zeros((3, 1)))
 
 
 def test_default_estimator_is_missing_or_loads():

@@ -24,8 +24,14 @@ from tests.audio_helpers import (
 @pytest.mark.parametrize("backend", ["tfio", "soundfile"])
 @pytest.mark.parametrize(
     "suffix, rate, channels",
-    [(".wav", 8000, 1), (".wav", 44100, 2), (".flac", 22050, 2), (".ogg", 48000, 1),
-     (".mp3", 44100, 2), (".mp3", 22050, 1)],
+    [
+        (".wav", 8000, 1),
+        (".wav", 44100, 2),
+        (".flac", 22050, 2),
+        (".ogg", 48000, 1),
+        (".mp3", 44100, 2),
+        (".mp3", 22050, 1),
+    ],
 )
 def test_load_audio_any_format_rate_and_channels(tmp_path, backend, suffix, rate, channels):
     if backend == "tfio":
@@ -76,11 +82,15 @@ def test_environment_variable_overrides_auto(monkeypatch):
 @pytest.mark.parametrize("backend", ["auto", "soundfile"])
 @pytest.mark.parametrize(
     "kind, words",
-    [("missing", "does not exist"), ("directory", "is a directory"), ("empty", "is empty"),
-     ("random_bytes", "corrupt or not in a readable audio format"),
-     ("text_as_mp3", "corrupt or not in a readable audio format"),
-     ("truncated_wav", "corrupt or not in a readable audio format"),
-     ("no_samples", "contains no audio samples")],
+    [
+        ("missing", "does not exist"),
+        ("directory", "is a directory"),
+        ("empty", "is empty"),
+        ("random_bytes", "corrupt or not in a readable audio format"),
+        ("text_as_mp3", "corrupt or not in a readable audio format"),
+        ("truncated_wav", "corrupt or not in a readable audio format"),
+        ("no_samples", "contains no audio samples"),
+    ],
 )
 def test_bad_audio_file_is_one_clear_sentence(tmp_path, backend, kind, words):
     path = make_bad_input(kind, tmp_path)
@@ -114,15 +124,27 @@ def test_silence_is_refused(tmp_path, amplitude):
         log_mel.audio_features(path)
 
 
-@pytest.mark.parametrize("config", [AudioConfig(), AudioConfig(num_mel_bins=40),
-                                    AudioConfig(sample_rate=22050, fft_length=1024, fmax=None)])
+@pytest.mark.parametrize(
+    "config",
+    [
+        AudioConfig(),
+        AudioConfig(num_mel_bins=40),
+        AudioConfig(sample_rate=22050, fft_length=1024, fmax=None),
+    ],
+)
 def test_mel_filterbank_is_librosas_slaney_filters(config):
     # Built in NumPy so that inference need not import librosa (about 1 s).
     import librosa
 
-    expected = librosa.filters.mel(sr=config.sample_rate, n_fft=config.fft_length,
-                                   n_mels=config.num_mel_bins, fmin=config.fmin,
-                                   fmax=config.fmax, htk=False, norm="slaney").T
+    expected = librosa.filters.mel(
+        sr=config.sample_rate,
+        n_fft=config.fft_length,
+        n_mels=config.num_mel_bins,
+        fmin=config.fmin,
+        fmax=config.fmax,
+        htk=False,
+        norm="slaney",
+    ).T
     built = audio.mel_filterbank(config)
     assert built.shape == (config.fft_length // 2 + 1, config.num_mel_bins)
     np.testing.assert_allclose(built, expected, rtol=0, atol=1e-7)

@@ -9,8 +9,8 @@ from skimage import transform as sktransform
 from skimage.registration import phase_cross_correlation
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.media import face, paste
 from keras_autalk.errors import AutalkError, NoFaceError
+from keras_autalk.media import face, paste
 from keras_autalk.media.face_template import TEMPLATE_68
 
 
@@ -114,7 +114,8 @@ def test_large_photo_is_detected_at_reduced_size_and_fitted_at_full_size(grace_h
     large = large.astype(np.uint8)  # 1800 x 1536: detection runs on a 1024 copy
     found = face.find_face(large)
     assert found.box[2] - found.box[0] == pytest.approx(
-        3 * (hopper_face.box[2] - hopper_face.box[0]), rel=0.05)
+        3 * (hopper_face.box[2] - hopper_face.box[0]), rel=0.05
+    )
     difference = np.linalg.norm(found.landmarks / 3.0 - hopper_face.landmarks, axis=1)
     assert difference[face.STABLE_POINTS].mean() < 2.0
 
@@ -137,7 +138,7 @@ def test_two_faces_the_larger_wins(grace_hopper):
     small = sktransform.rescale(grace_hopper, 0.6, channel_axis=2, preserve_range=True)
     canvas = np.full((700, 1000, 3), 128, dtype=np.uint8)
     canvas[:600, :512] = grace_hopper
-    canvas[:small.shape[0], 600:600 + small.shape[1]] = small.astype(np.uint8)
+    canvas[: small.shape[0], 600 : 600 + small.shape[1]] = small.astype(np.uint8)
     found = face.find_face(canvas)
     assert found.num_faces == 2
     assert found.box[0] < 512  # the full-size face, not the smaller copy
@@ -178,25 +179,30 @@ def test_a_nose_off_the_jaws_middle_reads_as_a_turned_head(shift, turned):
     assert yaw == pytest.approx(np.degrees(np.arctan(shift * 0.95)), abs=1.5)
     reason = face.usable(landmarks)
     if turned:
-        assert reason == (f"the head is turned about {abs(yaw):.0f}° to the side; use a photo "
-                          "that faces the camera within 35°")
+        assert reason == (
+            f"the head is turned about {abs(yaw):.0f}° to the side; use a photo "
+            "that faces the camera within 35°"
+        )
     else:
         assert reason is None
 
 
 def test_a_face_too_small_to_animate_is_refused_with_its_size(grace_hopper):
-    small = sktransform.rescale(grace_hopper, 0.2, channel_axis=2, order=1,
-                                preserve_range=True).astype(np.uint8)
+    small = sktransform.rescale(
+        grace_hopper, 0.2, channel_axis=2, order=1, preserve_range=True
+    ).astype(np.uint8)
     with pytest.raises(NoFaceError) as caught:
         face.find_face(small)
-    match = re.fullmatch(r"The face is (\d+) px tall; use a photo where it is at least 44 px\.",
-                         str(caught.value))
+    match = re.fullmatch(
+        r"The face is (\d+) px tall; use a photo where it is at least 44 px\.", str(caught.value)
+    )
     assert match and 25 <= int(match.group(1)) < 44
 
 
 def test_a_small_face_above_the_limit_is_found_with_more_upsampling(grace_hopper):
-    small = sktransform.rescale(grace_hopper, 0.33, channel_axis=2, order=1,
-                                preserve_range=True).astype(np.uint8)
+    small = sktransform.rescale(
+        grace_hopper, 0.33, channel_axis=2, order=1, preserve_range=True
+    ).astype(np.uint8)
     found = face.find_face(small)
     assert 44 <= found.height_px < 70
 
@@ -206,7 +212,7 @@ def two_faces(grace_hopper):
     small = sktransform.rescale(grace_hopper, 0.6, channel_axis=2, preserve_range=True)
     canvas = np.full((700, 1000, 3), 128, dtype=np.uint8)
     canvas[:600, :512] = grace_hopper
-    canvas[:small.shape[0], 600:600 + small.shape[1]] = small.astype(np.uint8)
+    canvas[: small.shape[0], 600 : 600 + small.shape[1]] = small.astype(np.uint8)
     return canvas
 
 
@@ -222,7 +228,8 @@ def test_faces_are_numbered_left_to_right_and_chosen_by_number_or_box(grace_hopp
     assert face.face_notes(second, "animating")[0] == (
         f"found 2 faces (1 at {face.describe_box(largest.box)}; 2 at "
         f"{face.describe_box(second.box)}); animating face 2 at {face.describe_box(second.box)}; "
-        "choose another with --face N or --face-box X,Y,W,H.")
+        "choose another with --face N or --face-box X,Y,W,H."
+    )
 
 
 def test_a_face_number_or_box_that_names_no_face_is_refused(grace_hopper):
@@ -235,8 +242,9 @@ def test_a_face_number_or_box_that_names_no_face_is_refused(grace_hopper):
         face.find_face(canvas, face_box=(900, 600, 1100, 800))
 
 
-@pytest.mark.parametrize("text, box", [("10,20,100,120", (10, 20, 110, 140)),
-                                       ("10.4, 20, 100, 120", (10, 20, 110, 140))])
+@pytest.mark.parametrize(
+    "text, box", [("10,20,100,120", (10, 20, 110, 140)), ("10.4, 20, 100, 120", (10, 20, 110, 140))]
+)
 def test_face_box_option_is_x_y_width_height(text, box):
     assert face.parse_face_box(text) == box
 

@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from keras_autalk.config import FaceConfig
-from keras_autalk.media import image
 from keras_autalk.errors import InputFileError
+from keras_autalk.media import image
 
 
 @pytest.fixture()

@@ -11,14 +11,16 @@ MEDIA = pathlib.Path(keras_autalk.__file__).parent / "media"
 
 
 def media_modules():
-    return sorted(f"keras_autalk.media.{path.stem}" for path in MEDIA.glob("*.py")
-                  if path.stem != "__init__")
+    return sorted(
+        f"keras_autalk.media.{path.stem}" for path in MEDIA.glob("*.py") if path.stem != "__init__"
+    )
 
 
 def run_python(script):
     """Run `script` in a fresh interpreter; return its stdout."""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from keras_autalk.errors import AutalkError, InputFileError
 from keras_autalk.media import ffmpeg
 from keras_autalk.media.video import (
     VideoClip,
@@ -13,7 +14,6 @@ from keras_autalk.media.video import (
     write_region_video,
     write_video,
 )
-from keras_autalk.errors import AutalkError, InputFileError
 
 FPS = 25
 NUM_FRAMES = 50
@@ -26,14 +26,13 @@ def moving_square_frames(num_frames=NUM_FRAMES, height=SIZE, width=SIZE):
     """A smooth colour gradient with a bright square moving across it."""
     rows, cols = np.mgrid[:height, :width]
     background = np.stack(
-        [60 + rows * 100 // height, 80 + cols * 120 // width,
-         np.full_like(rows, 140)], axis=-1
+        [60 + rows * 100 // height, 80 + cols * 120 // width, np.full_like(rows, 140)], axis=-1
     ).astype(np.uint8)
     frames = np.repeat(background[None], num_frames, axis=0)
     for index in range(num_frames):
         top = 16 + (index * 2) % (height // 2)
         left = 8 + index % (width // 2)
-        frames[index, top:top + 24, left:left + 24] = (230, 220, 200)
+        frames[index, top : top + 24, left : left + 24] = (230, 220, 200)
     return frames
 
 
@@ -44,7 +43,7 @@ def tone(duration_s, sample_rate=SAMPLE_RATE, frequency=TONE_HZ):
 
 def psnr(reference, test):
     error = np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / error)
+    return 10 * np.log10(255.0**2 / error)
 
 
 def make_with_ffmpeg(path, video_args, audio_args=None, size="160x120", seconds=2):
@@ -108,13 +107,13 @@ def test_saturated_colours_are_preserved(tmp_path):
     decoded = read_video(path).frames.astype(int)
     for row in range(4):
         for col in range(4):
-            block = decoded[:, row * 32 + 8: row * 32 + 24, col * 32 + 8: col * 32 + 24]
+            block = decoded[:, row * 32 + 8 : row * 32 + 24, col * 32 + 8 : col * 32 + 24]
             assert np.abs(block - colours[row, col].astype(int)).max() <= 8
 
 
 def test_written_audio_is_the_tone(written):
     samples, rate = read_audio_track(written[0], sample_rate=SAMPLE_RATE)
-    middle = samples[rate // 2: rate // 2 + rate]  # 1 s away from the edges
+    middle = samples[rate // 2 : rate // 2 + rate]  # 1 s away from the edges
     spectrum = np.abs(np.fft.rfft(middle))
     assert np.argmax(spectrum) * rate / len(middle) == pytest.approx(TONE_HZ, abs=2.0)
 
@@ -142,8 +141,9 @@ def test_odd_frame_size_is_padded_to_even(tmp_path):
 
 
 def test_reads_grid_style_mpg_with_audio(tmp_path):
-    path = make_with_ffmpeg(tmp_path / "bbaf2n.mpg", ["-c:v", "mpeg1video", "-q:v", "2"],
-                            ["-c:a", "mp2"])
+    path = make_with_ffmpeg(
+        tmp_path / "bbaf2n.mpg", ["-c:v", "mpeg1video", "-q:v", "2"], ["-c:a", "mp2"]
+    )
     clip = read_video(path, sample_rate=SAMPLE_RATE)
     assert clip.frames.shape == (50, 120, 160, 3)
     assert clip.fps == FPS
@@ -154,8 +154,9 @@ def test_reads_grid_style_mpg_with_audio(tmp_path):
 
 @pytest.mark.parametrize("codec", ["mjpeg", "mpeg4"])
 def test_reads_avi_with_pcm_audio(tmp_path, codec):
-    path = make_with_ffmpeg(tmp_path / f"{codec}.avi", ["-c:v", codec],
-                            ["-c:a", "pcm_s16le", "-ar", "16000"])
+    path = make_with_ffmpeg(
+        tmp_path / f"{codec}.avi", ["-c:v", codec], ["-c:a", "pcm_s16le", "-ar", "16000"]
+    )
     clip = read_video(path)
     assert clip.frames.shape == (50, 120, 160, 3)
     assert clip.fps == FPS
@@ -183,11 +184,13 @@ def test_stopping_iteration_early_is_clean(written):
 
 
 def test_display_rotation_is_applied(tmp_path):
-    plain = make_with_ffmpeg(tmp_path / "plain.mp4", ["-c:v", "libx264"], size="160x96",
-                             seconds=0.2)
+    plain = make_with_ffmpeg(
+        tmp_path / "plain.mp4", ["-c:v", "libx264"], size="160x96", seconds=0.2
+    )
     rotated = tmp_path / "rotated.mp4"
-    ffmpeg.run_ffmpeg(["-y", "-display_rotation", "90", "-i", str(plain),
-                       "-c", "copy", str(rotated)])
+    ffmpeg.run_ffmpeg(
+        ["-y", "-display_rotation", "90", "-i", str(plain), "-c", "copy", str(rotated)]
+    )
     info = video_info(rotated)
     assert (info.width, info.height, info.rotation) == (96, 160, 90.0)
     assert read_video(rotated).frames.shape[1:] == (160, 96, 3)
@@ -225,8 +228,15 @@ def _bad_video(tmp_path, kind, written):
     return path
 
 
-BAD_KINDS = ["missing", "directory", "empty", "random_bytes", "text",
-             "truncated_faststart", "truncated_index_at_end"]
+BAD_KINDS = [
+    "missing",
+    "directory",
+    "empty",
+    "random_bytes",
+    "text",
+    "truncated_faststart",
+    "truncated_index_at_end",
+]
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
@@ -299,8 +309,7 @@ def test_bad_frames_or_options_are_refused(tmp_path, frames, options, match):
 def test_bad_audio_is_refused(tmp_path):
     audio = np.full(1000, np.nan, np.float32)
     with pytest.raises(AutalkError, match="NaN"):
-        write_video(tmp_path / "out.mp4", moving_square_frames(num_frames=2), FPS,
-                    audio=audio)
+        write_video(tmp_path / "out.mp4", moving_square_frames(num_frames=2), FPS, audio=audio)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -309,8 +318,14 @@ def still_and_regions(height, width, box, num_frames=12, seed=0):
     """A textured still and, for `box`, regions that change every frame (a mouth moving)."""
     rng = np.random.default_rng(seed)
     rows, cols = np.mgrid[:height, :width]
-    still = np.stack([40 + rows * 160 // height, 60 + cols * 150 // width,
-                      120 + 60 * np.sin(rows / 5.0) * np.cos(cols / 7.0)], axis=-1)
+    still = np.stack(
+        [
+            40 + rows * 160 // height,
+            60 + cols * 150 // width,
+            120 + 60 * np.sin(rows / 5.0) * np.cos(cols / 7.0),
+        ],
+        axis=-1,
+    )
     still = (still + rng.integers(-4, 5, still.shape)).astype(np.uint8)
     left, top, right, bottom = box
     region_rows, region_cols = np.mgrid[top:bottom, left:right]
@@ -318,8 +333,10 @@ def still_and_regions(height, width, box, num_frames=12, seed=0):
     for index in range(num_frames):
         # A dark blob that opens and closes, on the still's own pixels.
         radius = 3.0 + 2.0 * index % 7
-        blob = np.exp(-((region_rows - (top + bottom) / 2) ** 2
-                        + (region_cols - (left + right) / 2) ** 2) / (2 * radius ** 2))
+        blob = np.exp(
+            -((region_rows - (top + bottom) / 2) ** 2 + (region_cols - (left + right) / 2) ** 2)
+            / (2 * radius**2)
+        )
         regions.append(still[top:bottom, left:right] * (1.0 - 0.7 * blob[..., None]))
     return still, np.stack(regions).astype(np.uint8)
 
@@ -331,17 +348,22 @@ def full_frames(still, box, regions):
     return frames
 
 
-@pytest.mark.parametrize("height, width, box", [
-    (96, 128, (40, 50, 90, 80)),       # even still, even box
-    (97, 131, (37, 51, 81, 97)),       # odd still; odd box reaching the bottom
-    (97, 131, (0, 0, 131, 13)),        # odd still; box along the top and right edges
-])
+@pytest.mark.parametrize(
+    "height, width, box",
+    [
+        (96, 128, (40, 50, 90, 80)),  # even still, even box
+        (97, 131, (37, 51, 81, 97)),  # odd still; odd box reaching the bottom
+        (97, 131, (0, 0, 131, 13)),  # odd still; box along the top and right edges
+    ],
+)
 def test_a_region_video_is_the_full_frames_video_frame_for_frame(tmp_path, height, width, box):
     still, regions = still_and_regions(height, width, box)
-    write_video(tmp_path / "frames.mp4", full_frames(still, box, regions), FPS, crf=12,
-                preset="veryfast")
-    count = write_region_video(tmp_path / "regions.mp4", still, box, regions, FPS, crf=12,
-                               preset="veryfast")
+    write_video(
+        tmp_path / "frames.mp4", full_frames(still, box, regions), FPS, crf=12, preset="veryfast"
+    )
+    count = write_region_video(
+        tmp_path / "regions.mp4", still, box, regions, FPS, crf=12, preset="veryfast"
+    )
     assert count == len(regions)
     expected = read_video(tmp_path / "frames.mp4").frames
     written = read_video(tmp_path / "regions.mp4").frames
@@ -354,11 +376,22 @@ def test_a_region_video_has_the_audio_fitted_to_its_frames(tmp_path):
     box = (20, 30, 60, 50)
     still, regions = still_and_regions(64, 80, box, num_frames=NUM_FRAMES)
     path = tmp_path / "talking.mp4"
-    write_region_video(path, still, box, (region for region in regions), FPS,
-                       audio=tone(3.7), sample_rate=SAMPLE_RATE)
+    write_region_video(
+        path,
+        still,
+        box,
+        (region for region in regions),
+        FPS,
+        audio=tone(3.7),
+        sample_rate=SAMPLE_RATE,
+    )
     info = video_info(path)
     assert (info.num_frames, info.video_codec, info.pix_fmt, info.audio_codec) == (
-        NUM_FRAMES, "h264", "yuv420p", "aac")
+        NUM_FRAMES,
+        "h264",
+        "yuv420p",
+        "aac",
+    )
     samples, rate = read_audio_track(path, sample_rate=SAMPLE_RATE)
     assert abs(len(samples) / rate - NUM_FRAMES / FPS) <= 1.0 / FPS
 
@@ -382,8 +415,9 @@ def test_a_generator_may_yield_one_buffer_rewritten_in_place(tmp_path, writer):
 
     write(tmp_path / "copies.mp4", list(items))
     write(tmp_path / "reused.mp4", reused())
-    np.testing.assert_array_equal(read_video(tmp_path / "reused.mp4").frames,
-                                  read_video(tmp_path / "copies.mp4").frames)
+    np.testing.assert_array_equal(
+        read_video(tmp_path / "reused.mp4").frames, read_video(tmp_path / "copies.mp4").frames
+    )
 
 
 def test_a_failed_region_video_leaves_no_file_behind(tmp_path):
@@ -395,19 +429,23 @@ def test_a_failed_region_video_leaves_no_file_behind(tmp_path):
         raise RuntimeError("renderer crashed")
 
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        write_region_video(tmp_path / "out.mp4", still, box, regions_then_crash(), FPS,
-                           audio=tone(1.0))
+        write_region_video(
+            tmp_path / "out.mp4", still, box, regions_then_crash(), FPS, audio=tone(1.0)
+        )
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("box, regions, match", [
-    ((8, 16, 40, 48), np.zeros((3, 32, 31, 3), np.uint8), "fill the box"),
-    ((8, 16, 40, 48), np.zeros((3, 32, 32, 3), np.float32), "uint8"),
-    ((8, 16, 40, 48), np.zeros((0, 32, 32, 3), np.uint8), "No regions"),
-    ((40, 16, 8, 48), np.zeros((3, 32, 32, 3), np.uint8), "region box"),
-    ((8, 16, 40, 80), np.zeros((3, 64, 32, 3), np.uint8), "region box"),
-    ((8.5, 16, 40, 48), np.zeros((3, 32, 32, 3), np.uint8), "region box"),
-])
+@pytest.mark.parametrize(
+    "box, regions, match",
+    [
+        ((8, 16, 40, 48), np.zeros((3, 32, 31, 3), np.uint8), "fill the box"),
+        ((8, 16, 40, 48), np.zeros((3, 32, 32, 3), np.float32), "uint8"),
+        ((8, 16, 40, 48), np.zeros((0, 32, 32, 3), np.uint8), "No regions"),
+        ((40, 16, 8, 48), np.zeros((3, 32, 32, 3), np.uint8), "region box"),
+        ((8, 16, 40, 80), np.zeros((3, 64, 32, 3), np.uint8), "region box"),
+        ((8.5, 16, 40, 48), np.zeros((3, 32, 32, 3), np.uint8), "region box"),
+    ],
+)
 def test_bad_regions_or_boxes_are_refused(tmp_path, box, regions, match):
     still = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(AutalkError, match=match):

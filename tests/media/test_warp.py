@@ -9,8 +9,10 @@ from keras_autalk.media.warp import upsample_flow, warp_with_flow
 def smooth_image(size):
     """A smooth colour image of the unit square, sampled at `size` pixel centres."""
     rows, cols = (np.mgrid[0:size, 0:size] + 0.5) / size
-    return np.stack([np.sin(9 * rows + 1), np.cos(8 * cols), np.sin(rows * cols * 12)],
-                    axis=-1) * 0.5 + 0.5
+    return (
+        np.stack([np.sin(9 * rows + 1), np.cos(8 * cols), np.sin(rows * cols * 12)], axis=-1) * 0.5
+        + 0.5
+    )
 
 
 def test_zero_flow_returns_the_image_exactly_in_its_dtype(grace_hopper):
@@ -48,8 +50,8 @@ def test_upsampled_flow_scales_its_vectors_with_each_axis():
     flow[..., 0], flow[..., 1] = 1.5, -0.5
     big = upsample_flow(flow, (12, 16))
     assert big.shape == (12, 16, 2)
-    np.testing.assert_allclose(big[..., 0], 3.0)    # 8 -> 16 wide
-    np.testing.assert_allclose(big[..., 1], -1.5)   # 4 -> 12 high
+    np.testing.assert_allclose(big[..., 0], 3.0)  # 8 -> 16 wide
+    np.testing.assert_allclose(big[..., 1], -1.5)  # 4 -> 12 high
     assert upsample_flow(flow, 16).shape == (16, 16, 2)
     with pytest.raises(ValueError, match=r"flow must be \(h, w, 2\)"):
         upsample_flow(np.zeros((4, 4)), 8)

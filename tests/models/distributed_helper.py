@@ -36,10 +36,20 @@ def tiny_config():
     from keras_autalk.config import model_config
 
     return model_config(
-        "small", image_size=IMAGE, audio_channels=16, au_channels=8, identity_channels=16,
-        fusion_channels=16, fusion_dilations=(1, 2), attention_heads=2, dropout=0.0,
-        encoder_filters=(8, 16), decoder_filters=(16, 8), discriminator_filters=(8, 16),
-        au_classifier_filters=(8, 16))
+        "small",
+        image_size=IMAGE,
+        audio_channels=16,
+        au_channels=8,
+        identity_channels=16,
+        fusion_channels=16,
+        fusion_dilations=(1, 2),
+        attention_heads=2,
+        dropout=0.0,
+        encoder_filters=(8, 16),
+        decoder_filters=(16, 8),
+        discriminator_filters=(8, 16),
+        au_classifier_filters=(8, 16),
+    )
 
 
 def synthetic_batches(steps=STEPS, batch=GLOBAL_BATCH, seed=7):
@@ -84,12 +94,18 @@ def make_model(weights=None):
     keras.utils.set_random_seed(1)
     classifier = AUClassifier(config.action_units, config.au_classifier_filters)
     model = AUTalker(config, au_classifier=classifier)
-    model({"identity_image": np.zeros((1, IMAGE, IMAGE, 3), np.float32),
-           "audio_features": np.zeros((1, FRAMES, 20, 80), np.float32)})
+    model(
+        {
+            "identity_image": np.zeros((1, IMAGE, IMAGE, 3), np.float32),
+            "audio_features": np.zeros((1, FRAMES, 20, 80), np.float32),
+        }
+    )
     if weights is not None:
         model.set_weights(weights)
-    model.compile(keras.optimizers.SGD(LEARNING_RATE, momentum=0.5),
-                  keras.optimizers.SGD(LEARNING_RATE, momentum=0.5))
+    model.compile(
+        keras.optimizers.SGD(LEARNING_RATE, momentum=0.5),
+        keras.optimizers.SGD(LEARNING_RATE, momentum=0.5),
+    )
     return model
 
 
@@ -97,8 +113,7 @@ def dataset(tf):
     inputs, targets = synthetic_batches()
     data = tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(GLOBAL_BATCH)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return data.with_options(options)
 
 
@@ -106,33 +121,35 @@ def run_mirrored(out):
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tests.harness import run_distributed_step
 
     single = make_model()
     initial = single.get_weights()
-    _, single_logs = run_distributed_step(tf.distribute.get_strategy(), lambda: single,
-                                          dataset(tf))
+    _, single_logs = run_distributed_step(tf.distribute.get_strategy(), lambda: single, dataset(tf))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     mirrored, mirrored_logs = run_distributed_step(
-        strategy, lambda: make_model(initial), dataset(tf))
+        strategy, lambda: make_model(initial), dataset(tf)
+    )
     after_single = single.get_weights()
     after_mirrored = mirrored.get_weights()
     moved = max(float(np.max(np.abs(a - b))) for a, b in zip(after_single, initial))
     apart = max(float(np.max(np.abs(a - b))) for a, b in zip(after_single, after_mirrored))
-    json.dump({
-        "replicas": strategy.num_replicas_in_sync,
-        "single": single_logs,
-        "mirrored": mirrored_logs,
-        "g_slots": len(mirrored.g_optimizer.variables),
-        "generator_variables": len(mirrored.generator_variables),
-        "single_weights": weights_summary(single),
-        "largest_update": moved,
-        "largest_difference": apart,
-        "g_iterations": int(mirrored.g_optimizer.iterations.numpy()),
-        "d_iterations": int(mirrored.d_optimizer.iterations.numpy()),
-    }, open(out, "w"))
+    json.dump(
+        {
+            "replicas": strategy.num_replicas_in_sync,
+            "single": single_logs,
+            "mirrored": mirrored_logs,
+            "g_slots": len(mirrored.g_optimizer.variables),
+            "generator_variables": len(mirrored.generator_variables),
+            "single_weights": weights_summary(single),
+            "largest_update": moved,
+            "largest_difference": apart,
+            "g_iterations": int(mirrored.g_optimizer.iterations.numpy()),
+            "d_iterations": int(mirrored.d_optimizer.iterations.numpy()),
+        },
+        open(out, "w"),
+    )
 
 
 def weights_summary(model):
@@ -146,12 +163,15 @@ def run_worker(out):
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     model, logs = run_distributed_step(strategy, make_model, dataset(tf))
-    json.dump({
-        "replicas": strategy.num_replicas_in_sync,
-        "logs": logs,
-        "weights": weights_summary(model),
-        "g_iterations": int(model.g_optimizer.iterations.numpy()),
-    }, open(out, "w"))
+    json.dump(
+        {
+            "replicas": strategy.num_replicas_in_sync,
+            "logs": logs,
+            "weights": weights_summary(model),
+            "g_iterations": int(model.g_optimizer.iterations.numpy()),
+        },
+        open(out, "w"),
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def mouth_faces(rng, count, size=32):
     opening = rng.uniform(0, 1, size=count).astype("float32")
     for face, amount in zip(faces, opening):
         height = 1 + int(round(amount * 8))
-        face[20:20 + height, 10:22] = 0.1
+        face[20 : 20 + height, 10:22] = 0.1
     faces += 0.02 * rng.normal(size=faces.shape).astype("float32")
     return faces, 5.0 * opening[:, None]
 
@@ -53,18 +53,16 @@ def test_frozen_classifier_has_no_trainable_weights(rng):
 
 
 def test_dropout_acts_only_in_training(rng):
-    classifier = AUClassifier(action_units=(25,), filters=(8, 16),
-                              dropout=0.5)
+    classifier = AUClassifier(action_units=(25,), filters=(8, 16), dropout=0.5)
     faces = rng.random((4, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(classifier(faces), classifier(faces))
-    assert np.abs(classifier(faces, training=True)
-                  - classifier(faces)).max() > 0
+    assert np.abs(classifier(faces, training=True) - classifier(faces)).max() > 0
 
 
 def test_round_trips_through_config_and_keras_file(rng, tmp_path):
-    classifier = AUClassifier(action_units=(10, 25), filters=(8, 16),
-                              dropout=0.2)
+    classifier = AUClassifier(action_units=(10, 25), filters=(8, 16), dropout=0.2)
     faces = rng.random((2, 32, 32, 3)).astype("float32")
-    run_serialization_test(classifier, expected_arguments=dict(
-        action_units=[10, 25], filters=[8, 16], dropout=0.2))
+    run_serialization_test(
+        classifier, expected_arguments=dict(action_units=[10, 25], filters=[8, 16], dropout=0.2)
+    )
     run_model_saving_test(classifier, faces, tmp_path)

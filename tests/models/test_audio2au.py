@@ -20,8 +20,9 @@ def seeded():
 
 
 def small_audio2au(**overrides):
-    arguments = dict(action_units=(10, 25, 26), channels=16,
-                     dilations=(1, 2), kernel_size=3, num_heads=2)
+    arguments = dict(
+        action_units=(10, 25, 26), channels=16, dilations=(1, 2), kernel_size=3, num_heads=2
+    )
     arguments.update(overrides)
     return Audio2AU(**arguments)
 
@@ -67,8 +68,10 @@ def test_learns_au_curves_that_follow_the_audio(rng):
     # Toy task: AU25 is the loudness of the frame's window.
     audio2au = small_audio2au(action_units=(25,), channels=8)
     loudness = rng.uniform(0, 1, size=(16, 8)).astype("float32")
-    audio = (loudness[..., None, None] * np.ones((1, 1, 20, 80))
-             + 0.05 * rng.normal(size=(16, 8, 20, 80))).astype("float32")
+    audio = (
+        loudness[..., None, None] * np.ones((1, 1, 20, 80))
+        + 0.05 * rng.normal(size=(16, 8, 20, 80))
+    ).astype("float32")
     target = 5.0 * loudness[..., None]
     audio2au.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
     before = audio2au.evaluate(audio, target, verbose=0)

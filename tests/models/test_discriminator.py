@@ -21,15 +21,13 @@ def frames_and_identity(rng):
     return frames, identity
 
 
-@pytest.mark.parametrize("filters, patches", [((8, 16), 8),
-                                              ((8, 16, 32), 4)])
+@pytest.mark.parametrize("filters, patches", [((8, 16), 8), ((8, 16, 32), 4)])
 def test_one_logit_per_patch(frames_and_identity, filters, patches):
     discriminator = FrameDiscriminator(filters)
     assert_output_shape(discriminator, list(frames_and_identity), (3, patches, patches, 1))
 
 
-def test_judgement_depends_on_the_identity_it_is_conditioned_on(
-        frames_and_identity):
+def test_judgement_depends_on_the_identity_it_is_conditioned_on(frames_and_identity):
     frames, identity = frames_and_identity
     discriminator = FrameDiscriminator((8, 16))
     first = discriminator([frames, identity])
@@ -55,8 +53,7 @@ def test_samples_are_judged_independently(frames_and_identity):
     np.testing.assert_allclose(batch[1:2], single, atol=1e-5)
 
 
-def test_round_trips_through_config_and_keras_file(
-        frames_and_identity, tmp_path):
+def test_round_trips_through_config_and_keras_file(frames_and_identity, tmp_path):
     discriminator = FrameDiscriminator((8, 16))
     run_serialization_test(discriminator, expected_arguments=dict(filters=[8, 16]))
     run_model_saving_test(discriminator, list(frames_and_identity), tmp_path)

@@ -24,9 +24,13 @@ LOSS_RTOL = 1e-5
 
 def run_helper(mode, out, env=None):
     return subprocess.Popen(
-        [sys.executable, str(HELPER), mode, str(out)], cwd=REPO,
+        [sys.executable, str(HELPER), mode, str(out)],
+        cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(process, timeout):
@@ -77,19 +81,24 @@ def test_multi_worker_training_on_two_local_processes(tmp_path, mirrored_run):
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(run_helper("worker", tmp_path / f"worker{index}.json",
-                                    env={"TF_CONFIG": json.dumps(tf_config)}))
+        processes.append(
+            run_helper(
+                "worker", tmp_path / f"worker{index}.json", env={"TF_CONFIG": json.dumps(tf_config)}
+            )
+        )
     for process in processes:
         finish(process, timeout=300)
-    chief, other = (json.loads((tmp_path / f"worker{index}.json").read_text())
-                    for index in range(2))
+    chief, other = (
+        json.loads((tmp_path / f"worker{index}.json").read_text()) for index in range(2)
+    )
     assert chief["replicas"] == 2
     assert chief["g_iterations"] == 2
     # Synchronous training: both workers hold the very same weights ...
     assert chief["weights"] == other["weights"]
     # ... which are those of one device trained on the same global batches
     # (per-variable sums compared).
-    np.testing.assert_allclose(chief["weights"], mirrored_run["single_weights"],
-                               atol=1e-4, rtol=1e-5)
+    np.testing.assert_allclose(
+        chief["weights"], mirrored_run["single_weights"], atol=1e-4, rtol=1e-5
+    )
     for name, value in mirrored_run["single"].items():
         np.testing.assert_allclose(chief["logs"][name], value, rtol=LOSS_RTOL, err_msg=name)

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from keras_autalk.models.encoders import (
-    AUEncoder,
     AudioEncoder,
+    AUEncoder,
     IdentityEncoder,
     merge_time,
     split_time,
@@ -47,8 +47,7 @@ def test_audio_encoder_encodes_frames_independently(rng):
 def test_identity_encoder_skips_go_from_high_to_low_resolution(rng):
     encoder = IdentityEncoder(filters=(8, 16, 32), embedding_dim=20)
     image = rng.random((2, 64, 64, 3)).astype("float32")
-    assert_output_shape(encoder, image, [
-        (2, 20), [(2, 32, 32, 8), (2, 16, 16, 16), (2, 8, 8, 32)]])
+    assert_output_shape(encoder, image, [(2, 20), [(2, 32, 32, 8), (2, 16, 16, 16), (2, 8, 8, 32)]])
 
 
 def test_identity_embedding_tells_faces_apart(rng):
@@ -70,14 +69,15 @@ def test_au_encoder_maps_each_frame(rng):
     assert np.count_nonzero(moved) == 1
 
 
-@pytest.mark.parametrize("make, shape", [
-    (lambda: AudioEncoder(channels=8), (2, 4, 20, 80)),
-    (lambda: IdentityEncoder(filters=(8, 16), embedding_dim=12),
-     (2, 32, 32, 3)),
-    (lambda: AUEncoder(channels=8), (2, 4, 5)),
-])
-def test_encoders_round_trip_through_config_and_keras_file(
-        make, shape, tmp_path, rng):
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: AudioEncoder(channels=8), (2, 4, 20, 80)),
+        (lambda: IdentityEncoder(filters=(8, 16), embedding_dim=12), (2, 32, 32, 3)),
+        (lambda: AUEncoder(channels=8), (2, 4, 5)),
+    ],
+)
+def test_encoders_round_trip_through_config_and_keras_file(make, shape, tmp_path, rng):
     encoder = make()
     run_serialization_test(encoder)
     run_model_saving_test(encoder, rng.random(shape).astype("float32"), tmp_path)
@@ -85,6 +85,5 @@ def test_encoders_round_trip_through_config_and_keras_file(
 
 def test_encoders_run_with_unknown_batch_and_time_in_a_graph():
     encoder = AudioEncoder(channels=8)
-    encode = tf.function(
-        encoder, input_signature=[tf.TensorSpec((None, None, 20, 80))])
+    encode = tf.function(encoder, input_signature=[tf.TensorSpec((None, None, 20, 80))])
     assert encode(tf.zeros((3, 5, 20, 80))).shape == (3, 5, 8)

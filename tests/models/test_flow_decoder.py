@@ -20,7 +20,8 @@ from keras_autalk.models.flow_decoder import (
 from keras_autalk.native import import_tensorflow
 from tests.harness import assert_output_shape, run_model_saving_test, run_serialization_test
 from tests.models.distributed_helper import FRAMES, IMAGE, tiny_config
-from tests.models.test_generator import generate, tiny_config as generator_config
+from tests.models.test_generator import generate
+from tests.models.test_generator import tiny_config as generator_config
 from tests.models.test_talker import as_numpy, batch
 
 tf = import_tensorflow()
@@ -34,8 +35,11 @@ def seeded():
 def with_random_heads(decoder, seed=0):
     """Random flow, mask and content heads, as training gives; they start at zero."""
     rng = np.random.default_rng(seed)
-    for head, scale in ((decoder.flow_head, 0.3), (decoder.mask_head, 0.3),
-                        (decoder.content_head, 0.1)):
+    for head, scale in (
+        (decoder.flow_head, 0.3),
+        (decoder.mask_head, 0.3),
+        (decoder.content_head, 0.1),
+    ):
         kernel, bias = head.weights
         kernel.assign(rng.normal(0.0, scale, kernel.shape).astype("float32"))
         bias.assign(np.zeros(bias.shape, "float32"))
@@ -76,7 +80,7 @@ def test_warp_interpolates_between_pixels_and_clamps_at_the_border():
     # image[y, x] = 4y + x: linear, so bilinear sampling is exact inside.
     np.testing.assert_allclose(warped[:2, :3], np.arange(12).reshape(3, 4)[:2, :3] + 2.25)
     np.testing.assert_allclose(warped[2, :3], np.arange(8, 11) + 0.25)  # y clamped at 2
-    np.testing.assert_allclose(warped[:2, 3], [3 + 2.0, 7 + 2.0])      # x clamped at 3
+    np.testing.assert_allclose(warped[:2, 3], [3 + 2.0, 7 + 2.0])  # x clamped at 3
 
 
 def test_numpy_warp_matches_the_keras_warp(rng, grace_hopper):
@@ -94,18 +98,17 @@ def test_warp_runs_under_xla_with_the_same_result(rng):
     images = rng.random((3, 16, 16, 3)).astype("float32")
     flow = rng.normal(0.0, 3.0, size=(3, 16, 16, 2)).astype("float32")
     compiled = tf.function(warp_with_flow, jit_compile=True)
-    np.testing.assert_allclose(compiled(images, flow), warp_with_flow(images, flow),
-                               atol=1e-6)
+    np.testing.assert_allclose(compiled(images, flow), warp_with_flow(images, flow), atol=1e-6)
 
 
 # -------------------------------------------------------- lower-face region
 def test_region_is_the_paste_back_region_of_the_template():
     config = FaceConfig()
     template = face.template_points(config) / config.crop_size
-    np.testing.assert_allclose(LOWER_FACE_POLYGON, paste.lower_face_polygon(template),
-                               atol=2e-6)
-    interocular = np.linalg.norm(template[face.RIGHT_EYE].mean(axis=0)
-                                 - template[face.LEFT_EYE].mean(axis=0))
+    np.testing.assert_allclose(LOWER_FACE_POLYGON, paste.lower_face_polygon(template), atol=2e-6)
+    interocular = np.linalg.norm(
+        template[face.RIGHT_EYE].mean(axis=0) - template[face.LEFT_EYE].mean(axis=0)
+    )
     assert LOWER_FACE_FEATHER == pytest.approx(paste.MASK_FEATHER_IOD * interocular, abs=1e-6)
     # The same soft mask FacePaster uses, up to how the distance is measured
     # (to the polygon's edge here, in whole pixels to the nearest pixel
@@ -123,11 +126,15 @@ def test_region_is_the_paste_back_region_of_the_template():
 def test_flow_decoder_outputs_have_the_video_shape_and_range(decoder_inputs):
     decoder = trained_like(decoder_inputs)
     frames, blend_mask, called_flow = assert_output_shape(
-        decoder, decoder_inputs, [(2, 4, 32, 32, 3), (2, 4, 32, 32, 1), (2, 4, 32, 32, 2)])
+        decoder, decoder_inputs, [(2, 4, 32, 32, 3), (2, 4, 32, 32, 1), (2, 4, 32, 32, 2)]
+    )
     flow, mask, mouth_content = decoder.motion(decoder_inputs)
     np.testing.assert_array_equal(np.asarray(called_flow), np.asarray(flow))
     assert (flow.shape, mask.shape, mouth_content.shape) == (
-        (2, 4, 32, 32, 2), (2, 4, 32, 32, 1), (2, 4, 32, 32, 3))
+        (2, 4, 32, 32, 2),
+        (2, 4, 32, 32, 1),
+        (2, 4, 32, 32, 3),
+    )
     for values in (frames, blend_mask, mask, mouth_content):
         values = np.asarray(values)
         assert values.min() >= 0.0 and values.max() <= 1.0
@@ -167,8 +174,9 @@ def test_frames_are_the_warped_photo_with_the_mouth_filled_in(decoder_inputs):
     for clip in range(2):
         for frame in range(4):
             warped = numpy_warp.warp_with_flow(photo[clip], flow[clip, frame])
-            expected = (mask[clip, frame] * mouth_content[clip, frame]
-                        + (1 - mask[clip, frame]) * warped)
+            expected = (
+                mask[clip, frame] * mouth_content[clip, frame] + (1 - mask[clip, frame]) * warped
+            )
             np.testing.assert_allclose(frames[clip, frame], expected, atol=1e-5)
 
 
@@ -180,8 +188,7 @@ def test_flow_head_gets_a_gradient_at_initialisation(decoder_inputs):
     with tf.GradientTape() as tape:
         frames, _, _ = decoder(decoder_inputs)
         loss = tf.reduce_mean(tf.abs(frames - target))
-    gradients = tape.gradient(loss, [decoder.flow_head.weights[0],
-                                     decoder.content_head.weights[0]])
+    gradients = tape.gradient(loss, [decoder.flow_head.weights[0], decoder.content_head.weights[0]])
     assert all(float(tf.reduce_max(tf.abs(g))) > 1e-5 for g in gradients)
 
 
@@ -194,8 +201,9 @@ def test_flow_decoder_runs_under_xla_with_the_same_frames(decoder_inputs):
 
 def test_flow_decoder_round_trips_through_config_and_keras_file(decoder_inputs, tmp_path):
     decoder = trained_like(decoder_inputs)
-    run_serialization_test(decoder, expected_arguments=dict(
-        filters=[16, 8], image_size=32, max_flow=0.1))
+    run_serialization_test(
+        decoder, expected_arguments=dict(filters=[16, 8], image_size=32, max_flow=0.1)
+    )
     run_model_saving_test(decoder, decoder_inputs, tmp_path)
 
 

@@ -28,8 +28,9 @@ def streams(rng):
 
 
 def small_fusion(fusion="tcsa", **overrides):
-    arguments = dict(channels=16, dilations=(1, 2), kernel_size=3,
-                     num_heads=2, dropout=0.0, fusion=fusion)
+    arguments = dict(
+        channels=16, dilations=(1, 2), kernel_size=3, num_heads=2, dropout=0.0, fusion=fusion
+    )
     arguments.update(overrides)
     return FusionNetwork(**arguments)
 
@@ -37,8 +38,11 @@ def small_fusion(fusion="tcsa", **overrides):
 @pytest.mark.parametrize("drive", ["audio+au", "audio", "au"])
 def test_every_drive_fuses_to_one_feature_per_frame(streams, drive):
     audio, au, identity = streams
-    inputs = [audio if "audio" in drive else None,
-              au if drive in ("audio+au", "au") else None, identity]
+    inputs = [
+        audio if "audio" in drive else None,
+        au if drive in ("audio+au", "au") else None,
+        identity,
+    ]
     assert_output_shape(small_fusion(), inputs, (2, 8, 16))
 
 
@@ -104,8 +108,7 @@ def test_padded_frames_do_not_change_real_frames(streams, rng):
 
 
 @pytest.mark.parametrize("drive", ["audio+au", "audio"])
-def test_round_trips_through_config_and_keras_file(
-        streams, drive, tmp_path):
+def test_round_trips_through_config_and_keras_file(streams, drive, tmp_path):
     audio, au, identity = streams
     inputs = [audio, au if drive == "audio+au" else None, identity]
     fusion = small_fusion(dropout=0.1)

@@ -29,16 +29,21 @@ def with_random_content_head(decoder):
     """Random content-head weights, as training gives; they start at zero."""
     kernel, _ = decoder.content_head.weights
     if not np.any(kernel.numpy()):
-        kernel.assign(np.random.default_rng(0).normal(
-            0.0, 0.1, kernel.shape).astype("float32"))
+        kernel.assign(np.random.default_rng(0).normal(0.0, 0.1, kernel.shape).astype("float32"))
     return decoder
 
 
 def tiny_config(**overrides):
-    arguments = dict(image_size=32, encoder_filters=(8, 16),
-                     decoder_filters=(16, 8), discriminator_filters=(8, 16),
-                     au_classifier_filters=(8, 16), fusion_channels=32,
-                     fusion_dilations=(1, 2), dropout=0.0)
+    arguments = dict(
+        image_size=32,
+        encoder_filters=(8, 16),
+        decoder_filters=(16, 8),
+        discriminator_filters=(8, 16),
+        au_classifier_filters=(8, 16),
+        fusion_channels=32,
+        fusion_dilations=(1, 2),
+        dropout=0.0,
+    )
     arguments.update(overrides)
     return model_config("small", **arguments)
 
@@ -48,10 +53,10 @@ def generate(networks, audio_features, identity_image, au_intensity=None):
     predicted = networks["audio2au"](audio_features)
     if au_intensity is None:
         au_intensity = predicted
-    audio = (networks["audio_encoder"](audio_features)
-             if networks["audio_encoder"] is not None else None)
-    au = (networks["au_encoder"](au_intensity)
-          if networks["au_encoder"] is not None else None)
+    audio = (
+        networks["audio_encoder"](audio_features) if networks["audio_encoder"] is not None else None
+    )
+    au = networks["au_encoder"](au_intensity) if networks["au_encoder"] is not None else None
     embedding, skips = networks["identity_encoder"](identity_image)
     fused = networks["fusion"]([audio, au, embedding])
     decoder_inputs = [fused, skips, identity_image]
@@ -61,8 +66,7 @@ def generate(networks, audio_features, identity_image, au_intensity=None):
     return frames, blend_mask, predicted
 
 
-def test_untrained_decoder_returns_the_identity_photo_with_an_open_mask(
-        decoder_inputs):
+def test_untrained_decoder_returns_the_identity_photo_with_an_open_mask(decoder_inputs):
     # The content is a residual on the photo and its head starts at zero, so
     # training starts from the photo, with the mask half open (not closed).
     decoder = small_decoder()
@@ -91,36 +95,33 @@ def test_blend_keeps_identity_where_the_mask_is_zero(rng):
     mask = np.zeros((1, 3, 8, 8, 1), "float32")
     mask[..., 4:, :, :] = 1.0
     frames = np.asarray(blend(content, mask, identity_image))
-    np.testing.assert_array_equal(frames[:, :, :4], np.broadcast_to(
-        identity_image[:, None, :4], frames[:, :, :4].shape))
+    np.testing.assert_array_equal(
+        frames[:, :, :4], np.broadcast_to(identity_image[:, None, :4], frames[:, :, :4].shape)
+    )
     np.testing.assert_array_equal(frames[:, :, 4:], content[:, :, 4:])
 
 
-def test_decoder_frames_and_mask_have_the_video_shape_and_range(
-        decoder_inputs):
+def test_decoder_frames_and_mask_have_the_video_shape_and_range(decoder_inputs):
     decoder = small_decoder()
     frames, blend_mask = assert_output_shape(
-        decoder, decoder_inputs, [(2, 4, 32, 32, 3), (2, 4, 32, 32, 1)])
+        decoder, decoder_inputs, [(2, 4, 32, 32, 3), (2, 4, 32, 32, 1)]
+    )
     for values in (frames, blend_mask):
         values = np.asarray(values)
         assert values.min() >= 0.0 and values.max() <= 1.0
 
 
-def test_decoder_output_is_the_masked_blend_of_content_and_identity(
-        decoder_inputs):
+def test_decoder_output_is_the_masked_blend_of_content_and_identity(decoder_inputs):
     decoder = small_decoder()
     frames, blend_mask = decoder(decoder_inputs)
     content, same_mask = decoder.decode(decoder_inputs)
     identity = decoder_inputs[2][:, None]
-    np.testing.assert_allclose(
-        frames, same_mask * content + (1 - same_mask) * identity, atol=1e-6)
+    np.testing.assert_allclose(frames, same_mask * content + (1 - same_mask) * identity, atol=1e-6)
     np.testing.assert_array_equal(blend_mask, same_mask)
 
 
-@pytest.mark.parametrize("mask_bias, expected", [(-1e4, "identity"),
-                                                 (1e4, "content")])
-def test_forced_mask_returns_identity_or_content(
-        decoder_inputs, mask_bias, expected):
+@pytest.mark.parametrize("mask_bias, expected", [(-1e4, "identity"), (1e4, "content")])
+def test_forced_mask_returns_identity_or_content(decoder_inputs, mask_bias, expected):
     decoder = small_decoder()
     decoder(decoder_inputs)
     kernel, bias = decoder.mask_head.weights
@@ -130,8 +131,9 @@ def test_forced_mask_returns_identity_or_content(
     content, _ = decoder.decode(decoder_inputs)
     if expected == "identity":
         np.testing.assert_array_equal(blend_mask, 0.0)
-        np.testing.assert_array_equal(frames, np.broadcast_to(
-            decoder_inputs[2][:, None], frames.shape))
+        np.testing.assert_array_equal(
+            frames, np.broadcast_to(decoder_inputs[2][:, None], frames.shape)
+        )
     else:
         np.testing.assert_array_equal(blend_mask, 1.0)
         np.testing.assert_array_equal(frames, content)
@@ -154,8 +156,7 @@ def test_identity_skips_shape_the_content(decoder_inputs):
     for index in range(len(skips)):
         changed = list(skips)
         changed[index] = skips[index] + 1.0
-        assert np.abs(decoder.decode([fused, changed, image])[0]
-                      - content).max() > 1e-4
+        assert np.abs(decoder.decode([fused, changed, image])[0] - content).max() > 1e-4
 
 
 def test_decoder_refuses_a_skip_count_that_does_not_match(decoder_inputs):
@@ -164,16 +165,14 @@ def test_decoder_refuses_a_skip_count_that_does_not_match(decoder_inputs):
         FrameDecoder(filters=(16, 8, 8), image_size=32)([fused, skips, image])
 
 
-def test_decoder_round_trips_through_config_and_keras_file(
-        decoder_inputs, tmp_path):
+def test_decoder_round_trips_through_config_and_keras_file(decoder_inputs, tmp_path):
     decoder = small_decoder()
     run_serialization_test(decoder, expected_arguments=dict(filters=[16, 8], image_size=32))
     run_model_saving_test(decoder, decoder_inputs, tmp_path)
 
 
 @pytest.mark.parametrize("image_size", [32, 64])
-def test_generator_path_renders_a_clip_from_audio_and_a_photo(
-        rng, image_size):
+def test_generator_path_renders_a_clip_from_audio_and_a_photo(rng, image_size):
     networks = build_networks(tiny_config(image_size=image_size))
     audio = rng.normal(size=(2, 8, 20, 80)).astype("float32")
     photo = rng.random((2, image_size, image_size, 3)).astype("float32")
@@ -185,10 +184,8 @@ def test_generator_path_renders_a_clip_from_audio_and_a_photo(
     assert 0.0 <= np.min(au_intensity) and np.max(au_intensity) <= 5.0
 
 
-@pytest.mark.parametrize("drive, absent", [("audio", "au_encoder"),
-                                           ("au", "audio_encoder")])
-def test_drive_ablations_build_without_the_unused_branch(
-        rng, drive, absent):
+@pytest.mark.parametrize("drive, absent", [("audio", "au_encoder"), ("au", "audio_encoder")])
+def test_drive_ablations_build_without_the_unused_branch(rng, drive, absent):
     networks = build_networks(tiny_config(drive=drive).to_dict())
     assert networks[absent] is None
     audio = rng.normal(size=(1, 8, 20, 80)).astype("float32")
@@ -215,10 +212,14 @@ def test_fusion_switch_reaches_the_built_network():
 def test_small_preset_is_far_smaller_than_paper():
     def generator_parameters(preset):
         networks = build_networks(model_config(preset))
-        generate(networks, np.zeros((1, 2, 20, 80), "float32"),
-                 np.zeros((1, 128, 128, 3), "float32"))
-        return sum(network.count_params() for name, network in
-                   networks.items() if network is not None
-                   and name not in ("discriminator", "au_classifier"))
+        generate(
+            networks, np.zeros((1, 2, 20, 80), "float32"), np.zeros((1, 128, 128, 3), "float32")
+        )
+        return sum(
+            network.count_params()
+            for name, network in networks.items()
+            if network is not None and name not in ("discriminator", "au_classifier")
+        )
+
     small, paper = generator_parameters("small"), generator_parameters("paper")
     assert small < 5_000_000 and 8 * small < paper

@@ -8,8 +8,10 @@ import keras
 from keras_autalk.models import keras_internals
 
 PACKAGE = pathlib.Path(keras_internals.__file__).resolve().parents[1]
-PRIVATE = re.compile(r"keras\.src\b|(?<![A-Za-z0-9])_(?:maybe_symbolic_build|trackable_children"
-                     r"|initial_epoch|distribute_strategy)\b")
+PRIVATE = re.compile(
+    r"keras\.src\b|(?<![A-Za-z0-9])_(?:maybe_symbolic_build|trackable_children"
+    r"|initial_epoch|distribute_strategy)\b"
+)
 
 
 def test_this_keras_still_has_every_internal_the_package_relies_on():

@@ -24,11 +24,13 @@ def test_masked_frame_mean_averages_valid_frames_and_gives_zero_without_any():
 def test_mouth_boxes_span_mouth_points_only_plus_margin():
     landmarks = mouth_landmarks(10, 20, 18, 24)
     landmarks[30] = (100, 100)  # the nose tip, far away: ignored
-    np.testing.assert_allclose(np.asarray(losses.mouth_boxes(landmarks, margin=0.0)),
-                               [10, 20, 18, 24])
+    np.testing.assert_allclose(
+        np.asarray(losses.mouth_boxes(landmarks, margin=0.0)), [10, 20, 18, 24]
+    )
     # The margin is a fraction of the mouth width (8 px) on every side.
-    np.testing.assert_allclose(np.asarray(losses.mouth_boxes(landmarks, margin=0.25)),
-                               [8, 18, 20, 26])
+    np.testing.assert_allclose(
+        np.asarray(losses.mouth_boxes(landmarks, margin=0.25)), [8, 18, 20, 26]
+    )
 
 
 def test_mouth_region_covers_pixels_whose_centres_are_in_the_box():
@@ -60,8 +62,8 @@ def test_mouth_l1_averages_over_the_box_only():
     real = np.zeros((1, 2, 16, 16, 3), np.float32)
     fake = np.zeros_like(real)
     landmarks = mouth_landmarks(4, 8, 7, 11, shape=(1, 2))  # a 4x4 box
-    fake[0, 0, 8:12, 4:8] = 0.3        # error inside the box only
-    fake[0, 1, :4, :4] = 0.9           # error outside the box only
+    fake[0, 0, 8:12, 4:8] = 0.3  # error inside the box only
+    fake[0, 1, :4, :4] = 0.9  # error outside the box only
     got = np.asarray(losses.mouth_l1_per_frame(real, fake, landmarks, margin=0.0))
     np.testing.assert_allclose(got, [[0.3, 0.0]], atol=1e-6)
     # The whole-frame L1 of frame 0 is diluted by the frame's area.
@@ -79,17 +81,21 @@ def test_mouth_l1_is_zero_for_a_box_outside_the_image():
 def test_au_l1_per_frame_averages_over_units():
     target = np.array([[[0.0, 1.0, 5.0]]], np.float32)
     predicted = np.array([[[1.0, 1.0, 2.0]]], np.float32)
-    np.testing.assert_allclose(np.asarray(losses.au_l1_per_frame(target, predicted)),
-                               [[4.0 / 3.0]], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(losses.au_l1_per_frame(target, predicted)), [[4.0 / 3.0]], rtol=1e-6
+    )
 
 
-@pytest.mark.parametrize("formulation, real, fake, d_expected, g_expected", [
-    ("lsgan", 1.0, 0.0, 0.0, 0.5),
-    ("lsgan", 0.0, 1.0, 1.0, 0.0),
-    ("hinge", 2.0, -3.0, 0.0, 3.0),
-    ("hinge", 0.0, 0.0, 2.0, 0.0),
-    ("non_saturating", 0.0, 0.0, 2 * np.log(2.0), np.log(2.0)),
-])
+@pytest.mark.parametrize(
+    "formulation, real, fake, d_expected, g_expected",
+    [
+        ("lsgan", 1.0, 0.0, 0.0, 0.5),
+        ("lsgan", 0.0, 1.0, 1.0, 0.0),
+        ("hinge", 2.0, -3.0, 0.0, 3.0),
+        ("hinge", 0.0, 0.0, 2.0, 0.0),
+        ("non_saturating", 0.0, 0.0, 2 * np.log(2.0), np.log(2.0)),
+    ],
+)
 def test_adversarial_losses_known_values(formulation, real, fake, d_expected, g_expected):
     real_logits = np.full((2, 3, 3, 1), real, np.float32)
     fake_logits = np.full((2, 3, 3, 1), fake, np.float32)

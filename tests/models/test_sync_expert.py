@@ -19,8 +19,7 @@ def seeded():
 def example(rng, batch=3, window=5, size=32, context=20, bins=80):
     return {
         "mouth_frames": rng.random((batch, window, size, size, 3)).astype("float32"),
-        "audio_features": rng.normal(-6.0, 2.0, (batch, window, context, bins)).astype(
-            "float32"),
+        "audio_features": rng.normal(-6.0, 2.0, (batch, window, context, bins)).astype("float32"),
     }
 
 
@@ -34,21 +33,22 @@ def test_embeddings_have_the_configured_size_and_unit_length(rng):
 def test_face_crops_and_precut_mouth_regions_give_the_same_embedding(rng):
     expert = SyncExpert(**SMALL)
     inputs = example(rng)
-    assert expert.mouth_region_shape == (16, 32)    # lower half of a 32x32 crop
+    assert expert.mouth_region_shape == (16, 32)  # lower half of a 32x32 crop
     cut = dict(inputs, mouth_frames=inputs["mouth_frames"][:, :, 16:, :, :])
     np.testing.assert_allclose(expert(inputs)[0], expert(cut)[0], atol=1e-6)
     # The upper half of the face does not matter.
     changed = inputs["mouth_frames"].copy()
     changed[:, :, :16] = 0.0
-    np.testing.assert_allclose(expert(dict(inputs, mouth_frames=changed))[0],
-                               expert(inputs)[0], atol=1e-6)
+    np.testing.assert_allclose(
+        expert(dict(inputs, mouth_frames=changed))[0], expert(inputs)[0], atol=1e-6
+    )
 
 
 def test_mouth_images_are_grey_and_averaged_down():
     expert = SyncExpert(**SMALL)
     faces = np.zeros((2, 32, 32, 3), "float32")
-    faces[:, 16:, :, 0] = 1.0                       # red lower half
-    faces[1, 16:18, 0:2] = [0.0, 1.0, 0.0]          # one green 2x2 block
+    faces[:, 16:, :, 0] = 1.0  # red lower half
+    faces[1, 16:18, 0:2] = [0.0, 1.0, 0.0]  # one green 2x2 block
     mouths = np.asarray(expert.mouth_images(faces))
     assert mouths.shape == (2, 8, 16) == (2,) + expert.mouth_shape
     np.testing.assert_allclose(mouths[0], 0.299, atol=1e-6)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_autalk.models import AUClassifier
-from keras_autalk.models.talker import AUTalker, DEFAULT_LOSS_WEIGHTS, METRIC_NAMES
+from keras_autalk.models.talker import DEFAULT_LOSS_WEIGHTS, METRIC_NAMES, AUTalker
 from keras_autalk.native import import_tensorflow
 from tests.harness import run_distributed_step, run_model_saving_test, run_serialization_test
 from tests.models.distributed_helper import FRAMES, IMAGE, synthetic_batches, tiny_config
@@ -20,22 +20,25 @@ BATCH = 2
 def batch(seed=3):
     """One (inputs, targets) batch of BATCH examples."""
     inputs, targets = synthetic_batches(steps=4, batch=2, seed=seed)
-    return ({k: v[:BATCH] for k, v in inputs.items()},
-            {k: v[:BATCH] for k, v in targets.items()})
+    return ({k: v[:BATCH] for k, v in inputs.items()}, {k: v[:BATCH] for k, v in targets.items()})
 
 
 def make_model(config=None, classifier=True, compile=True, build=True, **compile_args):
     config = config or tiny_config()
     keras.utils.set_random_seed(5)
-    au_classifier = (AUClassifier(config.action_units, config.au_classifier_filters)
-                     if classifier else None)
+    au_classifier = (
+        AUClassifier(config.action_units, config.au_classifier_filters) if classifier else None
+    )
     model = AUTalker(config, au_classifier=au_classifier)
     if build:
         model(batch()[0])
         with_random_content_head(model.decoder)  # else frames == photo at start
     if compile:
-        model.compile(keras.optimizers.Adam(2e-3, beta_1=0.5),
-                      keras.optimizers.Adam(2e-3, beta_1=0.5), **compile_args)
+        model.compile(
+            keras.optimizers.Adam(2e-3, beta_1=0.5),
+            keras.optimizers.Adam(2e-3, beta_1=0.5),
+            **compile_args,
+        )
     return model
 
 
@@ -53,8 +56,10 @@ def trained():
     model = make_model()
     initial = {variable.path: variable.numpy() for variable in model.weights}
     inputs, targets = batch()
-    targets = {**targets,
-               "frames": 0.8 * np.repeat(inputs["identity_image"][:, None], FRAMES, axis=1)}
+    targets = {
+        **targets,
+        "frames": 0.8 * np.repeat(inputs["identity_image"][:, None], FRAMES, axis=1),
+    }
     data = tf.data.Dataset.from_tensors((inputs, targets))
     history = model.fit(data, epochs=12, verbose=0, shuffle=False)
     return model, initial, history.history
@@ -81,8 +86,15 @@ def test_teacher_forcing_drives_with_given_aus_where_labelled():
     assert np.abs(forced["frames"] - free["frames"]).max() > 1e-4
     np.testing.assert_allclose(forced["au_intensity"], free["au_intensity"], atol=1e-6)
     # Frames without an AU label fall back to the prediction.
-    unlabelled = as_numpy(model({**inputs, "au_intensity": targets["au_intensity"],
-                                 "au_mask": np.zeros((BATCH, FRAMES), np.float32)}))
+    unlabelled = as_numpy(
+        model(
+            {
+                **inputs,
+                "au_intensity": targets["au_intensity"],
+                "au_mask": np.zeros((BATCH, FRAMES), np.float32),
+            }
+        )
+    )
     np.testing.assert_allclose(unlabelled["frames"], free["frames"], atol=1e-6)
 
 
@@ -97,8 +109,9 @@ def test_articulation_scales_the_driving_aus():
     same = as_numpy(model({**inputs, "articulation": np.float32(1.0)}))
     np.testing.assert_allclose(same["frames"], free["frames"], atol=1e-6)
     strong = as_numpy(model({**inputs, "articulation": np.array(1.5, np.float32)}))
-    np.testing.assert_allclose(strong["au_intensity"],
-                               np.clip(1.5 * free["au_intensity"], 0, 5), rtol=1e-5)
+    np.testing.assert_allclose(
+        strong["au_intensity"], np.clip(1.5 * free["au_intensity"], 0, 5), rtol=1e-5
+    )
 
 
 def test_drive_with_aus_only_ignores_the_audio_given_the_aus():
@@ -107,13 +120,15 @@ def test_drive_with_aus_only_ignores_the_audio_given_the_aus():
     inputs, targets = batch()
     forced = {**inputs, "au_intensity": targets["au_intensity"]}
     other_audio = {**forced, "audio_features": inputs["audio_features"][::-1].copy()}
-    np.testing.assert_allclose(as_numpy(model(forced))["frames"],
-                               as_numpy(model(other_audio))["frames"], atol=1e-6)
+    np.testing.assert_allclose(
+        as_numpy(model(forced))["frames"], as_numpy(model(other_audio))["frames"], atol=1e-6
+    )
 
 
 def test_drive_with_audio_only_ignores_the_aus():
-    model = make_model(dataclasses.replace(tiny_config(), drive="audio", fusion="conv"),
-                       compile=False)
+    model = make_model(
+        dataclasses.replace(tiny_config(), drive="audio", fusion="conv"), compile=False
+    )
     assert model.au_encoder is None
     inputs, targets = batch()
     forced = as_numpy(model({**inputs, "au_intensity": targets["au_intensity"]}))
@@ -177,11 +192,13 @@ def test_training_on_one_batch_lowers_reconstruction_and_audio2au_losses(trained
         assert history[name][-1] < 0.6 * history[name][0], (name, history[name])
     # The generator loss is the weighted sum of its terms.
     weights = DEFAULT_LOSS_WEIGHTS
-    total = (weights["l1"] * history["l1_loss"][0]
-             + weights["mouth_l1"] * history["mouth_l1_loss"][0]
-             + weights["adversarial"] * history["adversarial_loss"][0]
-             + weights["au_classifier"] * history["au_loss"][0]
-             + weights["audio2au"] * history["audio2au_loss"][0])
+    total = (
+        weights["l1"] * history["l1_loss"][0]
+        + weights["mouth_l1"] * history["mouth_l1_loss"][0]
+        + weights["adversarial"] * history["adversarial_loss"][0]
+        + weights["au_classifier"] * history["au_loss"][0]
+        + weights["audio2au"] * history["audio2au_loss"][0]
+    )
     np.testing.assert_allclose(history["g_loss"][0], total, rtol=1e-5)
 
 
@@ -219,8 +236,11 @@ def test_unbuilt_model_under_a_strategy_builds_itself_and_its_optimizers():
         assert not model.built
         return model
 
-    model, _ = run_distributed_step(tf.distribute.MirroredStrategy(["/cpu:0"]), unbuilt_model,
-                                    tf.data.Dataset.from_tensors(batch()))
+    model, _ = run_distributed_step(
+        tf.distribute.MirroredStrategy(["/cpu:0"]),
+        unbuilt_model,
+        tf.data.Dataset.from_tensors(batch()),
+    )
     assert model.built
     assert len(model.g_optimizer.variables) == 2 * len(model.generator_variables) + 2
     assert int(model.d_optimizer.iterations.numpy()) == 1
@@ -239,8 +259,10 @@ def test_keras_file_round_trip_gives_same_outputs_and_resumes_training(trained, 
     inputs, targets = batch()
     loaded = run_model_saving_test(model, inputs, tmp_path)
     assert loaded.gan_loss_weights == model.gan_loss_weights
-    for original, restored in ((model.g_optimizer, loaded.g_optimizer),
-                               (model.d_optimizer, loaded.d_optimizer)):
+    for original, restored in (
+        (model.g_optimizer, loaded.g_optimizer),
+        (model.d_optimizer, loaded.d_optimizer),
+    ):
         assert len(original.variables) == len(restored.variables)
         for a, b in zip(original.variables, restored.variables):
             np.testing.assert_array_equal(a.numpy(), b.numpy())

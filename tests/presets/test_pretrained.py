@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from keras_autalk.presets import pretrained
 from keras_autalk.errors import AutalkError
 from keras_autalk.models.talker import GENERATOR_NETWORKS
+from keras_autalk.presets import pretrained
 from keras_autalk.version import __version__
 from tests.conftest import files_in
 from tests.pretrained_helpers import perturbed_talker, tiny_config
@@ -134,13 +134,16 @@ def test_names_resolve_in_the_search_folders(tmp_path, talker):
 
 
 def test_package_import_stays_cheap_and_exposes_the_loader():
-    code = ("import sys, keras_autalk; cheap = 'tensorflow' not in sys.modules; "
-            "from keras_autalk.presets import pretrained; "
-            "from keras_autalk.inference import generate; "
-            "print(cheap, keras_autalk.load_pretrained is pretrained.load_pretrained, "
-            "keras_autalk.generate is generate.generate)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys, keras_autalk; cheap = 'tensorflow' not in sys.modules; "
+        "from keras_autalk.presets import pretrained; "
+        "from keras_autalk.inference import generate; "
+        "print(cheap, keras_autalk.load_pretrained is pretrained.load_pretrained, "
+        "keras_autalk.generate is generate.generate)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["True", "True", "True"]
 
 
@@ -186,7 +189,7 @@ def test_missing_folder_and_files(tmp_path, saved):
     with pytest.raises(AutalkError) as error:
         pretrained.load_pretrained(saved)
     assert "does not match the SHA-256" in one_sentence(error)
-    edit_record(saved, files={})   # a folder without checksums: the file itself is read
+    edit_record(saved, files={})  # a folder without checksums: the file itself is read
     with pytest.raises(AutalkError) as error:
         pretrained.load_pretrained(saved)
     assert "is corrupt" in one_sentence(error)
@@ -204,8 +207,9 @@ def test_model_of_another_format_version(saved):
     with pytest.raises(AutalkError) as error:
         pretrained.load_pretrained(saved)
     text = one_sentence(error)
-    assert f"made by keras-autalk 9.9.9 (format version 2); this is keras-autalk {__version__}" \
-        in text
+    assert (
+        f"made by keras-autalk 9.9.9 (format version 2); this is keras-autalk {__version__}" in text
+    )
 
 
 def test_folder_of_another_format(saved):
@@ -241,7 +245,8 @@ def test_a_damaged_or_replaced_weights_file_is_refused_by_its_sha256(tmp_path, t
     weights = folder / "generator.weights.npz"
     assert record["files"]["generator.weights.npz"] == {
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-        "bytes": weights.stat().st_size}
+        "bytes": weights.stat().st_size,
+    }
     assert pretrained.check_files(folder) == 1
     # Another model's weights of the same shapes would load if only shapes were checked.
     other = perturbed_talker(seed=11)
@@ -260,4 +265,4 @@ def test_doctor_checks_the_bundled_model():
 
     check = doctor.check_bundled_model()
     assert check.ok, check.detail
-    assert "2 file(s) match their SHA-256" in check.detail   # the weights and the .tflite
+    assert "2 file(s) match their SHA-256" in check.detail  # the weights and the .tflite

@@ -25,8 +25,9 @@ def clean_registry():
     """Whatever a test registers is gone after it."""
     saved = (dict(MODEL_PRESETS), dict(pretrained.REGISTERED_DIRS), dict(registry._REGISTERED))
     yield
-    for live, before in zip((MODEL_PRESETS, pretrained.REGISTERED_DIRS, registry._REGISTERED),
-                            saved):
+    for live, before in zip(
+        (MODEL_PRESETS, pretrained.REGISTERED_DIRS, registry._REGISTERED), saved
+    ):
         live.clear()
         live.update(before)
 
@@ -43,9 +44,18 @@ def tiny_folder(tmp_path_factory):
 
 
 def generator_parameters(model):
-    return sum(getattr(model, name).count_params()
-               for name in ("audio_encoder", "audio2au", "au_encoder", "identity_encoder",
-                            "fusion", "decoder") if getattr(model, name) is not None)
+    return sum(
+        getattr(model, name).count_params()
+        for name in (
+            "audio_encoder",
+            "audio2au",
+            "au_encoder",
+            "identity_encoder",
+            "fusion",
+            "decoder",
+        )
+        if getattr(model, name) is not None
+    )
 
 
 # ------------------------------------------------------------------ listing
@@ -81,8 +91,9 @@ def test_stored_parameter_counts_are_those_of_the_models_keras_builds():
         classifier = AUClassifier(config.action_units, config.au_classifier_filters)
         classifier.build((None, config.image_size, config.image_size, 3))
         assert preset.parameters == generator_parameters(model)
-        assert preset.training_parameters == (preset.parameters + model.discriminator.count_params()
-                                              + classifier.count_params())
+        assert preset.training_parameters == (
+            preset.parameters + model.discriminator.count_params() + classifier.count_params()
+        )
     # docs/benchmarks.md's "45.5 M" for the paper talker is the whole GAN.
     assert round(registry.get_preset("paper").training_parameters / 1e6, 1) == 45.5
 
@@ -137,8 +148,9 @@ def test_registered_presets_are_found_by_every_loader(clean_registry, tiny_folde
     listed = {preset.name: preset for preset in registry.list_presets()}
     assert (listed["narrow"].kind, listed["mine"].kind) == ("architecture", "pretrained")
     assert listed["mine"].license == "MIT"
-    with pytest.raises(ValueError, match="'mine' exists already; give another name or "
-                                         "overwrite=True"):
+    with pytest.raises(
+        ValueError, match="'mine' exists already; give another name or overwrite=True"
+    ):
         registry.register_preset("mine", tiny_folder)
     registry.register_preset("mine", tiny_config(), overwrite=True)
     assert "mine" not in pretrained.REGISTERED_DIRS and "mine" in MODEL_PRESETS
@@ -154,8 +166,10 @@ def test_an_unknown_name_is_one_sentence_listing_the_known_ones():
 
     with pytest.raises(registry.UnknownPresetError) as error:
         registry.get_preset("huge")
-    assert one_sentence(error) == ("Unknown preset 'huge' (known: small, paper, demo); give a "
-                                   "preset name or the path of a model folder.")
+    assert one_sentence(error) == (
+        "Unknown preset 'huge' (known: small, paper, demo); give a "
+        "preset name or the path of a model folder."
+    )
     assert isinstance(error.value, ValueError)  # as KerasHub raises
     with pytest.raises(registry.UnknownPresetError, match="Unknown preset 'huge'"):
         AUTalker.from_preset("huge")
@@ -167,9 +181,11 @@ def test_an_architecture_is_refused_where_weights_are_needed(photo_file):
     from keras_autalk.errors import AutalkError
     from keras_autalk.inference.session import Talker
 
-    expected = ("'small' is an architecture without trained weights; give a pretrained model "
-                "(demo) or a model folder (autalk presets lists them), or train it first with "
-                "autalk train.")
+    expected = (
+        "'small' is an architecture without trained weights; give a pretrained model "
+        "(demo) or a model folder (autalk presets lists them), or train it first with "
+        "autalk train."
+    )
     with pytest.raises(pretrained.PretrainedModelError) as error:
         pretrained.load_pretrained("small")
     assert one_sentence(error) == expected
@@ -195,9 +211,18 @@ def test_autalk_presets_prints_the_table(capsys):
 def test_generate_refuses_an_architecture_and_writes_nothing(capsys, tmp_path, grace_hopper):
     Image.fromarray(grace_hopper).save(tmp_path / "face.jpg", quality=95)
     soundfile.write(tmp_path / "hello.wav", speech_like(0.8, 16000, channels=1), 16000)
-    status, _, err = run(capsys, "generate", "--image", str(tmp_path / "face.jpg"),
-                         "--audio", str(tmp_path / "hello.wav"), "-o", str(tmp_path / "out.mp4"),
-                         "--model", "small")
+    status, _, err = run(
+        capsys,
+        "generate",
+        "--image",
+        str(tmp_path / "face.jpg"),
+        "--audio",
+        str(tmp_path / "hello.wav"),
+        "-o",
+        str(tmp_path / "out.mp4"),
+        "--model",
+        "small",
+    )
     assert_one_sentence_error(status, err)
     assert "'small' is an architecture without trained weights; give a pretrained model" in err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["face.jpg", "hello.wav"]
@@ -216,7 +241,8 @@ def test_the_registry_and_the_listing_never_import_tensorflow(tmp_path):
         "print(names, talker.runtime,\n"
         "      sorted(name for name in ('tensorflow', 'keras') if name in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "['small', 'paper', 'demo'] litert []"

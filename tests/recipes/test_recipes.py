@@ -34,16 +34,31 @@ tf = import_tensorflow()
 import keras  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TALKER_METRICS = ("g_loss", "d_loss", "l1_loss", "mouth_l1_loss", "adversarial_loss",
-                  "au_loss", "audio2au_loss")
+TALKER_METRICS = (
+    "g_loss",
+    "d_loss",
+    "l1_loss",
+    "mouth_l1_loss",
+    "adversarial_loss",
+    "au_loss",
+    "audio2au_loss",
+)
 
 
 @pytest.fixture(scope="session")
 def au_classifier_file(prepared, tmp_path_factory):
     """An AU classifier trained for a few steps (for the talker recipes)."""
     out = tmp_path_factory.mktemp("au_stage")
-    train_au_classifier(prepared, out, epochs=1, steps_per_epoch=2, batch_size=16,
-                        validation_steps=0, verbose=0, log=lambda *_: None)
+    train_au_classifier(
+        prepared,
+        out,
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=16,
+        validation_steps=0,
+        verbose=0,
+        log=lambda *_: None,
+    )
     return out / AU_CLASSIFIER_FILE
 
 
@@ -55,8 +70,7 @@ def read_csv_log(path):
 def summaries(folder):
     """{tag: [(step, tensor proto)]} of every event file under `folder`."""
     found = {}
-    for path in glob.glob(os.path.join(str(folder), "**", "events.out.tfevents.*"),
-                          recursive=True):
+    for path in glob.glob(os.path.join(str(folder), "**", "events.out.tfevents.*"), recursive=True):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 found.setdefault(value.tag, []).append((event.step, value.tensor))
@@ -66,9 +80,14 @@ def summaries(folder):
 def autalk_process(*arguments, env=None):
     """`python -m keras_autalk ...` as a child process (stdout+stderr piped)."""
     environment = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
-    return subprocess.Popen([sys.executable, "-m", "keras_autalk", *arguments], cwd=REPO,
-                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_autalk", *arguments],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(process, timeout=300):
@@ -87,12 +106,28 @@ def test_unknown_recipe_is_one_sentence(capsys):
 
 
 def test_missing_prepared_folder_is_one_sentence(capsys, tmp_path):
-    status, _, err = run(capsys, "train", "talker_demo", "--prepared", str(tmp_path / "none"),
-                         "--out", str(tmp_path / "run"), "--au-classifier", "x.keras")
+    status, _, err = run(
+        capsys,
+        "train",
+        "talker_demo",
+        "--prepared",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "run"),
+        "--au-classifier",
+        "x.keras",
+    )
     assert_one_sentence_error(status, err)
     assert "No prepared shards were found" in err
-    status, _, err = run(capsys, "train", "au_classifier_demo", "--prepared",
-                         str(tmp_path / "none"), "--out", str(tmp_path / "run"))
+    status, _, err = run(
+        capsys,
+        "train",
+        "au_classifier_demo",
+        "--prepared",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert_one_sentence_error(status, err)
 
 
@@ -103,8 +138,14 @@ def test_every_recipe_has_the_shared_options(capsys):
             recipe["main"](["--help"])
         assert stopped.value.code == 0
         usage = capsys.readouterr().out
-        for option in ("--prepared", "--out", "--epochs", "--steps-per-epoch", "--preset",
-                       "--strategy"):
+        for option in (
+            "--prepared",
+            "--out",
+            "--epochs",
+            "--steps-per-epoch",
+            "--preset",
+            "--strategy",
+        ):
             assert option in usage, (name, option)
 
 
@@ -114,9 +155,25 @@ def test_every_recipe_has_the_shared_options(capsys):
 @pytest.mark.slow
 def test_au_classifier_recipe_writes_model_evaluation_and_logs(capsys, prepared, tmp_path):
     out = tmp_path / "au"
-    status, stdout, err = run(capsys, "train", "au_classifier_demo", "--prepared", str(prepared),
-                              "--out", str(out), "--epochs", "2", "--steps-per-epoch", "3",
-                              "--batch-size", "16", "--validation-steps", "1", "--verbose", "0")
+    status, stdout, err = run(
+        capsys,
+        "train",
+        "au_classifier_demo",
+        "--prepared",
+        str(prepared),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--batch-size",
+        "16",
+        "--validation-steps",
+        "1",
+        "--verbose",
+        "0",
+    )
     assert status == 0, err
     assert "| AU26 |" in stdout
     rows = read_csv_log(out / TRAINING_LOG)
@@ -127,7 +184,12 @@ def test_au_classifier_recipe_writes_model_evaluation_and_logs(capsys, prepared,
     report = json.loads((out / "au_classifier_eval.json").read_text())
     assert report["frames"] == 256  # the test split's 5 utterances in windows of 16
     assert {key for key in report if key.startswith("AU")} == {
-        "AU10", "AU14", "AU20", "AU25", "AU26"}
+        "AU10",
+        "AU14",
+        "AU20",
+        "AU25",
+        "AU26",
+    }
     assert sorted(report["by_speaker"]) == ["s1", "s2", "s3"]  # s3: the held-out voice
     assert sum(values["frames"] for values in report["by_speaker"].values()) == 256
     classifier = load_au_classifier(out / AU_CLASSIFIER_FILE)
@@ -140,9 +202,28 @@ def test_au_classifier_recipe_writes_model_evaluation_and_logs(capsys, prepared,
 
 @pytest.mark.slow
 def test_au_classifier_resumes_after_sigkill_mid_epoch(prepared, tmp_path):
-    arguments = ["train", "au_classifier_demo", "--prepared", str(prepared), "--epochs", "3",
-                 "--steps-per-epoch", "6", "--backup-every", "2", "--batch-size", "16",
-                 "--validation-steps", "0", "--dropout", "0", "--seed", "3", "--verbose", "2"]
+    arguments = [
+        "train",
+        "au_classifier_demo",
+        "--prepared",
+        str(prepared),
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        "6",
+        "--backup-every",
+        "2",
+        "--batch-size",
+        "16",
+        "--validation-steps",
+        "0",
+        "--dropout",
+        "0",
+        "--seed",
+        "3",
+        "--verbose",
+        "2",
+    ]
     reference = autalk_process(*arguments, "--out", str(tmp_path / "reference"))
     finish(reference)
 
@@ -166,8 +247,10 @@ def test_au_classifier_resumes_after_sigkill_mid_epoch(prepared, tmp_path):
     assert not (out / AU_CLASSIFIER_FILE).exists()
 
     output = finish(autalk_process(*arguments, "--out", str(out)))
-    assert (f"Resuming from the backup in {backup}: epoch 2/3, step {state['steps_done']}/6 "
-            f"(global step {state['global_step']})") in output
+    assert (
+        f"Resuming from the backup in {backup}: epoch 2/3, step {state['steps_done']}/6 "
+        f"(global step {state['global_step']})"
+    ) in output
     rows = read_csv_log(out / TRAINING_LOG)
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     resumed = keras.saving.load_model(out / AU_CLASSIFIER_FILE)
@@ -185,13 +268,31 @@ def test_au_classifier_resumes_after_sigkill_mid_epoch(prepared, tmp_path):
 
 
 @pytest.mark.slow
-def test_talker_recipe_logs_losses_and_sample_strips(capsys, prepared, au_classifier_file,
-                                                     tmp_path):
+def test_talker_recipe_logs_losses_and_sample_strips(
+    capsys, prepared, au_classifier_file, tmp_path
+):
     out = tmp_path / "talker"
-    status, _, err = run(capsys, "train", "talker_demo", "--prepared", str(prepared),
-                         "--out", str(out), "--au-classifier", str(au_classifier_file),
-                         "--epochs", "2", "--steps-per-epoch", "1", "--batch-size", "2",
-                         "--validation-steps", "1", "--verbose", "0")
+    status, _, err = run(
+        capsys,
+        "train",
+        "talker_demo",
+        "--prepared",
+        str(prepared),
+        "--out",
+        str(out),
+        "--au-classifier",
+        str(au_classifier_file),
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+        "--validation-steps",
+        "1",
+        "--verbose",
+        "0",
+    )
     assert status == 0, err
     rows = read_csv_log(out / TRAINING_LOG)
     assert len(rows) == 2
@@ -200,7 +301,9 @@ def test_talker_recipe_logs_losses_and_sample_strips(capsys, prepared, au_classi
             assert np.isfinite(float(row[name])) and np.isfinite(float(row["val_" + name]))
     assert float(rows[0]["au_loss"]) > 0  # the frozen classifier reads the generated frames
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        "epoch-001.weights.h5", "epoch-002.weights.h5"]
+        "epoch-001.weights.h5",
+        "epoch-002.weights.h5",
+    ]
 
     # TensorBoard: per example one strip, real frames over generated ones
     # over the blend mask, 8 frames wide, after each epoch.
@@ -212,27 +315,60 @@ def test_talker_recipe_logs_losses_and_sample_strips(capsys, prepared, au_classi
     assert image.shape == (3 * 128, 8 * 128, 3) and (int(height), int(width)) == (384, 1024)
     from keras_autalk.datasets import pipeline
 
-    _, targets = next(iter(pipeline.make_dataset(pipeline.list_shards(prepared, "test"),
-                                                 batch_size=2, training=False)))
+    _, targets = next(
+        iter(
+            pipeline.make_dataset(
+                pipeline.list_shards(prepared, "test"), batch_size=2, training=False
+            )
+        )
+    )
     real = np.concatenate(list(np.asarray(targets["frames"][0, :8])), axis=1)
     np.testing.assert_allclose(image[:128], real, atol=1.01 / 255)
     assert np.abs(image[128:256] - image[:128]).mean() > 0.005  # generated, not copied
 
     talker = keras.saving.load_model(out / TALKER_FILE)
-    outputs = talker({"identity_image": np.zeros((1, 128, 128, 3), "float32"),
-                      "audio_features": np.zeros((1, 16, 20, 80), "float32")})
+    outputs = talker(
+        {
+            "identity_image": np.zeros((1, 128, 128, 3), "float32"),
+            "audio_features": np.zeros((1, 16, 20, 80), "float32"),
+        }
+    )
     assert outputs["frames"].shape == (1, 16, 128, 128, 3)
 
 
 @pytest.mark.slow
 def test_talker_recipe_mirrored_on_two_logical_cpus_trains_the_au_classifier_first(
-        prepared, tmp_path):
+    prepared, tmp_path
+):
     out = tmp_path / "mirrored"
-    output = finish(autalk_process(
-        "train", "talker_demo", "--prepared", str(prepared), "--out", str(out),
-        "--strategy", "mirrored", "--logical-cpus", "2", "--au-epochs", "1",
-        "--au-steps-per-epoch", "1", "--epochs", "1", "--steps-per-epoch", "2",
-        "--batch-size", "2", "--validation-steps", "0", "--verbose", "0"))
+    output = finish(
+        autalk_process(
+            "train",
+            "talker_demo",
+            "--prepared",
+            str(prepared),
+            "--out",
+            str(out),
+            "--strategy",
+            "mirrored",
+            "--logical-cpus",
+            "2",
+            "--au-epochs",
+            "1",
+            "--au-steps-per-epoch",
+            "1",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "2",
+            "--validation-steps",
+            "0",
+            "--verbose",
+            "0",
+        )
+    )
     assert output.index("Stage 1: the AU classifier") < output.index("Stage 2: the talker")
     assert output.count("2 replica(s)") == 2  # both stages ran on both devices
     assert (out / "au_classifier" / AU_CLASSIFIER_FILE).is_file()
@@ -253,14 +389,38 @@ def test_talker_recipe_multi_worker_on_localhost(prepared, au_classifier_file, t
     """Two worker processes (TF_CONFIG); the chief alone writes the outputs."""
     cluster = {"worker": [f"localhost:{free_port()}", f"localhost:{free_port()}"]}
     out = tmp_path / "multi"
-    workers = [autalk_process(
-        "train", "talker_demo", "--prepared", str(prepared), "--out", str(out),
-        "--au-classifier", str(au_classifier_file), "--strategy", "multi-worker",
-        "--epochs", "2", "--steps-per-epoch", "1", "--backup-every", "1", "--batch-size", "2",
-        "--validation-steps", "0", "--verbose", "0",
-        env={"TF_CONFIG": json.dumps({"cluster": cluster,
-                                      "task": {"type": "worker", "index": index}})})
-        for index in range(2)]
+    workers = [
+        autalk_process(
+            "train",
+            "talker_demo",
+            "--prepared",
+            str(prepared),
+            "--out",
+            str(out),
+            "--au-classifier",
+            str(au_classifier_file),
+            "--strategy",
+            "multi-worker",
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "1",
+            "--backup-every",
+            "1",
+            "--batch-size",
+            "2",
+            "--validation-steps",
+            "0",
+            "--verbose",
+            "0",
+            env={
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                )
+            },
+        )
+        for index in range(2)
+    ]
     outputs = [finish(worker, timeout=400) for worker in workers]
     assert all("2 replica(s)" in output for output in outputs)
     rows = read_csv_log(out / TRAINING_LOG)
@@ -268,14 +428,23 @@ def test_talker_recipe_multi_worker_on_localhost(prepared, au_classifier_file, t
     assert all(np.isfinite(float(rows[-1][name])) for name in TALKER_METRICS)
     assert (out / TALKER_FILE).is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        "epoch-001.weights.h5", "epoch-002.weights.h5"]
+        "epoch-001.weights.h5",
+        "epoch-002.weights.h5",
+    ]
     assert not (out / "backup").exists()
     # The other worker's checkpoints and backups went to scratch folders, now removed.
     assert not glob.glob(os.path.join(tempfile.gettempdir(), "autalk-worker1-*"))
 
 
 def test_au_classifier_refuses_multi_worker_in_one_sentence(capsys, tmp_path):
-    status, _, err = run(capsys, "train", "au_classifier_demo", "--strategy", "multi-worker",
-                         "--out", str(tmp_path / "run"))
+    status, _, err = run(
+        capsys,
+        "train",
+        "au_classifier_demo",
+        "--strategy",
+        "multi-worker",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert_one_sentence_error(status, err)
     assert "--au-classifier" in err

@@ -14,7 +14,6 @@ from keras_autalk.training.au_classifier import (
 tf = import_tensorflow()
 import keras  # noqa: E402
 
-
 # --- datasets -------------------------------------------------------------
 
 
@@ -39,10 +38,11 @@ def test_jitter_face_crops_mirrors_zooms_and_shifts_reproducibly(rng):
     crops = rng.uniform(size=(16, 12, 12, 3)).astype("float32")
     seed = tf.constant([3, 4], tf.int64)
     mirrored_or_not = jitter_face_crops(crops, seed, max_scale=0.0, max_shift=0.0)
-    flipped = [np.allclose(out, crop[:, ::-1], atol=1e-5) for out, crop
-               in zip(mirrored_or_not.numpy(), crops)]
-    kept = [np.allclose(out, crop, atol=1e-5) for out, crop
-            in zip(mirrored_or_not.numpy(), crops)]
+    flipped = [
+        np.allclose(out, crop[:, ::-1], atol=1e-5)
+        for out, crop in zip(mirrored_or_not.numpy(), crops)
+    ]
+    kept = [np.allclose(out, crop, atol=1e-5) for out, crop in zip(mirrored_or_not.numpy(), crops)]
     assert all(f != k for f, k in zip(flipped, kept))  # each crop: mirrored or unchanged
     assert 3 <= sum(flipped) <= 13
     jittered = jitter_face_crops(crops, seed)

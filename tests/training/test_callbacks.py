@@ -20,8 +20,9 @@ import keras  # noqa: E402
 def event_values(folder):
     """(tag, step, tensor proto) of every summary value under `folder`."""
     values = []
-    for path in sorted(glob.glob(os.path.join(folder, "**", "events.out.tfevents.*"),
-                                 recursive=True)):
+    for path in sorted(
+        glob.glob(os.path.join(folder, "**", "events.out.tfevents.*"), recursive=True)
+    ):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 values.append((value.tag, event.step, value.tensor))
@@ -52,8 +53,11 @@ def test_sample_frames_callback_writes_real_and_generated_strips(tmp_path, rng):
 
     images = [v for v in event_values(tmp_path / "samples") if v[0].startswith("samples/")]
     assert sorted((tag, step) for tag, step, _ in images) == [
-        ("samples/example_0", 1), ("samples/example_0", 2),
-        ("samples/example_1", 1), ("samples/example_1", 2)]
+        ("samples/example_0", 1),
+        ("samples/example_0", 2),
+        ("samples/example_1", 1),
+        ("samples/example_1", 2),
+    ]
     # (tf.summary.image quantises to 8 bits by truncation: within 1/255.)
     # The last strip of example 1: real frames on top, the model's frames
     # below, the blend mask last; frames side by side.
@@ -62,10 +66,11 @@ def test_sample_frames_callback_writes_real_and_generated_strips(tmp_path, rng):
     strip = tf.image.decode_png(png).numpy() / 255.0
     assert (int(height), int(width)) == (3 * size, frames * size) == strip.shape[:2]
     outputs = model(inputs, training=False)
-    top, middle, bottom = strip[:size], strip[size:2 * size], strip[2 * size:]
+    top, middle, bottom = strip[:size], strip[size : 2 * size], strip[2 * size :]
     for index in range(frames):
         columns = slice(index * size, (index + 1) * size)
         np.testing.assert_allclose(top[:, columns], real[1, index], atol=1.01 / 255)
         np.testing.assert_allclose(middle[:, columns], outputs["frames"][1, index], atol=1.01 / 255)
-        np.testing.assert_allclose(bottom[:, columns, 0], outputs["blend_mask"][1, index, ..., 0],
-                                   atol=1.01 / 255)
+        np.testing.assert_allclose(
+            bottom[:, columns, 0], outputs["blend_mask"][1, index, ..., 0], atol=1.01 / 255
+        )

@@ -51,8 +51,9 @@ class StopAfter(keras.callbacks.Callback):
 
 def run_regression(out_dir, stop_after=None, backup_every=2, seed=0):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
+    )
     model.compile(keras.optimizers.Adam(0.01), loss="mse")
     callbacks, backup = make_callbacks(out_dir, backup_every=backup_every)
     if stop_after:
@@ -60,8 +61,14 @@ def run_regression(out_dir, stop_after=None, backup_every=2, seed=0):
     messages = []
     strategy = make_strategy("default")
     history = fit(
-        model, lambda skip: distributed_dataset(strategy, regression_batches, skip),
-        EPOCHS, STEPS_PER_EPOCH, callbacks, verbose=0, log=messages.append)
+        model,
+        lambda skip: distributed_dataset(strategy, regression_batches, skip),
+        EPOCHS,
+        STEPS_PER_EPOCH,
+        callbacks,
+        verbose=0,
+        log=messages.append,
+    )
     return model, history, messages
 
 
@@ -80,8 +87,9 @@ def test_fit_resumes_mid_epoch_where_the_backup_stopped(tmp_path):
 
     # A fresh process would start with other weights; the backup decides.
     resumed, history, messages = run_regression(out, seed=99)
-    assert messages == [f"Resuming from the backup in {out / 'backup'}: epoch 3/5, "
-                        "step 2/4 (global step 10)."]
+    assert messages == [
+        f"Resuming from the backup in {out / 'backup'}: epoch 3/5, step 2/4 (global step 10)."
+    ]
     # Epochs 3 (its last 2 steps), 4 and 5 ran; nothing was repeated or lost.
     assert len(history["loss"]) == 3
     assert int(resumed.optimizer.iterations) == EPOCHS * STEPS_PER_EPOCH
@@ -90,12 +98,12 @@ def test_fit_resumes_mid_epoch_where_the_backup_stopped(tmp_path):
     # Same batches in the same order as the uninterrupted run: same weights.
     for mine, theirs in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(float(rows[-1]["loss"]), reference_history["loss"][-1],
-                               rtol=1e-5)
+    np.testing.assert_allclose(float(rows[-1]["loss"]), reference_history["loss"][-1], rtol=1e-5)
     # The run is complete: its backup is gone, its checkpoints are there.
     assert not (out / "backup").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        f"epoch-{epoch:03d}.weights.h5" for epoch in range(1, EPOCHS + 1)]
+        f"epoch-{epoch:03d}.weights.h5" for epoch in range(1, EPOCHS + 1)
+    ]
 
 
 def test_resuming_without_the_interrupted_steps_differs(tmp_path):
@@ -112,8 +120,10 @@ def test_resuming_without_the_interrupted_steps_differs(tmp_path):
     metadata.write_text(metadata.read_text().replace('"steps_done": 2', '"steps_done": 0'))
     replayed, _, _ = run_regression(out)
     assert int(replayed.optimizer.iterations) == EPOCHS * STEPS_PER_EPOCH + 2
-    difference = max(float(np.max(np.abs(a - b)))
-                     for a, b in zip(replayed.get_weights(), reference.get_weights()))
+    difference = max(
+        float(np.max(np.abs(a - b)))
+        for a, b in zip(replayed.get_weights(), reference.get_weights())
+    )
     assert difference > 1e-4
 
 

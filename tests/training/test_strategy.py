@@ -14,7 +14,6 @@ from keras_autalk.training.strategy import (
 tf = import_tensorflow()
 import keras  # noqa: E402
 
-
 # --- strategies ---------------------------------------------------------
 
 

@@ -20,7 +20,8 @@ def test_initial_weights_load_into_the_same_model_and_refuse_others(tmp_path):
     keras.utils.set_random_seed(99)
     fresh = make_model()
     fresh.decoder.content_head.weights[0].assign(
-        np.zeros(fresh.decoder.content_head.weights[0].shape, "float32"))
+        np.zeros(fresh.decoder.content_head.weights[0].shape, "float32")
+    )
     talker._load_initial_weights(fresh, path)
     for mine, theirs in zip(fresh.weights, trained.weights):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())

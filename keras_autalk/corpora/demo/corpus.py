@@ -38,7 +38,7 @@ from typing import Tuple
 
 import numpy as np
 
-from keras_autalk.config import AudioConfig, MOUTH_PARAMETERS
+from keras_autalk.config import MOUTH_PARAMETERS, AudioConfig
 from keras_autalk.errors import AutalkError
 from keras_autalk.files import atomic_output
 
@@ -101,18 +101,30 @@ class DemoCorpusConfig:
 # `--size` presets of `autalk prepare --corpus demo`. The default renders
 # and prepares in about 10 minutes on a 2-core CPU (see docs/data.md).
 SIZES = {
-    "tiny": DemoCorpusConfig(num_speakers=3, utterances_per_speaker=3,
-                             test_utterances_per_speaker=1, num_identities=3),
-    "small": DemoCorpusConfig(num_speakers=4, utterances_per_speaker=12,
-                              test_utterances_per_speaker=2, num_identities=4),
+    "tiny": DemoCorpusConfig(
+        num_speakers=3, utterances_per_speaker=3, test_utterances_per_speaker=1, num_identities=3
+    ),
+    "small": DemoCorpusConfig(
+        num_speakers=4, utterances_per_speaker=12, test_utterances_per_speaker=2, num_identities=4
+    ),
     "default": DemoCorpusConfig(),
     # Many real identities and real connected speech (issue 17): renders
     # and prepares in about 25 minutes on a 2-core CPU.
-    "people": DemoCorpusConfig(utterances_per_speaker=60, test_utterances_per_speaker=6,
-                               faces="photos", festvox_ru=300, fillets=60),
-    "people-tiny": DemoCorpusConfig(num_speakers=3, utterances_per_speaker=3,
-                                    test_utterances_per_speaker=1, faces="photos",
-                                    festvox_ru=3, fillets=2),
+    "people": DemoCorpusConfig(
+        utterances_per_speaker=60,
+        test_utterances_per_speaker=6,
+        faces="photos",
+        festvox_ru=300,
+        fillets=60,
+    ),
+    "people-tiny": DemoCorpusConfig(
+        num_speakers=3,
+        utterances_per_speaker=3,
+        test_utterances_per_speaker=1,
+        faces="photos",
+        festvox_ru=3,
+        fillets=2,
+    ),
 }
 
 
@@ -168,12 +180,14 @@ def plan(corpus_config):
             trains = grid.sample_sentences(speaker_rng, per_speaker - tests, exclude=held_out)
             chosen += [(sentence, "train") for sentence in trains]
         for sentence, split in sorted(chosen, key=lambda item: item[0].grid_id):
-            utterances.append({"speaker": name, "id": sentence.grid_id,
-                               "text": sentence.text, "split": split})
+            utterances.append(
+                {"speaker": name, "id": sentence.grid_id, "text": sentence.text, "split": split}
+            )
     recorded = _recorded_utterances(corpus_config)
     for item in recorded:
-        speakers.setdefault(item["speaker"], {"voice": item["source"], "held_out": False,
-                                              "identity": None})
+        speakers.setdefault(
+            item["speaker"], {"voice": item["source"], "held_out": False, "identity": None}
+        )
     utterances += recorded
     if corpus_config.faces == "photos":
         _assign_faces(utterances, corpus_config.seed)
@@ -193,27 +207,43 @@ def _recorded_utterances(corpus_config):
     rng = np.random.default_rng([corpus_config.seed, 4])
     items = []
     if corpus_config.festvox_ru:
-        pieces = [(sentence.name, number, start, end)
-                  for sentence in speech_packages.festvox_sentences()
-                  for number, (start, end, _) in enumerate(
-                      speech_packages.festvox_chunks(sentence), 1)]
+        pieces = [
+            (sentence.name, number, start, end)
+            for sentence in speech_packages.festvox_sentences()
+            for number, (start, end, _) in enumerate(speech_packages.festvox_chunks(sentence), 1)
+        ]
         count = min(corpus_config.festvox_ru, len(pieces))
         for index in sorted(rng.choice(len(pieces), size=count, replace=False)):
             name, number, start, end = pieces[int(index)]
             split = "test" if int(name.split("_")[-1]) >= FESTVOX_TEST_FROM else "train"
-            items.append({"speaker": "ru", "id": f"{name}_{number}", "source": "festvox-ru",
-                          "recording": name, "start": round(start, 4), "end": round(end, 4),
-                          "text": "", "split": split})
+            items.append(
+                {
+                    "speaker": "ru",
+                    "id": f"{name}_{number}",
+                    "source": "festvox-ru",
+                    "recording": name,
+                    "start": round(start, 4),
+                    "end": round(end, 4),
+                    "text": "",
+                    "split": split,
+                }
+            )
     for language in ("cs", "nl") if corpus_config.fillets else ():
         folder = speech_packages.fetch(f"fillets-{language}")
         lines = speech_packages.fillets_lines(folder)
         count = min(corpus_config.fillets, len(lines))
         for order, index in enumerate(sorted(rng.choice(len(lines), size=count, replace=False))):
             path = lines[int(index)]
-            items.append({"speaker": language, "id": f"{path.parent.parent.name}-{path.stem}",
-                          "source": f"fillets-{language}",
-                          "recording": path.relative_to(folder).as_posix(), "text": "",
-                          "split": "test" if order % 10 == 9 else "train"})
+            items.append(
+                {
+                    "speaker": language,
+                    "id": f"{path.parent.parent.name}-{path.stem}",
+                    "source": f"fillets-{language}",
+                    "recording": path.relative_to(folder).as_posix(),
+                    "text": "",
+                    "split": "test" if order % 10 == 9 else "train",
+                }
+            )
     return items
 
 
@@ -226,8 +256,10 @@ def _assign_faces(utterances, seed):
     from keras_autalk.corpora.demo import people as people_lib
 
     people = people_lib.find_people()
-    pools = {"train": [person for person in people if not person.held_out],
-             "test": [person for person in people if person.held_out]}
+    pools = {
+        "train": [person for person in people if not person.held_out],
+        "test": [person for person in people if person.held_out],
+    }
     for number, item in enumerate(utterances):
         rng = np.random.default_rng([seed, 3, number])
         pool = pools[item["split"]]
@@ -271,8 +303,9 @@ def _identities(corpus_config):
 def _faces_by_key():
     from keras_autalk.corpora.demo import people
 
-    return {face.key: face for person in people.find_people(progress=False)
-            for face in person.faces}
+    return {
+        face.key: face for person in people.find_people(progress=False) for face in person.faces
+    }
 
 
 def _identity(corpus_config, speaker_info, utterance, rng):
@@ -286,10 +319,14 @@ def _identity(corpus_config, speaker_info, utterance, rng):
         return _identities(corpus_config)[index]
     face = _faces_by_key()[utterance["face"]]
     pixels = people.load_photo(face.source, face.photo)
-    return identities.make_identity(pixels, np.array(face.landmarks), rng,
-                                    corpus_config.frame_size,
-                                    augment=utterance["split"] == "train",
-                                    name=utterance["person"])
+    return identities.make_identity(
+        pixels,
+        np.array(face.landmarks),
+        rng,
+        corpus_config.frame_size,
+        augment=utterance["split"] == "train",
+        name=utterance["person"],
+    )
 
 
 def write_mpg(path, frames, waveform, sample_rate, fps):
@@ -303,25 +340,56 @@ def write_mpg(path, frames, waveform, sample_rate, fps):
         wav = pathlib.Path(scratch) / "audio.wav"
         soundfile.write(wav, waveform, sample_rate, subtype="PCM_16")
         ffmpeg.run_ffmpeg(
-            ["-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-             "-r", str(fps), "-i", "pipe:0", "-i", ffmpeg.file_argument(wav),
-             "-map", "0:v:0", "-map", "1:a:0", "-c:v", "mpeg1video", "-q:v", "2",
-             "-pix_fmt", "yuv420p", "-c:a", "mp2", "-b:a", "128k", "-ar", "32000",
-             "-f", "mpeg", ffmpeg.file_argument(temporary)],
-            input_bytes=np.ascontiguousarray(frames).tobytes(), what=f"'{path}'",
+            [
+                "-y",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                f"{width}x{height}",
+                "-r",
+                str(fps),
+                "-i",
+                "pipe:0",
+                "-i",
+                ffmpeg.file_argument(wav),
+                "-map",
+                "0:v:0",
+                "-map",
+                "1:a:0",
+                "-c:v",
+                "mpeg1video",
+                "-q:v",
+                "2",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "mp2",
+                "-b:a",
+                "128k",
+                "-ar",
+                "32000",
+                "-f",
+                "mpeg",
+                ffmpeg.file_argument(temporary),
+            ],
+            input_bytes=np.ascontiguousarray(frames).tobytes(),
+            what=f"'{path}'",
         )
 
 
-def render_utterance(root, corpus_config, speaker, speaker_info, utterance,
-                     audio_config=AudioConfig()):
+def render_utterance(
+    root, corpus_config, speaker, speaker_info, utterance, audio_config=AudioConfig()
+):
     """Synthesise, animate and write one utterance (skipped if already there).
 
     Returns:
         The number of frames rendered (0 if it was already there).
     """
-    from keras_autalk.media import audio
     from keras_autalk.corpora import grid
     from keras_autalk.corpora.demo import render, speech, visemes
+    from keras_autalk.media import audio
 
     if is_rendered(root, speaker, utterance["id"]):
         return 0
@@ -343,19 +411,26 @@ def render_utterance(root, corpus_config, speaker, speaker_info, utterance,
     mouth = visemes.mouth_track(spoken.phonemes, num_frames, audio_config.fps)
     identity = _identity(corpus_config, speaker_info, utterance, rng)
     frames, _ = render.render_frames(identity, mouth, rng, fps=audio_config.fps)
-    _write_utterance(root, speaker, utterance["id"], waveform, mouth, frames,
-                     grid.word_segments(sentence, spoken.words), audio_config)
+    _write_utterance(
+        root,
+        speaker,
+        utterance["id"],
+        waveform,
+        mouth,
+        frames,
+        grid.word_segments(sentence, spoken.words),
+        audio_config,
+    )
     return num_frames
 
 
-def _write_utterance(root, speaker, utterance_id, waveform, mouth, frames, segments,
-                     audio_config):
+def _write_utterance(root, speaker, utterance_id, waveform, mouth, frames, segments, audio_config):
     """Write an utterance's audio, align, AU, mouth and video files (the video last)."""
     import soundfile
 
-    from keras_autalk.media import au_labels
     from keras_autalk.corpora import grid
     from keras_autalk.corpora.demo import visemes
+    from keras_autalk.media import au_labels
 
     num_frames = len(frames)
     action_units = visemes.SUPPORTED_ACTION_UNITS
@@ -364,8 +439,9 @@ def _write_utterance(root, speaker, utterance_id, waveform, mouth, frames, segme
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(paths["audio"], "audio file") as temporary:
-        soundfile.write(temporary, waveform, audio_config.sample_rate, subtype="PCM_16",
-                        format="WAV")
+        soundfile.write(
+            temporary, waveform, audio_config.sample_rate, subtype="PCM_16", format="WAV"
+        )
     grid.write_align(paths["align"], segments, duration_s=num_frames / audio_config.fps)
     au_labels.write_openface_csv(paths["au"], intensity, action_units, audio_config.fps)
     with atomic_output(paths["mouth"], "mouth track") as temporary:
@@ -396,22 +472,25 @@ def _festvox_sentences():
 
 def _recorded_speech(utterance, audio_config):
     """`(waveform, timed espeak phonemes or None)` of a human-speech utterance."""
-    from keras_autalk.media import audio
     from keras_autalk.corpora import speech_packages
     from keras_autalk.corpora.demo import visemes
+    from keras_autalk.media import audio
 
     rate = audio_config.sample_rate
     if utterance["source"] == "festvox-ru":
         sentence = _festvox_sentences()[utterance["recording"]]
         start, end = utterance["start"], utterance["end"]
         waveform = audio.load_audio(sentence.audio, audio_config)
-        waveform = waveform[int(round(start * rate)):int(round(end * rate))]
-        piece = next(phones for begin, _, phones in speech_packages.festvox_chunks(sentence)
-                     if abs(begin - start) < 1e-3)
+        waveform = waveform[int(round(start * rate)) : int(round(end * rate))]
+        piece = next(
+            phones
+            for begin, _, phones in speech_packages.festvox_chunks(sentence)
+            if abs(begin - start) < 1e-3
+        )
         return waveform, visemes.from_russian(piece)
     folder = speech_packages.fetch(utterance["source"])
     waveform = audio.load_audio(folder / utterance["recording"], audio_config)
-    return waveform[:int(LONGEST_RECORDED_S * rate)], None
+    return waveform[: int(LONGEST_RECORDED_S * rate)], None
 
 
 def render_recorded(root, corpus_config, speaker, utterance, audio_config=AudioConfig()):
@@ -425,8 +504,8 @@ def render_recorded(root, corpus_config, speaker, utterance, audio_config=AudioC
     Returns:
         The number of frames rendered (0 if it was already there).
     """
-    from keras_autalk.media import audio
     from keras_autalk.corpora.demo import render, visemes
+    from keras_autalk.media import audio
 
     if is_rendered(root, speaker, utterance["id"]):
         return 0
@@ -449,8 +528,16 @@ def render_recorded(root, corpus_config, speaker, utterance, audio_config=AudioC
     identity = _identity(corpus_config, {"identity": None}, utterance, rng)
     frames, _ = render.render_frames(identity, mouth, rng, fps=fps)
     speaking = mouth[:, MOUTH_PARAMETERS.index("jaw_drop")] > 0.05
-    _write_utterance(root, speaker, utterance["id"], waveform, mouth, frames,
-                     _speech_segments(speaking, fps), audio_config)
+    _write_utterance(
+        root,
+        speaker,
+        utterance["id"],
+        waveform,
+        mouth,
+        frames,
+        _speech_segments(speaking, fps),
+        audio_config,
+    )
     return num_frames
 
 
@@ -515,8 +602,13 @@ def render_corpus(root, corpus_config=DemoCorpusConfig(), num_workers=2, progres
         for item in layout["utterances"]
         if not is_rendered(root, item["speaker"], item["id"])
     ]
-    bar = tqdm(total=len(layout["utterances"]), initial=len(layout["utterances"]) - len(tasks),
-               desc="render demo corpus", unit="utt", disable=not progress)
+    bar = tqdm(
+        total=len(layout["utterances"]),
+        initial=len(layout["utterances"]) - len(tasks),
+        desc="render demo corpus",
+        unit="utt",
+        disable=not progress,
+    )
     with bar:
         if num_workers <= 1 or len(tasks) <= 1:
             for task in tasks:

@@ -10,8 +10,8 @@ hand so that no triangle spans the opening.
 import numpy as np
 from matplotlib.path import Path
 from scipy.spatial import Delaunay
-from keras_autalk.errors import AutalkError
 
+from keras_autalk.errors import AutalkError
 
 # GRID's camera frame, (height, width).
 FRAME_SIZE = (288, 360)
@@ -19,12 +19,12 @@ FRAME_SIZE = (288, 360)
 
 # Indices of dlib's 68 points after a horizontal mirror (iBUG 300-W scheme).
 MIRROR_68 = np.array(
-    list(range(16, -1, -1))                      # jaw
-    + list(range(26, 16, -1))                    # brows
-    + [27, 28, 29, 30, 35, 34, 33, 32, 31]       # nose
+    list(range(16, -1, -1))  # jaw
+    + list(range(26, 16, -1))  # brows
+    + [27, 28, 29, 30, 35, 34, 33, 32, 31]  # nose
     + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
     + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lips
-    + [64, 63, 62, 61, 60, 67, 66, 65]           # inner lips
+    + [64, 63, 62, 61, 60, 67, 66, 65]  # inner lips
 )
 
 
@@ -61,19 +61,44 @@ EYES = (np.array([36, 37, 38, 39]), np.array([42, 43, 44, 45]))  # upper lid cur
 
 # The mouth is triangulated by hand so that no triangle ever spans the
 # opening: the upper lip band, the lower lip band and the opening itself.
-MOUTH_TRIANGLES = np.array([
-    # upper lip: outer 48-54 over inner 60-64
-    (48, 49, 60), (60, 49, 61), (49, 50, 61), (50, 51, 62), (50, 62, 61),
-    (51, 52, 62), (52, 63, 62), (52, 53, 63), (53, 64, 63), (53, 54, 64),
-    # lower lip: outer 54-59, 48 under inner 64-67, 60
-    (54, 55, 64), (64, 55, 65), (55, 56, 65), (56, 57, 66), (56, 66, 65),
-    (57, 58, 66), (58, 67, 66), (58, 59, 67), (59, 60, 67), (59, 48, 60),
-])
+MOUTH_TRIANGLES = np.array(
+    [
+        # upper lip: outer 48-54 over inner 60-64
+        (48, 49, 60),
+        (60, 49, 61),
+        (49, 50, 61),
+        (50, 51, 62),
+        (50, 62, 61),
+        (51, 52, 62),
+        (52, 63, 62),
+        (52, 53, 63),
+        (53, 64, 63),
+        (53, 54, 64),
+        # lower lip: outer 54-59, 48 under inner 64-67, 60
+        (54, 55, 64),
+        (64, 55, 65),
+        (55, 56, 65),
+        (56, 57, 66),
+        (56, 66, 65),
+        (57, 58, 66),
+        (58, 67, 66),
+        (58, 59, 67),
+        (59, 60, 67),
+        (59, 48, 60),
+    ]
+)
 
 
-OPENING_TRIANGLES = np.array([
-    (60, 61, 67), (61, 66, 67), (61, 62, 66), (62, 63, 66), (63, 65, 66), (63, 64, 65),
-])
+OPENING_TRIANGLES = np.array(
+    [
+        (60, 61, 67),
+        (61, 66, 67),
+        (61, 62, 66),
+        (62, 63, 66),
+        (63, 65, 66),
+        (63, 64, 65),
+    ]
+)
 
 
 # Extra mesh points in the cheeks, midway between two landmarks, following
@@ -135,7 +160,7 @@ def ring_points(landmarks):
     outward = np.sign(np.sum((jaw - centre) * normal, axis=1, keepdims=True))
     normal *= np.where(outward == 0, 1.0, outward)
     closeness = 1.0 - np.abs(np.arange(17) - 8) / 8.0
-    margin = RING_SIDE + (RING_CHIN - RING_SIDE) * closeness ** 1.5
+    margin = RING_SIDE + (RING_CHIN - RING_SIDE) * closeness**1.5
     ring = [jaw + normal * margin[:, None]]
     brows = local[17:27].copy()
     brows[:, 1] -= RING_TOP
@@ -166,12 +191,17 @@ def corner_extensions(landmarks, across, rest_steps=None):
 def soft_points(landmarks):
     """The extra (cheek and corner) mesh points of one face at rest, `(6, 2)`."""
     across = face_frame(landmarks)[1]
-    return np.concatenate([landmarks[SOFT_PAIRS].mean(axis=1),
-                           corner_extensions(landmarks, across)])
+    return np.concatenate(
+        [landmarks[SOFT_PAIRS].mean(axis=1), corner_extensions(landmarks, across)]
+    )
 
 
-def triangulate(points, num_moving=68 + len(SOFT_PAIRS) + len(CORNER_EXTENSIONS),
-                 opening_offset=60, keep_static=False):
+def triangulate(
+    points,
+    num_moving=68 + len(SOFT_PAIRS) + len(CORNER_EXTENSIONS),
+    opening_offset=60,
+    keep_static=False,
+):
     """Triangles over `points` with the hand-made mouth.
 
     `points` holds the 68 landmarks, then other points that may move, then

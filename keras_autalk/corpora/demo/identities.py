@@ -8,12 +8,21 @@ the corpus's set of identities from the photos installed packages ship.
 
 import dataclasses
 import functools
+
 import numpy as np
 from matplotlib.path import Path
 from scipy import ndimage
-from keras_autalk.errors import AutalkError
-from keras_autalk.corpora.demo.face_mesh import FRAME_SIZE, MIRROR_68, face_frame, ring_points, soft_points, triangulate
+
+from keras_autalk.corpora.demo.face_mesh import (
+    FRAME_SIZE,
+    MIRROR_68,
+    face_frame,
+    ring_points,
+    soft_points,
+    triangulate,
+)
 from keras_autalk.corpora.demo.mesh import warp_piecewise_affine
+from keras_autalk.errors import AutalkError
 
 
 @dataclasses.dataclass
@@ -69,9 +78,15 @@ def warp_affine(image, matrix, output_shape):
     offset = swap @ inverse[:2, 2]
     out = np.empty(tuple(output_shape) + (3,), dtype=np.float32)
     for channel in range(3):
-        ndimage.affine_transform(source[..., channel], linear, offset=offset,
-                                 output_shape=tuple(output_shape), output=out[..., channel],
-                                 order=1, mode="reflect")
+        ndimage.affine_transform(
+            source[..., channel],
+            linear,
+            offset=offset,
+            output_shape=tuple(output_shape),
+            output=out[..., channel],
+            order=1,
+            mode="reflect",
+        )
     return out
 
 
@@ -88,14 +103,16 @@ def augment_colour(image, rng):
     angle = rng.uniform(0, 2 * np.pi)
     ys, xs = np.mgrid[0:height, 0:width]
     ramp = ((xs - width / 2) * np.cos(angle) + (ys - height / 2) * np.sin(angle)) / max(
-        height, width)
+        height, width
+    )
     image = image * (1.0 + rng.uniform(0.0, 0.35) * ramp)[..., None]
     image = np.clip(image, 0.0, 1.0) ** rng.uniform(0.85, 1.15)
     return image * 255.0
 
 
-def make_identity(photo, landmarks, rng, frame_size=FRAME_SIZE, augment=True,
-                  name="identity", face_width=None):
+def make_identity(
+    photo, landmarks, rng, frame_size=FRAME_SIZE, augment=True, name="identity", face_width=None
+):
     """Place a photo's face in a camera frame, optionally augmented.
 
     The face is scaled so that its jaw line spans `face_width` pixels
@@ -181,35 +198,47 @@ def morph_identities(first, second, alpha, name=None):
     target = (1.0 - alpha) * first.landmarks + alpha * second.landmarks
     border = []
     for fraction in np.linspace(0.0, 1.0, 7):
-        border += [(fraction * (width - 1), 0), (fraction * (width - 1), height - 1),
-                   (0, fraction * (height - 1)), (width - 1, fraction * (height - 1))]
+        border += [
+            (fraction * (width - 1), 0),
+            (fraction * (width - 1), height - 1),
+            (0, fraction * (height - 1)),
+            (width - 1, fraction * (height - 1)),
+        ]
     border = np.unique(np.array(border), axis=0)
+
     def mesh_points(landmarks):
-        return np.concatenate([landmarks, soft_points(landmarks), ring_points(landmarks),
-                               border])
+        return np.concatenate([landmarks, soft_points(landmarks), ring_points(landmarks), border])
 
     target_points = mesh_points(target)
     triangles = triangulate(target_points, keep_static=True)
     warped = []
     for identity in (first, second):
         source_points = mesh_points(identity.landmarks)
-        warped.append(warp_piecewise_affine(identity.image, source_points, target_points,
-                                            triangles).astype(np.float32))
+        warped.append(
+            warp_piecewise_affine(identity.image, source_points, target_points, triangles).astype(
+                np.float32
+            )
+        )
     # Only the face (jaw line to brows) is blended, with a soft edge: hair,
     # clothes and background come from `first`, so nothing ghosts.
     outline = np.concatenate([target[0:17], target[26:16:-1]])
     ys, xs = np.mgrid[0:height, 0:width]
     inside = Path(outline).contains_points(np.stack([xs.ravel(), ys.ravel()], axis=1))
     iod = face_frame(target)[3]
-    mask = ndimage.gaussian_filter(inside.reshape(height, width).astype(np.float32),
-                                   sigma=0.08 * iod)[..., None]
+    mask = ndimage.gaussian_filter(
+        inside.reshape(height, width).astype(np.float32), sigma=0.08 * iod
+    )[..., None]
     image = warped[0] + alpha * mask * (warped[1] - warped[0])
-    return Identity(image=np.clip(np.rint(image), 0, 255).astype(np.uint8),
-                    landmarks=target, name=name or f"{first.name}+{second.name}")
+    return Identity(
+        image=np.clip(np.rint(image), 0, 255).astype(np.uint8),
+        landmarks=target,
+        name=name or f"{first.name}+{second.name}",
+    )
 
 
-def identity_bank(num_identities, seed, frame_size=FRAME_SIZE,
-                  photos=("astronaut", "grace_hopper")):
+def identity_bank(
+    num_identities, seed, frame_size=FRAME_SIZE, photos=("astronaut", "grace_hopper")
+):
     """`num_identities` distinct identities, deterministic for a seed.
 
     The first identities are the photos themselves placed without
@@ -241,15 +270,18 @@ def identity_bank(num_identities, seed, frame_size=FRAME_SIZE,
         rng = np.random.default_rng([seed, index])
         if index < len(faces):
             name, photo, landmarks = faces[index]
-            bank.append(make_identity(photo, landmarks, rng, frame_size, augment=False,
-                                      name=name))
+            bank.append(make_identity(photo, landmarks, rng, frame_size, augment=False, name=name))
         elif index % 3 == 2 and len(faces) > 1:
             pair = rng.choice(len(faces), size=2, replace=False)
             parts = [make_identity(faces[k][1], faces[k][2], rng, frame_size) for k in pair]
-            bank.append(morph_identities(parts[0], parts[1], rng.uniform(0.3, 0.7),
-                                         name=f"morph-{index:02d}"))
+            bank.append(
+                morph_identities(
+                    parts[0], parts[1], rng.uniform(0.3, 0.7), name=f"morph-{index:02d}"
+                )
+            )
         else:
             name, photo, landmarks = faces[index % len(faces)]
-            bank.append(make_identity(photo, landmarks, rng, frame_size,
-                                      name=f"{name}-{index:02d}"))
+            bank.append(
+                make_identity(photo, landmarks, rng, frame_size, name=f"{name}-{index:02d}")
+            )
     return bank

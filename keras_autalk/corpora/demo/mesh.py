@@ -17,15 +17,15 @@ def triangle_coefficients(target, source, triangles):
     triangles are not valid.
     """
     corners = target[triangles]  # (n, 3, 2)
-    matrix = np.concatenate([corners.transpose(0, 2, 1), np.ones((len(triangles), 1, 3))],
-                            axis=1)  # rows x, y, 1; columns the corners
+    matrix = np.concatenate(
+        [corners.transpose(0, 2, 1), np.ones((len(triangles), 1, 3))], axis=1
+    )  # rows x, y, 1; columns the corners
     determinant = np.linalg.det(matrix)
     valid = np.abs(determinant) > 1e-6
     matrix[~valid] = np.eye(3)
     inverse = np.linalg.inv(matrix)  # barycentric = inverse @ (x, y, 1)
     affine = source[triangles].transpose(0, 2, 1) @ inverse  # (n, 2, 3)
-    return np.concatenate([inverse[:, 1], inverse[:, 2], affine[:, 0], affine[:, 1]],
-                          axis=1), valid
+    return np.concatenate([inverse[:, 1], inverse[:, 2], affine[:, 0], affine[:, 1]], axis=1), valid
 
 
 def rasterise(target, source, triangles, height, width):
@@ -55,13 +55,16 @@ def rasterise(target, source, triangles, height, width):
     # Coefficients relative to each box's top-left pixel: small numbers,
     # so float32 (twice as fast) stays accurate to ~1e-5 pixel.
     for column in (0, 3, 6, 9):
-        coefficients[:, column + 2] += (coefficients[:, column] * x_low
-                                        + coefficients[:, column + 1] * y_low)
-    table = np.concatenate([coefficients, np.stack([box_width, x_low, y_low], axis=1)],
-                           axis=1).astype(np.float32)
+        coefficients[:, column + 2] += (
+            coefficients[:, column] * x_low + coefficients[:, column + 1] * y_low
+        )
+    table = np.concatenate(
+        [coefficients, np.stack([box_width, x_low, y_low], axis=1)], axis=1
+    ).astype(np.float32)
     per_pixel = table[np.repeat(np.arange(len(triangles)), counts)]
     offset = np.arange(total, dtype=np.float32) - np.repeat(
-        (np.cumsum(counts) - counts).astype(np.float32), counts)
+        (np.cumsum(counts) - counts).astype(np.float32), counts
+    )
     row = np.floor(offset / per_pixel[:, 12])
     column = offset - row * per_pixel[:, 12]
     l1 = per_pixel[:, 0] * column + per_pixel[:, 1] * row + per_pixel[:, 2]
@@ -71,8 +74,9 @@ def rasterise(target, source, triangles, height, width):
     per_pixel, row, column = per_pixel[inside], row[inside], column[inside]
     source_x = per_pixel[:, 6] * column + per_pixel[:, 7] * row + per_pixel[:, 8]
     source_y = per_pixel[:, 9] * column + per_pixel[:, 10] * row + per_pixel[:, 11]
-    flat_index = ((per_pixel[:, 14] + row).astype(np.int64) * width
-                  + (per_pixel[:, 13] + column).astype(np.int64))
+    flat_index = (per_pixel[:, 14] + row).astype(np.int64) * width + (
+        per_pixel[:, 13] + column
+    ).astype(np.int64)
     return flat_index, source_x, source_y
 
 
@@ -114,7 +118,6 @@ def warp_piecewise_affine(image, source_points, target_points, triangles=None):
         triangles = Delaunay(target_points).simplices
     flat = image.reshape(-1, 3).astype(np.float32)
     result = flat.copy()
-    index, source_x, source_y = rasterise(target_points, source_points, triangles,
-                                           height, width)
+    index, source_x, source_y = rasterise(target_points, source_points, triangles, height, width)
     result[index] = bilinear(flat, height, width, source_x, source_y)
     return np.clip(np.rint(result), 0, 255).astype(np.uint8).reshape(image.shape)

@@ -132,10 +132,19 @@ def _faces_of(pixels, source, name):
         if height < MIN_FACE_PX or face.usable(landmarks) is not None:
             continue
         descriptor = face.descriptor(pixels, box, landmarks)
-        faces.append((PhotoFace(source, name, number,
-                                tuple(map(tuple, np.round(landmarks, 2).tolist())),
-                                round(float(height), 1), round(float(face.head_pose(landmarks)[0]), 1)),
-                      descriptor))
+        faces.append(
+            (
+                PhotoFace(
+                    source,
+                    name,
+                    number,
+                    tuple(map(tuple, np.round(landmarks, 2).tolist())),
+                    round(float(height), 1),
+                    round(float(face.head_pose(landmarks)[0]), 1),
+                ),
+                descriptor,
+            )
+        )
     return faces
 
 
@@ -156,8 +165,10 @@ def _group(faces, descriptors):
 
     for first in range(count):
         for second in range(first + 1, count):
-            same_photo = (faces[first].photo == faces[second].photo
-                          and (faces[first].source, faces[first].photo) not in COLLAGES)
+            same_photo = (
+                faces[first].photo == faces[second].photo
+                and (faces[first].source, faces[first].photo) not in COLLAGES
+            )
             close = np.linalg.norm(descriptors[first] - descriptors[second]) < SAME_PERSON
             if close and not same_photo:
                 group[root(second)] = root(first)
@@ -191,14 +202,23 @@ def find_people(cache_dir=None, progress=True):
     if cache.is_file():
         stored = json.loads(cache.read_text())
         if stored.get("version") == CACHE_VERSION and stored.get("photos") == len(paths):
-            return [Person(item["name"], tuple(PhotoFace(**{**face, "landmarks": tuple(
-                map(tuple, face["landmarks"]))}) for face in item["faces"]), item["held_out"])
-                    for item in stored["people"]]
+            return [
+                Person(
+                    item["name"],
+                    tuple(
+                        PhotoFace(**{**face, "landmarks": tuple(map(tuple, face["landmarks"]))})
+                        for face in item["faces"]
+                    ),
+                    item["held_out"],
+                )
+                for item in stored["people"]
+            ]
     from tqdm import tqdm
 
     faces, descriptors = [], []
-    for source, photo in tqdm(paths, desc="find faces in photos", unit="photo",
-                              disable=not progress):
+    for source, photo in tqdm(
+        paths, desc="find faces in photos", unit="photo", disable=not progress
+    ):
         if (source, photo) in EXCLUDED_PHOTOS:
             continue
         for found, descriptor in _faces_of(load_photo(source, photo, cache_dir), source, photo):
@@ -213,8 +233,20 @@ def find_people(cache_dir=None, progress=True):
     people.sort(key=lambda person: (person.held_out, person.name))
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(cache, "people cache") as temporary:
-        temporary.write_text(json.dumps({"version": CACHE_VERSION, "photos": len(paths), "people": [
-        {"name": person.name, "held_out": person.held_out,
-         "faces": [dataclasses.asdict(face) for face in person.faces]}
-            for person in people]}))
+        temporary.write_text(
+            json.dumps(
+                {
+                    "version": CACHE_VERSION,
+                    "photos": len(paths),
+                    "people": [
+                        {
+                            "name": person.name,
+                            "held_out": person.held_out,
+                            "faces": [dataclasses.asdict(face) for face in person.faces],
+                        }
+                        for person in people
+                    ],
+                }
+            )
+        )
     return people

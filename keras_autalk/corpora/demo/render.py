@@ -42,12 +42,35 @@ frames.shape  # (25, 288, 360, 3)
 
 import numpy as np
 from scipy import ndimage
+
 from keras_autalk.config import MOUTH_PARAMETERS, AudioConfig
-from keras_autalk.errors import AutalkError
-from keras_autalk.corpora.demo.face_mesh import CORNER_EXTENSIONS, EYELIDS, EYES, INNER_PAIRS, JAW_MOVING, LOWER_INNER, LOWER_OUTER, OPENING_TRIANGLES, OUTER_LIPS, OUTER_PAIRS, SOFT_FOLLOW, SOFT_PAIRS, UPPER_INNER, UPPER_OUTER, corner_extensions, corner_steps, face_frame, from_local, ring_points, soft_points, to_local, triangulate
+from keras_autalk.corpora.demo.face_mesh import (
+    CORNER_EXTENSIONS,
+    EYELIDS,
+    EYES,
+    INNER_PAIRS,
+    JAW_MOVING,
+    LOWER_INNER,
+    LOWER_OUTER,
+    OPENING_TRIANGLES,
+    OUTER_LIPS,
+    OUTER_PAIRS,
+    SOFT_FOLLOW,
+    SOFT_PAIRS,
+    UPPER_INNER,
+    UPPER_OUTER,
+    corner_extensions,
+    corner_steps,
+    face_frame,
+    from_local,
+    ring_points,
+    soft_points,
+    to_local,
+    triangulate,
+)
 from keras_autalk.corpora.demo.identities import apply, similarity
 from keras_autalk.corpora.demo.mesh import bilinear, rasterise
-
+from keras_autalk.errors import AutalkError
 
 _PARAM = {name: index for index, name in enumerate(MOUTH_PARAMETERS)}
 
@@ -66,10 +89,10 @@ _OPENING_SOURCE_DEPTH = 0.35
 # inter-ocular distances (IOD), positive down: jaw_drop and lip_part at 1
 # part the lips by about 0.4 IOD (a wide-open "aa"; the mouth is about
 # 0.9 IOD wide).
-_JAW_CHIN = 0.30          # chin drop at jaw_drop = 1
+_JAW_CHIN = 0.30  # chin drop at jaw_drop = 1
 
 
-_JAW_LOWER_LIP = 0.27     # lower lip drop at jaw_drop = 1
+_JAW_LOWER_LIP = 0.27  # lower lip drop at jaw_drop = 1
 
 
 _TEETH_BELOW_REST = 0.06  # upper incisors' edge below the closed-lip line
@@ -81,13 +104,11 @@ _LOWER_TEETH_UNDER_LIP = 0.02  # lower incisors' edge under the lower lip moved 
 _TEETH_HALF_WIDTH = 0.42  # visible teeth arch, either side of the centre
 
 
-_TEETH_CROWN = 0.16       # visible height of the upper incisors
+_TEETH_CROWN = 0.16  # visible height of the upper incisors
 
 
 # Head motion bounds in pixels: the slow drift, and drift plus jitter.
 _MAX_DRIFT, _MAX_SHIFT = 2.5, 3.0
-
-
 
 
 def _close_lips(local):
@@ -108,8 +129,12 @@ def _mouth_displacement(local, params):
     """Displacements `(T, 68, 2)` in IOD units for parameters `(T, P)`."""
     p = {name: params[:, index][:, None] for name, index in _PARAM.items()}
     jaw, part, pucker, stretch = p["jaw_drop"], p["lip_part"], p["pucker"], p["stretch"]
-    up, down, raise_, press = (p["corner_up"], p["corner_down"],
-                               p["upper_lip_raise"], p["lip_press"])
+    up, down, raise_, press = (
+        p["corner_up"],
+        p["corner_down"],
+        p["upper_lip_raise"],
+        p["lip_press"],
+    )
     num_frames = params.shape[0]
     displacement = np.zeros((num_frames, 68, 2))
 
@@ -119,16 +144,16 @@ def _mouth_displacement(local, params):
     inner = np.arange(48, 68) >= 60
     left = np.where(inner, local[60, 0], local[48, 0])
     right = np.where(inner, local[64, 0], local[54, 0])
-    u = np.clip((2.0 * mouth[:, 0] - left - right) / np.maximum(right - left, 1e-3),
-                -1.0, 1.0)
+    u = np.clip((2.0 * mouth[:, 0] - left - right) / np.maximum(right - left, 1e-3), -1.0, 1.0)
     # 1 at the middle of the lips, 0 at the corners: a rounded opening, the
     # lower lip (hanging on the jaw) U-shaped.
-    profile = np.sqrt(1.0 - u ** 2)[None, :]
-    lower_profile = (1.0 - u ** 2)[None, :]
+    profile = np.sqrt(1.0 - u**2)[None, :]
+    lower_profile = (1.0 - u**2)[None, :]
 
     # Horizontal: the mouth narrows (pucker, wide jaw) or widens (stretch).
-    outer_width = (0.24 * stretch - 0.32 * pucker + 0.07 * up - 0.05 * jaw
-                   + 0.03 * press - 0.02 * down)
+    outer_width = (
+        0.24 * stretch - 0.32 * pucker + 0.07 * up - 0.05 * jaw + 0.03 * press - 0.02 * down
+    )
     inner_width = outer_width - 0.18 * pucker
     width = np.where(inner[None, :], inner_width, outer_width)
     displacement[:, 48:68, 0] = (mouth[:, 0] - centre_a)[None, :] * width
@@ -139,12 +164,17 @@ def _mouth_displacement(local, params):
         "upper_outer": -0.035 * part - 0.045 * pucker + 0.015 * stretch + 0.03 * press,
         "upper_inner": -0.06 * part - 0.01 * pucker + 0.01 * press,
         "lower_inner": _JAW_LOWER_LIP * jaw + 0.075 * part + 0.01 * pucker - 0.01 * press,
-        "lower_outer": _JAW_LOWER_LIP * jaw + 0.045 * part + 0.045 * pucker
-                       - 0.015 * stretch - 0.045 * press,
+        "lower_outer": _JAW_LOWER_LIP * jaw
+        + 0.045 * part
+        + 0.045 * pucker
+        - 0.015 * stretch
+        - 0.045 * press,
     }
     groups = {
-        "upper_outer": UPPER_OUTER, "upper_inner": UPPER_INNER,
-        "lower_inner": LOWER_INNER, "lower_outer": LOWER_OUTER,
+        "upper_outer": UPPER_OUTER,
+        "upper_inner": UPPER_INNER,
+        "lower_inner": LOWER_INNER,
+        "lower_outer": LOWER_OUTER,
     }
     for key, indices in groups.items():
         weight = (lower_profile if key.startswith("lower") else profile)[:, indices - 48]
@@ -158,8 +188,7 @@ def _mouth_displacement(local, params):
     # line (this also undoes most of a smiling photo's raised corners).
     centre_b = local[60:68, 1].mean()
     corner_line = np.interp(u, [-1.0, 1.0], [local[48, 1], local[54, 1]])
-    displacement[:, 48:68, 1] += (0.8 * pucker * (centre_b - corner_line)[None, :]
-                                  * (1.0 - profile))
+    displacement[:, 48:68, 1] += 0.8 * pucker * (centre_b - corner_line)[None, :] * (1.0 - profile)
 
     # Jaw line: points below the nose follow the chin, more the lower they are.
     pivot = local[30, 1]
@@ -222,13 +251,17 @@ def mouth_landmarks(neutral_landmarks, mouth_params):
 
 def _smooth_curve(points, samples=6):
     """A Catmull-Rom curve through `points` (n, 2), `samples` per segment."""
-    extended = np.concatenate([2 * points[:1] - points[1:2], points,
-                               2 * points[-1:] - points[-2:-1]])
+    extended = np.concatenate(
+        [2 * points[:1] - points[1:2], points, 2 * points[-1:] - points[-2:-1]]
+    )
     t = np.linspace(0.0, 1.0, samples, endpoint=False)[:, None]
-    p0, p1, p2, p3 = (extended[i:i + len(points) - 1] for i in range(4))
-    curve = 0.5 * ((2 * p1)[:, None] + (p2 - p0)[:, None] * t
-                   + (2 * p0 - 5 * p1 + 4 * p2 - p3)[:, None] * t ** 2
-                   + (3 * p1 - p0 - 3 * p2 + p3)[:, None] * t ** 3)
+    p0, p1, p2, p3 = (extended[i : i + len(points) - 1] for i in range(4))
+    curve = 0.5 * (
+        (2 * p1)[:, None]
+        + (p2 - p0)[:, None] * t
+        + (2 * p0 - 5 * p1 + 4 * p2 - p3)[:, None] * t**2
+        + (3 * p1 - p0 - 3 * p2 + p3)[:, None] * t**3
+    )
     return np.concatenate([curve.reshape(-1, 2), points[-1:]])
 
 
@@ -263,8 +296,9 @@ def _head_motion(num_frames, rng, fps):
         for _ in range(2):
             frequency = rng.uniform(0.08, 0.4)
             phase = rng.uniform(0, 2 * np.pi)
-            motion[:, column] += amplitude * rng.uniform(0.3, 1.0) * np.sin(
-                2 * np.pi * frequency * time + phase)
+            motion[:, column] += (
+                amplitude * rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * frequency * time + phase)
+            )
     drift = np.clip(motion[:, :2], -_MAX_DRIFT, _MAX_DRIFT)
     body = np.zeros(2)
     for index in range(num_frames):
@@ -304,8 +338,9 @@ class _Renderer:
         self.image = image
         self.flat = image.reshape(-1, 3).astype(np.float32)
         self.pad = int(np.ceil(_MAX_DRIFT)) + 1
-        self.padded = np.pad(image, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)),
-                             mode="edge")
+        self.padded = np.pad(
+            image, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)), mode="edge"
+        )
         self.neutral = np.asarray(identity.landmarks, dtype=np.float64)
         self.frame = face_frame(self.neutral)
         self.iod = self.frame[3]
@@ -317,16 +352,22 @@ class _Renderer:
         self.ring_slice = slice(self.num_moving, self.num_moving + len(self.ring))
         self.source = self._vertices(self.neutral[None])[0]
         self.source[-8:] += _OPENING_SOURCE_DEPTH * (
-            self.neutral[_OPENING_SOURCE_TOWARD] - self.neutral[60:68])
-        self.triangles = triangulate(self.source[:-8], num_moving=self.num_moving,
-                                      opening_offset=len(self.source) - 8)
+            self.neutral[_OPENING_SOURCE_TOWARD] - self.neutral[60:68]
+        )
+        self.triangles = triangulate(
+            self.source[:-8], num_moving=self.num_moving, opening_offset=len(self.source) - 8
+        )
         moving = np.zeros(len(self.source), bool)
-        soft = 68 + np.r_[np.flatnonzero(SOFT_FOLLOW > 0),
-                          len(SOFT_PAIRS) + np.arange(len(CORNER_EXTENSIONS))]
-        moving[np.r_[JAW_MOVING, 48:68, soft, len(moving) - 8:len(moving)]] = True
+        soft = (
+            68
+            + np.r_[
+                np.flatnonzero(SOFT_FOLLOW > 0), len(SOFT_PAIRS) + np.arange(len(CORNER_EXTENSIONS))
+            ]
+        )
+        moving[np.r_[JAW_MOVING, 48:68, soft, len(moving) - 8 : len(moving)]] = True
         self.mouth_triangles = self.triangles[moving[self.triangles].any(axis=1)]
         # Triangles that must keep their orientation (the opening may collapse).
-        self.folding_triangles = self.triangles[:-len(OPENING_TRIANGLES)]
+        self.folding_triangles = self.triangles[: -len(OPENING_TRIANGLES)]
         eyes = np.zeros(len(self.source), bool)
         eyes[EYELIDS.ravel()] = True
         self.eye_triangles = self.triangles[eyes[self.triangles].any(axis=1)]
@@ -345,22 +386,32 @@ class _Renderer:
         # The photo's colour cast relative to a typical skin tone, softened.
         tint = skin / max(skin.mean(), 1.0) / np.array([1.2, 0.95, 0.85])
         tint = np.clip(tint, 0.9, 1.1)
-        self.teeth = np.clip(np.array([232.0, 216.0, 192.0]) * min(0.95, 0.85 * luminance)
-                             * (0.5 + 0.5 * tint), 0, 255).astype(np.float32)
+        self.teeth = np.clip(
+            np.array([232.0, 216.0, 192.0]) * min(0.95, 0.85 * luminance) * (0.5 + 0.5 * tint),
+            0,
+            255,
+        ).astype(np.float32)
         self.cavity = (np.array([58.0, 18.0, 22.0]) * luminance * tint).astype(np.float32)
         self.tongue = (np.array([178.0, 82.0, 90.0]) * luminance * tint).astype(np.float32)
 
     def _vertices(self, landmarks):
         """Mesh vertices `(T, n, 2)` for landmarks `(T, 68, 2)` in the still frame."""
         count = len(landmarks)
-        moved = (landmarks[:, SOFT_PAIRS].mean(axis=2)
-                 - self.neutral[SOFT_PAIRS].mean(axis=1))
-        cheeks = self.soft[:len(SOFT_PAIRS)] + SOFT_FOLLOW[:, None] * moved
-        corners = corner_extensions(landmarks, self.frame[1],
-                                     corner_steps(self.neutral, self.frame[1]))
-        return np.concatenate([landmarks, cheeks, corners,
-                               np.broadcast_to(self.ring, (count,) + self.ring.shape),
-                               landmarks[:, 60:68]], axis=1)
+        moved = landmarks[:, SOFT_PAIRS].mean(axis=2) - self.neutral[SOFT_PAIRS].mean(axis=1)
+        cheeks = self.soft[: len(SOFT_PAIRS)] + SOFT_FOLLOW[:, None] * moved
+        corners = corner_extensions(
+            landmarks, self.frame[1], corner_steps(self.neutral, self.frame[1])
+        )
+        return np.concatenate(
+            [
+                landmarks,
+                cheeks,
+                corners,
+                np.broadcast_to(self.ring, (count,) + self.ring.shape),
+                landmarks[:, 60:68],
+            ],
+            axis=1,
+        )
 
     def _signed_areas(self, landmarks):
         """Signed areas `(T, m)` of the mesh's lip and face triangles (not the opening)."""
@@ -409,7 +460,7 @@ class _Renderer:
         pad = self.pad
         kx = int(np.clip(-dx, -pad, pad))
         ky = int(np.clip(-dy, -pad, pad))
-        frame[:] = self.padded[pad + ky:pad + ky + self.height, pad + kx:pad + kx + self.width]
+        frame[:] = self.padded[pad + ky : pad + ky + self.height, pad + kx : pad + kx + self.width]
 
     def frame_at(self, frame, target, params, closure, motion):
         """Render one frame into `frame` (H, W, 3) uint8; return its landmarks."""
@@ -427,10 +478,14 @@ class _Renderer:
             vertices[self.ring_slice] = ring
             triangles = self.triangles
         else:
-            triangles = (np.concatenate([self.mouth_triangles, self.eye_triangles])
-                         if closure > 0 else self.mouth_triangles)
-        index, source_x, source_y = rasterise(vertices, self.source, triangles,
-                                               self.height, self.width)
+            triangles = (
+                np.concatenate([self.mouth_triangles, self.eye_triangles])
+                if closure > 0
+                else self.mouth_triangles
+            )
+        index, source_x, source_y = rasterise(
+            vertices, self.source, triangles, self.height, self.width
+        )
         flat = frame.reshape(-1, 3)
         values = bilinear(self.flat, self.height, self.width, source_x, source_y)
         flat[index] = (values + 0.5).astype(np.uint8)
@@ -447,7 +502,7 @@ class _Renderer:
         high = np.minimum(high, [self.width - 1, self.height - 1])
         if np.any(high < low):
             return None
-        ys, xs = np.mgrid[low[1]:high[1] + 1, low[0]:high[0] + 1]
+        ys, xs = np.mgrid[low[1] : high[1] + 1, low[0] : high[0] + 1]
         points = np.stack([xs, ys], axis=-1).astype(np.float64)
         if matrix is not None:
             points = apply(np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2], points)
@@ -472,8 +527,12 @@ class _Renderer:
         coverage = np.clip(np.minimum(b + 0.5, y_low) - np.maximum(b - 0.5, y_up), 0.0, 1.0)
         alpha = (across * coverage)[..., None]
         gap = np.maximum(y_low - y_up, 0.0)
-        seam = (0.45 * across * np.clip(1.0 - gap / 1.5, 0.0, 1.0)
-                * np.clip(1.0 - np.abs(b - (y_up + y_low) / 2.0) / 0.9, 0.0, 1.0))[..., None]
+        seam = (
+            0.45
+            * across
+            * np.clip(1.0 - gap / 1.5, 0.0, 1.0)
+            * np.clip(1.0 - np.abs(b - (y_up + y_low) / 2.0) / 0.9, 0.0, 1.0)
+        )[..., None]
         if alpha.max() <= 0.0 and seam.max() <= 0.0:
             return
 
@@ -485,7 +544,7 @@ class _Renderer:
         # Teeth recede into shadow away from the front.
         side = np.clip(np.abs(a - centre) / (_TEETH_HALF_WIDTH * iod), 0.0, 1.5)
         # Protruded (puckered) lips leave the teeth further back, in shadow.
-        teeth_light = np.clip(1.0 - 0.8 * side ** 2, 0.1, 1.0) * (1.0 - 0.45 * pucker)
+        teeth_light = np.clip(1.0 - 0.8 * side**2, 0.1, 1.0) * (1.0 - 0.45 * pucker)
         # Gaps between the incisors, faint.
         spacing = 0.085 * iod
         gaps = 1.0 - 0.12 * np.cos(np.pi * (a - centre) / spacing) ** 30
@@ -499,6 +558,7 @@ class _Renderer:
         tongue = (tongue_edge * tongue_shape)[..., None]
         colour = colour * (1 - tongue) + self.tongue * (0.75 + 0.25 * tongue) * tongue
         lower_teeth = (np.clip(b - lower_teeth_top + 0.5, 0.0, 1.0) * (side < 1.0))[..., None]
+
         # Shaded teeth fade toward the cavity's colour, not toward grey.
         def shaded_teeth(light):
             return self.cavity + (self.teeth - self.cavity) * light[..., None]
@@ -536,8 +596,7 @@ class _Renderer:
             frame[region] = np.clip(pixels + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_frames(identity, mouth, rng, head_motion=True, blinks=True,
-                  fps=AudioConfig.fps):
+def render_frames(identity, mouth, rng, head_motion=True, blinks=True, fps=AudioConfig.fps):
     """Animate an identity's mouth from a track of mouth-shape parameters.
 
     Args:
@@ -561,8 +620,7 @@ def render_frames(identity, mouth, rng, head_motion=True, blinks=True,
     mouth = np.asarray(mouth, dtype=np.float64)
     if mouth.ndim != 2 or mouth.shape[1] != len(MOUTH_PARAMETERS):
         raise AutalkError(
-            f"The mouth track must have shape (frames, {len(MOUTH_PARAMETERS)}), "
-            f"got {mouth.shape}."
+            f"The mouth track must have shape (frames, {len(MOUTH_PARAMETERS)}), got {mouth.shape}."
         )
     if not np.all(np.isfinite(mouth)):
         raise AutalkError("The mouth track contains NaN or infinite values.")
@@ -577,8 +635,12 @@ def render_frames(identity, mouth, rng, head_motion=True, blinks=True,
     landmarks = np.empty((num_frames, 68, 2), dtype=np.float32)
     for index in range(num_frames):
         landmarks[index] = renderer.frame_at(
-            frames[index], targets[index], mouth[index], closure[index],
-            motion[index] if motion is not None else None)
+            frames[index],
+            targets[index],
+            mouth[index],
+            closure[index],
+            motion[index] if motion is not None else None,
+        )
     return frames, landmarks
 
 
@@ -598,16 +660,25 @@ def contact_sheet(rows, tile_box=None):
     sheet = contact_sheet([[frames[0], frames[10]]])
     ```
     """
-    tiles = [[np.asarray(frame) if tile_box is None else
-              np.asarray(frame)[tile_box[1]:tile_box[3], tile_box[0]:tile_box[2]]
-              for frame in row] for row in rows]
+    tiles = [
+        [
+            np.asarray(frame)
+            if tile_box is None
+            else np.asarray(frame)[tile_box[1] : tile_box[3], tile_box[0] : tile_box[2]]
+            for frame in row
+        ]
+        for row in rows
+    ]
     height, width = tiles[0][0].shape[:2]
     columns = max(len(row) for row in tiles)
     gutter = 2
-    sheet = np.full((len(tiles) * (height + gutter) - gutter,
-                     columns * (width + gutter) - gutter, 3), 255, np.uint8)
+    sheet = np.full(
+        (len(tiles) * (height + gutter) - gutter, columns * (width + gutter) - gutter, 3),
+        255,
+        np.uint8,
+    )
     for r, row in enumerate(tiles):
         for c, tile in enumerate(row):
             top, left = r * (height + gutter), c * (width + gutter)
-            sheet[top:top + height, left:left + width] = tile
+            sheet[top : top + height, left : left + width] = tile
     return sheet

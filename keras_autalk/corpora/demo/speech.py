@@ -36,8 +36,8 @@ import threading
 import numpy as np
 
 from keras_autalk.config import AudioConfig
-from keras_autalk.media import audio_backends
 from keras_autalk.errors import AutalkError, MissingDependencyError
+from keras_autalk.media import audio_backends
 from keras_autalk.native import native_stderr_silenced
 
 # espeak-ng's C API constants (speak_lib.h).
@@ -68,8 +68,25 @@ PAUSE_PHONEMES = ("_", "_:", "_!", "_^_", "_|", "_#")
 
 # Stop consonants (mnemonics without stress marks): their closure is moved
 # into them (see the module docstring).
-_STOPS = ("p", "b", "t", "d", "k", "g", "tS", "dZ", "t#", "d#", "t2", "d2", "t[", "d[",
-          "k-", "g-", "?")
+_STOPS = (
+    "p",
+    "b",
+    "t",
+    "d",
+    "k",
+    "g",
+    "tS",
+    "dZ",
+    "t#",
+    "d#",
+    "t2",
+    "d2",
+    "t[",
+    "d[",
+    "k-",
+    "g-",
+    "?",
+)
 # A stop's closure is at most this long; a stop with no audible gap before it
 # (utterance-initial) gets this much silence before its release.
 _MAX_CLOSURE_S = 0.15
@@ -81,15 +98,20 @@ _CLOSURE_LEVEL = 0.08
 
 
 class _EspeakID(ctypes.Union):
-    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p),
-                ("string", ctypes.c_char * 8)]
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
 
 
 class _EspeakEvent(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
-                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
-                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", _EspeakID)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EspeakID),
+    ]
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
@@ -133,14 +155,11 @@ class Voice:
     def __post_init__(self):
         if not MIN_RATE <= int(self.rate) <= MAX_RATE:
             raise AutalkError(
-                f"A voice's rate must be {MIN_RATE}..{MAX_RATE} words per minute, "
-                f"got {self.rate}."
+                f"A voice's rate must be {MIN_RATE}..{MAX_RATE} words per minute, got {self.rate}."
             )
         for field in ("pitch", "pitch_range"):
             if not 0 <= int(getattr(self, field)) <= 100:
-                raise AutalkError(
-                    f"A voice's {field} must be 0..100, got {getattr(self, field)}."
-                )
+                raise AutalkError(f"A voice's {field} must be 0..100, got {getattr(self, field)}.")
 
     @property
     def espeak_name(self):
@@ -289,14 +308,22 @@ class _Espeak:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
         self.lib = lib
         with native_stderr_silenced():
             rate = lib.espeak_Initialize(
-                _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(),
+                _AUDIO_OUTPUT_SYNCHRONOUS,
+                0,
+                self.data_path.encode(),
                 _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT,
             )
         if rate <= 0:
@@ -330,9 +357,7 @@ class _Espeak:
                 name = bytes(event.id.string).split(b"\0", 1)[0].decode("ascii", "replace")
                 self._events.append((_EVENT_PHONEME, event.sample, name, 0))
             elif event.type == _EVENT_WORD:
-                self._events.append(
-                    (_EVENT_WORD, event.sample, event.text_position, event.length)
-                )
+                self._events.append((_EVENT_WORD, event.sample, event.text_position, event.length))
             index += 1
         return 0
 
@@ -345,9 +370,13 @@ class _Espeak:
             )
         if self.lib.espeak_SetVoiceByName(voice.espeak_name.encode()) != 0:
             raise AutalkError(f"espeak-ng has no voice named '{voice.name}'.")
-        for parameter, value in ((_PARAMETER_RATE, voice.rate), (_PARAMETER_PITCH, voice.pitch),
-                                 (_PARAMETER_RANGE, voice.pitch_range),
-                                 (_PARAMETER_VOLUME, _VOLUME), (_PARAMETER_WORDGAP, 0)):
+        for parameter, value in (
+            (_PARAMETER_RATE, voice.rate),
+            (_PARAMETER_PITCH, voice.pitch),
+            (_PARAMETER_RANGE, voice.pitch_range),
+            (_PARAMETER_VOLUME, _VOLUME),
+            (_PARAMETER_WORDGAP, 0),
+        ):
             self.lib.espeak_SetParameter(parameter, int(value), 0)
         data = text.encode("utf-8") + b"\0"
         self._chunks, self._events = [], []
@@ -429,10 +458,10 @@ def _word_at(text, index, length):
     After a sentence break espeak's position can land on the space before
     the word; then the next word in the text is taken.
     """
-    word = text[index:index + length].strip()
+    word = text[index : index + length].strip()
     if word:
         return word
-    following = re.search(r"\S+", text[max(index, 0):])
+    following = re.search(r"\S+", text[max(index, 0) :])
     return following.group(0) if following else ""
 
 
@@ -458,8 +487,9 @@ def _timings(samples, events, rate, text):
             continue
         release = starts[index]
         previous = starts[index - 1] if index > 0 else 0
-        earliest = max(previous + int(0.015 * rate) if index > 0 else 0,
-                       release - int(_MAX_CLOSURE_S * rate))
+        earliest = max(
+            previous + int(0.015 * rate) if index > 0 else 0, release - int(_MAX_CLOSURE_S * rate)
+        )
         start = _closure_start(envelope, hop, quiet, release, earliest, rate)
         if start is None and index == 0:
             start = max(0, release - int(_DEFAULT_CLOSURE_S * rate))

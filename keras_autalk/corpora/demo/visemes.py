@@ -98,55 +98,126 @@ VISEMES = {
     "close_back_rounded": _target(jaw_drop=0.15, lip_part=0.15, pucker=0.85),
 }
 
-VOWEL_VISEMES = ("open", "open_front", "open_mid", "mid_front", "mid_central",
-                 "close_front", "open_back_rounded", "mid_back_rounded", "close_back_rounded")
+VOWEL_VISEMES = (
+    "open",
+    "open_front",
+    "open_mid",
+    "mid_front",
+    "mid_central",
+    "close_front",
+    "open_back_rounded",
+    "mid_back_rounded",
+    "close_back_rounded",
+)
 LIP_CLOSURE_VISEMES = ("bilabial",)
 
 # espeak-ng's English phoneme mnemonics (stress marks removed) -> visemes.
 PHONEME_VISEMES = {
     # pauses
-    "_": ("silence",), "_:": ("silence",), "_!": ("silence",), "_^_": ("silence",),
-    "_|": ("silence",), "_#": ("silence",),
+    "_": ("silence",),
+    "_:": ("silence",),
+    "_!": ("silence",),
+    "_^_": ("silence",),
+    "_|": ("silence",),
+    "_#": ("silence",),
     # lips
-    "p": ("bilabial",), "b": ("bilabial",), "m": ("bilabial",), "m-": ("bilabial",),
-    "f": ("labiodental",), "v": ("labiodental",),
+    "p": ("bilabial",),
+    "b": ("bilabial",),
+    "m": ("bilabial",),
+    "m-": ("bilabial",),
+    "f": ("labiodental",),
+    "v": ("labiodental",),
     # tongue against teeth / ridge
-    "T": ("dental",), "D": ("dental",), "t[": ("dental",), "d[": ("dental",),
-    "t": ("alveolar",), "d": ("alveolar",), "n": ("alveolar",), "l": ("alveolar",),
-    "t#": ("alveolar",), "d#": ("alveolar",), "t2": ("alveolar",), "d2": ("alveolar",),
-    "n-": ("alveolar",), "l/": ("alveolar",), "l#": ("alveolar",),
+    "T": ("dental",),
+    "D": ("dental",),
+    "t[": ("dental",),
+    "d[": ("dental",),
+    "t": ("alveolar",),
+    "d": ("alveolar",),
+    "n": ("alveolar",),
+    "l": ("alveolar",),
+    "t#": ("alveolar",),
+    "d#": ("alveolar",),
+    "t2": ("alveolar",),
+    "d2": ("alveolar",),
+    "n-": ("alveolar",),
+    "l/": ("alveolar",),
+    "l#": ("alveolar",),
     "@L": ("mid_central", "alveolar"),
-    "s": ("sibilant",), "z": ("sibilant",), "s2": ("sibilant",), "z#": ("sibilant",),
-    "S": ("postalveolar",), "Z": ("postalveolar",), "tS": ("postalveolar",),
+    "s": ("sibilant",),
+    "z": ("sibilant",),
+    "s2": ("sibilant",),
+    "z#": ("sibilant",),
+    "S": ("postalveolar",),
+    "Z": ("postalveolar",),
+    "tS": ("postalveolar",),
     "dZ": ("postalveolar",),
-    "k": ("velar",), "g": ("velar",), "N": ("velar",), "x": ("velar",), "k-": ("velar",),
+    "k": ("velar",),
+    "g": ("velar",),
+    "N": ("velar",),
+    "x": ("velar",),
+    "k-": ("velar",),
     "g-": ("velar",),
-    "h": ("glottal",), "?": ("glottal",), "C": ("y",),
+    "h": ("glottal",),
+    "?": ("glottal",),
+    "C": ("y",),
     # approximants (";" is espeak's linking glide between vowels, as in "by r")
-    "r": ("r",), "r-": ("r",), "r/": ("r",), "*": ("alveolar",),
-    "w": ("w",), "w#": ("w",), "W": ("w",),
-    "j": ("y",), ";": ("y",),
+    "r": ("r",),
+    "r-": ("r",),
+    "r/": ("r",),
+    "*": ("alveolar",),
+    "w": ("w",),
+    "w#": ("w",),
+    "W": ("w",),
+    "j": ("y",),
+    ";": ("y",),
     # monophthong vowels
-    "a": ("open_front",), "aa": ("open_front",), "a#": ("mid_central",),
-    "A:": ("open",), "A@": ("open",), "A": ("open",),
-    "E": ("open_mid",), "E2": ("open_mid",), "E#": ("open_mid",), "V": ("open_mid",),
-    "e": ("mid_front",), "@": ("mid_central",), "@2": ("mid_central",), "@5": ("mid_central",),
-    "3": ("mid_central",), "3:": ("mid_central",), "I": ("close_front",),
-    "I2": ("close_front",), "I#": ("close_front",), "i": ("close_front",),
-    "i:": ("close_front",), "0": ("open_back_rounded",), "O": ("open_back_rounded",),
-    "O:": ("open_back_rounded",), "O@": ("open_back_rounded",),
-    "o@": ("open_back_rounded",), "o": ("mid_back_rounded",), "U": ("close_back_rounded",),
-    "u:": ("close_back_rounded",), "u": ("close_back_rounded",),
+    "a": ("open_front",),
+    "aa": ("open_front",),
+    "a#": ("mid_central",),
+    "A:": ("open",),
+    "A@": ("open",),
+    "A": ("open",),
+    "E": ("open_mid",),
+    "E2": ("open_mid",),
+    "E#": ("open_mid",),
+    "V": ("open_mid",),
+    "e": ("mid_front",),
+    "@": ("mid_central",),
+    "@2": ("mid_central",),
+    "@5": ("mid_central",),
+    "3": ("mid_central",),
+    "3:": ("mid_central",),
+    "I": ("close_front",),
+    "I2": ("close_front",),
+    "I#": ("close_front",),
+    "i": ("close_front",),
+    "i:": ("close_front",),
+    "0": ("open_back_rounded",),
+    "O": ("open_back_rounded",),
+    "O:": ("open_back_rounded",),
+    "O@": ("open_back_rounded",),
+    "o@": ("open_back_rounded",),
+    "o": ("mid_back_rounded",),
+    "U": ("close_back_rounded",),
+    "u:": ("close_back_rounded",),
+    "u": ("close_back_rounded",),
     "0#": ("open_back_rounded",),
     # diphthongs
-    "aI": ("open", "close_front"), "aI2": ("open", "close_front"),
-    "aI3": ("open", "close_front"), "aI@": ("open", "close_front", "mid_central"),
-    "aU": ("open", "close_back_rounded"), "aU@": ("open", "close_back_rounded", "mid_central"),
-    "eI": ("mid_front", "close_front"), "e@": ("open_mid", "mid_central"),
+    "aI": ("open", "close_front"),
+    "aI2": ("open", "close_front"),
+    "aI3": ("open", "close_front"),
+    "aI@": ("open", "close_front", "mid_central"),
+    "aU": ("open", "close_back_rounded"),
+    "aU@": ("open", "close_back_rounded", "mid_central"),
+    "eI": ("mid_front", "close_front"),
+    "e@": ("open_mid", "mid_central"),
     "oU": ("mid_back_rounded", "close_back_rounded"),
     "oU#": ("mid_back_rounded", "close_back_rounded"),
-    "OI": ("open_back_rounded", "close_front"), "i@": ("close_front", "mid_central"),
-    "i@3": ("close_front", "mid_central"), "U@": ("close_back_rounded", "mid_central"),
+    "OI": ("open_back_rounded", "close_front"),
+    "i@": ("close_front", "mid_central"),
+    "i@3": ("close_front", "mid_central"),
+    "U@": ("close_back_rounded", "mid_central"),
     "u@": ("close_back_rounded", "mid_central"),
 }
 
@@ -157,15 +228,58 @@ PHONEME_VISEMES = {
 # and central vowels; Russian /r/ is trilled with unrounded lips (an
 # alveolar), "c" is /ts/, "sch" /ɕː/, "h" /x/.
 RUSSIAN_PHONEMES = {
-    "pau": "_", "#": "_",
-    "a": "a", "aa": "'A:", "ay": "@", "ae": "I2", "e": "e", "ee": "'e",
-    "i": "I", "ii": "'i:", "y": "I#", "yy": "'I#", "oo": "'o", "u": "U", "uu": "'u:",
+    "pau": "_",
+    "#": "_",
+    "a": "a",
+    "aa": "'A:",
+    "ay": "@",
+    "ae": "I2",
+    "e": "e",
+    "ee": "'e",
+    "i": "I",
+    "ii": "'i:",
+    "y": "I#",
+    "yy": "'I#",
+    "oo": "'o",
+    "u": "U",
+    "uu": "'u:",
     "ur": "'u:",
-    "p": "p", "pp": "p", "b": "b", "bb": "b", "m": "m", "mm": "m", "f": "f", "ff": "f",
-    "v": "v", "vv": "v", "t": "t", "tt": "t", "d": "d", "dd": "d", "n": "n", "nn": "n",
-    "l": "l", "ll": "l", "r": "*", "rr": "*", "s": "s", "ss": "s", "z": "z", "zz": "z",
-    "c": "s", "ch": "tS", "sh": "S", "sch": "S", "zh": "Z", "k": "k", "kk": "k", "g": "g",
-    "gg": "g", "h": "x", "hh": "x", "j": "j",
+    "p": "p",
+    "pp": "p",
+    "b": "b",
+    "bb": "b",
+    "m": "m",
+    "mm": "m",
+    "f": "f",
+    "ff": "f",
+    "v": "v",
+    "vv": "v",
+    "t": "t",
+    "tt": "t",
+    "d": "d",
+    "dd": "d",
+    "n": "n",
+    "nn": "n",
+    "l": "l",
+    "ll": "l",
+    "r": "*",
+    "rr": "*",
+    "s": "s",
+    "ss": "s",
+    "z": "z",
+    "zz": "z",
+    "c": "s",
+    "ch": "tS",
+    "sh": "S",
+    "sch": "S",
+    "zh": "Z",
+    "k": "k",
+    "kk": "k",
+    "g": "g",
+    "gg": "g",
+    "h": "x",
+    "hh": "x",
+    "j": "j",
 }
 
 
@@ -213,9 +327,9 @@ def energy_mouth_track(waveform, sample_rate, num_frames, fps):
     span = sample_rate / fps
     levels = np.full(num_frames, -120.0)
     for frame in range(num_frames):
-        piece = waveform[int(frame * span):int((frame + 1) * span)]
+        piece = waveform[int(frame * span) : int((frame + 1) * span)]
         if piece.size:
-            levels[frame] = 10.0 * np.log10(np.mean(piece ** 2) + 1e-12)
+            levels[frame] = 10.0 * np.log10(np.mean(piece**2) + 1e-12)
     levels = median_filter(levels, size=3, mode="nearest")
     top = levels.max()
     opening = np.clip((levels - (top - 45.0)) / 39.0, 0.0, 1.0)
@@ -275,7 +389,7 @@ def split_stress(phoneme):
     """`(mnemonic, stress)` of an espeak phoneme: stress is "'" (primary),
     "," (secondary) or "" (unstressed)."""
     stripped = phoneme.lstrip("',%=")
-    marks = phoneme[:len(phoneme) - len(stripped)]
+    marks = phoneme[: len(phoneme) - len(stripped)]
     stress = "'" if "'" in marks else ("," if "," in marks else "")
     return stripped, stress
 
@@ -316,9 +430,7 @@ def _segments(phonemes, strict):
     for phoneme, start, end in phonemes:
         start, end = float(start), float(end)
         if not (np.isfinite(start) and np.isfinite(end)) or end < start:
-            raise AutalkError(
-                f"The phoneme {phoneme!r} has invalid times {start:.3f}-{end:.3f} s."
-            )
+            raise AutalkError(f"The phoneme {phoneme!r} has invalid times {start:.3f}-{end:.3f} s.")
         name, stress = split_stress(str(phoneme))
         if name not in PHONEME_VISEMES and not strict and name not in warned:
             warned.add(name)
@@ -369,8 +481,9 @@ def mouth_track(phonemes, num_frames, fps, strict=False):
     # Silence before the first phoneme and after the last.
     first = min(segment[2] for segment in segments)
     last = max(segment[3] for segment in segments)
-    segments = ([("silence", "_", -np.inf, first, 1.0)] + segments
-                + [("silence", "_", last, np.inf, 1.0)])
+    segments = (
+        [("silence", "_", -np.inf, first, 1.0)] + segments + [("silence", "_", last, np.inf, 1.0)]
+    )
 
     starts = np.array([s[2] for s in segments])
     ends = np.array([s[3] for s in segments])
@@ -384,8 +497,8 @@ def mouth_track(phonemes, num_frames, fps, strict=False):
     t = times[:, None]
     before = np.maximum(starts[None, :] - t, 0.0)
     after = np.maximum(t - ends[None, :], 0.0)
-    decay = np.exp(-before / ANTICIPATION_S - after / CARRYOVER_S)       # (T, S)
-    weights = decay[:, :, None] * alphas[None, :, :]                       # (T, S, P)
+    decay = np.exp(-before / ANTICIPATION_S - after / CARRYOVER_S)  # (T, S)
+    weights = decay[:, :, None] * alphas[None, :, :]  # (T, S, P)
     mouth = (weights * targets[None]).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)
 
     # Lips closed on every frame inside a bilabial closure.

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_autalk.media import au_labels, video
-from keras_autalk.corpora import grid, readers as corpora
-from keras_autalk.corpora.demo import corpus as demo_corpus, visemes
+from keras_autalk.corpora import grid
+from keras_autalk.corpora import readers as corpora
+from keras_autalk.corpora.demo import corpus as demo_corpus
+from keras_autalk.corpora.demo import visemes
 from keras_autalk.errors import AutalkError
+from keras_autalk.media import au_labels, video
 
 TINY = demo_corpus.SIZES["tiny"]
 
@@ -104,14 +106,17 @@ def test_rendering_is_deterministic_and_resumable(tiny_root, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in others} == others  # finished ones untouched
     wav = f"{item['speaker']}/audio/{item['id']}.wav"
     assert (copy / wav).read_bytes() == (tiny_root / wav).read_bytes()
-    np.testing.assert_array_equal(video.read_video(mpg).frames,
-                                  video.read_video(tiny_root / item["speaker"] / mpg.name).frames)
+    np.testing.assert_array_equal(
+        video.read_video(mpg).frames,
+        video.read_video(tiny_root / item["speaker"] / mpg.name).frames,
+    )
 
 
 def test_other_settings_in_the_same_folder_are_refused(tiny_root):
     with pytest.raises(AutalkError, match="other settings"):
-        demo_corpus.render_corpus(tiny_root, demo_corpus.size_config("tiny", seed=5),
-                                  num_workers=1, progress=False)
+        demo_corpus.render_corpus(
+            tiny_root, demo_corpus.size_config("tiny", seed=5), num_workers=1, progress=False
+        )
 
 
 def test_shipped_au_estimator_reads_aus_from_rendered_video(tiny_root):
@@ -127,14 +132,19 @@ def test_shipped_au_estimator_reads_aus_from_rendered_video(tiny_root):
     for utterance in utterances:
         unlabelled = dataclasses.replace(utterance, au_csv_path=None)
         result = prepare.prepare_utterance(
-            unlabelled, au_estimator=au_labels.DEFAULT_ESTIMATOR_PATH)
+            unlabelled, au_estimator=au_labels.DEFAULT_ESTIMATOR_PATH
+        )
         assert result.ok and result.stats["au_source"] == "estimator"
         num_frames = len(result.example["au_mask"])
         predicted.append(np.asarray(result.example["au_intensity"]).reshape(num_frames, -1))
-        truth.append(au_labels.read_openface_csv(utterance.au_csv_path, (10, 14, 20, 25, 26),
-                                                 num_frames).intensity)
-    correlation = au_labels.per_au_correlation(np.concatenate(predicted),
-                                               np.concatenate(truth), (10, 14, 20, 25, 26))
+        truth.append(
+            au_labels.read_openface_csv(
+                utterance.au_csv_path, (10, 14, 20, 25, 26), num_frames
+            ).intensity
+        )
+    correlation = au_labels.per_au_correlation(
+        np.concatenate(predicted), np.concatenate(truth), (10, 14, 20, 25, 26)
+    )
     assert correlation["AU25"] > 0.85 and correlation["AU26"] > 0.85, correlation
 
 
@@ -150,8 +160,9 @@ def test_the_people_corpus_puts_training_people_on_training_utterances(people, f
     assert layout == demo_corpus.plan(demo_corpus.SIZES["people-tiny"])
 
 
-def test_a_festvox_piece_and_a_fillets_line_render_with_their_ground_truth(tmp_path, people,
-                                                                           festvox_ru):
+def test_a_festvox_piece_and_a_fillets_line_render_with_their_ground_truth(
+    tmp_path, people, festvox_ru
+):
     layout = demo_corpus.plan(demo_corpus.SIZES["people-tiny"])
     config = demo_corpus.SIZES["people-tiny"]
     for source in ("festvox-ru", "fillets-nl"):
@@ -163,7 +174,7 @@ def test_a_festvox_piece_and_a_fillets_line_render_with_their_ground_truth(tmp_p
         assert rate == 16000 and waveform.size == frames * 640
         mouth = np.load(folder / "mouth" / f"{item['id']}.npy")
         assert mouth.shape == (frames, len(visemes.MOUTH_PARAMETERS))
-        assert mouth[:, 0].max() > 0.3 and mouth[:3, 0].max() < 0.05   # opens, starts shut
+        assert mouth[:, 0].max() > 0.3 and mouth[:3, 0].max() < 0.05  # opens, starts shut
         clip = video.read_video(folder / f"{item['id']}.mpg")
         assert clip.frames.shape == (frames, 288, 360, 3)
         words = grid.read_align(folder / "align" / f"{item['id']}.align")

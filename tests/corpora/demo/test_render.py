@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 
 from keras_autalk.config import MOUTH_PARAMETERS
-from keras_autalk.media import face
-from keras_autalk.corpora.demo import render
-from keras_autalk.corpora.demo import mesh
-from keras_autalk.corpora.demo import identities
+from keras_autalk.corpora.demo import identities, mesh, render
 from keras_autalk.errors import AutalkError
+from keras_autalk.media import face
 
 NUM_PARAMS = len(MOUTH_PARAMETERS)
 
@@ -36,7 +34,8 @@ def mouth_width(landmarks):
 def still(identity, shape, rng_seed=0):
     """One frame of `identity` with mouth `shape`, no head motion, no blinks."""
     frames, landmarks = render.render_frames(
-        identity, shape[None], np.random.default_rng(rng_seed), head_motion=False, blinks=False)
+        identity, shape[None], np.random.default_rng(rng_seed), head_motion=False, blinks=False
+    )
     return frames[0], landmarks[0]
 
 
@@ -110,7 +109,9 @@ def test_morph_lands_between_the_two_faces(bank):
     # Outside the face the first identity's frame is kept (no ghosting).
     np.testing.assert_allclose(blend.image[:20, :20], first.image[:20, :20], atol=2)
     with pytest.raises(AutalkError):
-        identities.morph_identities(first, identities.Identity(first.image[:100], first.landmarks), 0.5)
+        identities.morph_identities(
+            first, identities.Identity(first.image[:100], first.landmarks), 0.5
+        )
 
 
 def test_mouth_landmarks_move_as_the_parameters_say(hopper):
@@ -141,10 +142,14 @@ def test_mouth_landmarks_move_as_the_parameters_say(hopper):
     def corner_height(landmarks):  # corners relative to the lips' middle, + is up
         return landmarks[[51, 57], 1].mean() - landmarks[[48, 54], 1].mean()
 
-    assert corner_height(render.mouth_landmarks(neutral, mouth(corner_up=1.0))) > \
-        corner_height(rest) + 0.05 * scale
-    assert corner_height(render.mouth_landmarks(neutral, mouth(corner_down=1.0))) < \
-        corner_height(rest) - 0.05 * scale
+    assert (
+        corner_height(render.mouth_landmarks(neutral, mouth(corner_up=1.0)))
+        > corner_height(rest) + 0.05 * scale
+    )
+    assert (
+        corner_height(render.mouth_landmarks(neutral, mouth(corner_down=1.0)))
+        < corner_height(rest) - 0.05 * scale
+    )
     raised = render.mouth_landmarks(neutral, mouth(upper_lip_raise=1.0))
     assert rest[51, 1] - raised[51, 1] > 0.07 * scale
     pressed = render.mouth_landmarks(neutral, mouth(lip_press=1.0))
@@ -207,16 +212,17 @@ def test_mouth_opening_is_dark_with_teeth_below_the_upper_lip(hopper):
     bottom = landmarks[66]
     column = int(round(top[0]))
     inside = slice(int(np.ceil(top[1])) + 1, int(np.floor(bottom[1])))
-    brightness_open = opened[inside, column - 2:column + 3].mean(axis=2)
-    brightness_closed = closed[inside, column - 2:column + 3].mean(axis=2)
+    brightness_open = opened[inside, column - 2 : column + 3].mean(axis=2)
+    brightness_closed = closed[inside, column - 2 : column + 3].mean(axis=2)
     # The middle of the opening is dark cavity ...
     middle = (top[1] + bottom[1]) / 2
-    cavity = opened[int(middle) - 1:int(middle) + 2, column - 2:column + 3].mean()
+    cavity = opened[int(middle) - 1 : int(middle) + 2, column - 2 : column + 3].mean()
     assert cavity < 70
     assert brightness_open.mean() < brightness_closed.mean() - 30
     # ... and right under the upper lip there are bright teeth.
-    teeth = opened[int(np.ceil(top[1])) + 1:int(np.ceil(top[1])) + 3,
-                   column - 2:column + 3].mean()
+    teeth = opened[
+        int(np.ceil(top[1])) + 1 : int(np.ceil(top[1])) + 3, column - 2 : column + 3
+    ].mean()
     assert teeth > cavity + 80
 
 
@@ -225,14 +231,14 @@ def test_dlib_finds_the_rendered_face_and_its_mouth_follows(bank, index):
     identity = bank[index]
     levels = np.linspace(0.0, 1.0, 5)
     track = np.zeros((len(levels) + 2, NUM_PARAMS))
-    track[:len(levels), MOUTH_PARAMETERS.index("jaw_drop")] = levels
-    track[:len(levels), MOUTH_PARAMETERS.index("lip_part")] = 0.7 * levels
+    track[: len(levels), MOUTH_PARAMETERS.index("jaw_drop")] = levels
+    track[: len(levels), MOUTH_PARAMETERS.index("lip_part")] = 0.7 * levels
     track[-2] = mouth(pucker=1.0, lip_part=0.3)
     track[-1] = mouth(stretch=1.0, lip_part=0.3)
     frames, landmarks = render.render_frames(identity, track, np.random.default_rng(0))
     refits = [face.find_face(frame).landmarks for frame in frames]
-    refit_gaps = np.array([inner_gap(refit) for refit in refits[:len(levels)]])
-    rendered_gaps = np.array([inner_gap(points) for points in landmarks[:len(levels)]])
+    refit_gaps = np.array([inner_gap(refit) for refit in refits[: len(levels)]])
+    rendered_gaps = np.array([inner_gap(points) for points in landmarks[: len(levels)]])
     assert np.corrcoef(refit_gaps, rendered_gaps)[0, 1] > 0.95
     assert refit_gaps[-1] > refit_gaps[0] + 0.2 * iod(identity.landmarks)
     # dlib also sees rounding narrow and stretching widen the mouth. (Fitted
@@ -251,14 +257,15 @@ def test_dlib_finds_the_rendered_face_and_its_mouth_follows(bank, index):
     # The stable points (eyes, nose, brows) agree with the rendered landmarks.
     # (Not checked on the puckered frame: on grace_hopper, when HOG's box
     # snaps to its larger scale, dlib fits a pursed mouth onto her chin.)
-    for refit, points in zip(refits[:len(levels)], landmarks):
+    for refit, points in zip(refits[: len(levels)], landmarks):
         error = np.linalg.norm(refit[27:48] - points[27:48], axis=1)
         assert np.median(error) < 0.08 * iod(points)
 
 
 def test_head_motion_is_small_and_smooth(hopper):
     frames, landmarks = render.render_frames(
-        hopper, np.zeros((250, NUM_PARAMS)), np.random.default_rng(2), blinks=False)
+        hopper, np.zeros((250, NUM_PARAMS)), np.random.default_rng(2), blinks=False
+    )
     rest = render.mouth_landmarks(hopper.landmarks, mouth())
     offset = np.linalg.norm(landmarks - rest[None], axis=2)  # (T, 68)
     assert offset.max() < 4.0  # a few pixels at most
@@ -271,9 +278,11 @@ def test_head_motion_is_small_and_smooth(hopper):
 
 def test_blinks_close_the_eyelids(hopper):
     frames, landmarks = render.render_frames(
-        hopper, np.zeros((250, NUM_PARAMS)), np.random.default_rng(3), head_motion=False)
-    openness = np.linalg.norm(landmarks[:, [37, 38, 43, 44]] - landmarks[:, [41, 40, 47, 46]],
-                              axis=2).mean(axis=1)
+        hopper, np.zeros((250, NUM_PARAMS)), np.random.default_rng(3), head_motion=False
+    )
+    openness = np.linalg.norm(
+        landmarks[:, [37, 38, 43, 44]] - landmarks[:, [41, 40, 47, 46]], axis=2
+    ).mean(axis=1)
     neutral = openness.max()
     closed = np.flatnonzero(openness < 0.15 * neutral)
     assert len(closed) >= 1  # at least one blink in 10 s
@@ -281,14 +290,20 @@ def test_blinks_close_the_eyelids(hopper):
     # A closed eye looks different from the open one in the frame too.
     eye = slice(int(landmarks[0, 37:42, 1].min()) - 2, int(landmarks[0, 37:42, 1].max()) + 3)
     columns = slice(int(landmarks[0, 36, 0]), int(landmarks[0, 39, 0]) + 1)
-    difference = np.abs(frames[closed[0], eye, columns].astype(int)
-                        - hopper.image[eye, columns].astype(int)).mean()
+    difference = np.abs(
+        frames[closed[0], eye, columns].astype(int) - hopper.image[eye, columns].astype(int)
+    ).mean()
     assert difference > 10
 
 
 def test_extreme_parameters_never_fold_the_mesh(bank):
-    extremes = np.concatenate([np.eye(NUM_PARAMS), np.ones((1, NUM_PARAMS)),
-                               np.random.default_rng(0).uniform(0, 1, (200, NUM_PARAMS))])
+    extremes = np.concatenate(
+        [
+            np.eye(NUM_PARAMS),
+            np.ones((1, NUM_PARAMS)),
+            np.random.default_rng(0).uniform(0, 1, (200, NUM_PARAMS)),
+        ]
+    )
     for identity in bank:
         renderer = render._Renderer(identity)
         targets = renderer.unfold(render.mouth_landmarks(identity.landmarks, extremes))

@@ -48,7 +48,7 @@ def test_output_is_16k_mono_float_speech(spoken):
     assert 0.8 < spoken.duration < 3.0
     peak = np.abs(spoken.waveform).max()
     assert 0.2 < peak < 1.0
-    assert np.sqrt(np.mean(spoken.waveform ** 2)) > 0.02
+    assert np.sqrt(np.mean(spoken.waveform**2)) > 0.02
 
 
 def test_synthesis_is_deterministic(spoken):
@@ -70,17 +70,38 @@ def test_every_voice_gives_the_same_audio_in_another_process():
         f"for voice in speech.VOICES:\n"
         f"    print(hashlib.md5(speech.synthesize({TEXT!r}, voice).waveform.tobytes()).hexdigest())\n"
     )
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True).stdout.split()
-    here = [hashlib.md5(speech.synthesize(TEXT, voice).waveform.tobytes()).hexdigest()
-            for voice in speech.VOICES]
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    here = [
+        hashlib.md5(speech.synthesize(TEXT, voice).waveform.tobytes()).hexdigest()
+        for voice in speech.VOICES
+    ]
     assert other == here
 
 
 def test_phonemes_are_espeaks_and_timed_inside_the_audio(spoken):
     names = [speech.strip_stress(p) for p, _, _ in spoken.phonemes]
-    assert names == ["p", "l", "eI", "s", "b", "l", "u:", "a", "t", "p", "i:", "t", "u:",
-                     "s", "u:", "n", "_:", "_"]
+    assert names == [
+        "p",
+        "l",
+        "eI",
+        "s",
+        "b",
+        "l",
+        "u:",
+        "a",
+        "t",
+        "p",
+        "i:",
+        "t",
+        "u:",
+        "s",
+        "u:",
+        "n",
+        "_:",
+        "_",
+    ]
     starts = np.array([s for _, s, _ in spoken.phonemes])
     ends = np.array([e for _, _, e in spoken.phonemes])
     assert np.all(np.diff(starts) >= 0)
@@ -118,11 +139,11 @@ def test_stops_start_at_their_silent_closure(spoken):
     rms, window = frame_rms(spoken.waveform, spoken.sample_rate, window_s=0.005)
     loud = np.percentile(rms, 95)
     checked = 0
-    for index, (phoneme, start, end) in enumerate(spoken.phonemes):
+    for index, (phoneme, start, _end) in enumerate(spoken.phonemes):
         if index == 0 or speech.strip_stress(phoneme) not in STOPS:
             continue
         first = int(np.ceil(start / window))
-        assert rms[first:first + 2].max() < 0.1 * loud, (phoneme, start)
+        assert rms[first : first + 2].max() < 0.1 * loud, (phoneme, start)
         checked += 1
     assert checked >= 4
 
@@ -162,8 +183,10 @@ def test_different_voices_sound_different():
     assert len(female) >= 3 and len(male) >= 3
     assert min(female) > 1.4 * max(male), pitches
     # No two voices give the same audio.
-    means = [np.log(librosa.feature.melspectrogram(y=r.waveform, sr=16000).mean(axis=1) + 1e-8)
-             for r in results]
+    means = [
+        np.log(librosa.feature.melspectrogram(y=r.waveform, sr=16000).mean(axis=1) + 1e-8)
+        for r in results
+    ]
     for i in range(len(means)):
         for j in range(i + 1, len(means)):
             assert np.abs(means[i] - means[j]).mean() > 0.1, (i, j)

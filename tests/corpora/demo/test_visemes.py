@@ -48,8 +48,31 @@ def test_every_phoneme_espeak_says_for_grid_has_a_viseme():
                 visemes.visemes_of(phoneme, strict=True)  # raises if missing
     # The inventory is what espeak really emits: stress-free mnemonics,
     # vowels, diphthongs, stops, pauses.
-    assert {"p", "b", "m", "f", "v", "T", "D", "s", "z", "l", "r", "w", "j", "aI", "eI",
-            "aU", "oU", "u:", "i:", "E", "I", "a", "_:"} <= seen
+    assert {
+        "p",
+        "b",
+        "m",
+        "f",
+        "v",
+        "T",
+        "D",
+        "s",
+        "z",
+        "l",
+        "r",
+        "w",
+        "j",
+        "aI",
+        "eI",
+        "aU",
+        "oU",
+        "u:",
+        "i:",
+        "E",
+        "I",
+        "a",
+        "_:",
+    } <= seen
     assert len(seen) >= 35
 
 
@@ -194,8 +217,10 @@ def test_every_documented_action_unit_is_defined():
     assert aus.shape == (50, len(visemes.SUPPORTED_ACTION_UNITS))
     assert aus.min() >= 0 and aus.max() <= 5
     assert np.all(aus.std(axis=0) > 0.1)
-    assert np.all(visemes.au_intensities(np.zeros((3, len(MOUTH_PARAMETERS))),
-                                         visemes.SUPPORTED_ACTION_UNITS) == 0)
+    assert np.all(
+        visemes.au_intensities(np.zeros((3, len(MOUTH_PARAMETERS))), visemes.SUPPORTED_ACTION_UNITS)
+        == 0
+    )
 
 
 @pytest.mark.parametrize("action_units", [(1,), (25, 45), (6,)])
