@@ -24,7 +24,9 @@ import sys
 
 PACKAGE = "keras_autalk"
 ROOT = pathlib.Path(__file__).resolve().parents[1] / PACKAGE
-MAX_FILE_LINES = 800
+# 800 before `ruff format` (one argument a line where a call is wrapped) grew every file by
+# about 8 %: the same code, the same limit in statements.
+MAX_FILE_LINES = 900
 MAX_ROOM_SHARE = 0.30
 
 # The shared ground every room may import: the package root's own modules.

@@ -141,7 +141,7 @@ def run(args):
             progress=True,
             **options,
         )
-        _tell(jobs[0].output, result, args.au_csv)
+        _tell(args.output[0], result, args.au_csv)  # the name as the user wrote it
         return EXIT_OK
     from keras_autalk.inference import jobs as jobs_lib
 

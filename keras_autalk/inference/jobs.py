@@ -83,15 +83,16 @@ def read_jobs_file(path):
 def jobs_from_arguments(photo, audios, outputs):
     """The jobs of `--image PHOTO --audio A [--audio B ...] -o OUT [-o ...]`.
 
-    Each `--audio` gets the `-o` in its place; or a single `-o` naming an
-    existing folder takes one `<speech name>.mp4` per clip.
+    Each `--audio` gets the `-o` in its place; or, for several clips, a
+    single `-o` naming an existing folder takes one `<speech name>.mp4` per
+    clip (one clip's `-o` must name the file).
 
     Raises:
         AutalkError: the counts do not match, or two clips would get one name.
     """
     audios = [pathlib.Path(audio) for audio in audios]
     outputs = [pathlib.Path(output) for output in outputs]
-    if len(outputs) == 1 and outputs[0].is_dir():
+    if len(outputs) == 1 and len(audios) > 1 and outputs[0].is_dir():
         outputs = [outputs[0] / f"{audio.stem}.mp4" for audio in audios]
     elif len(outputs) != len(audios):
         raise AutalkError(

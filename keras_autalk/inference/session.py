@@ -391,8 +391,7 @@ class Talker:
         au_rows = []
         began = time.perf_counter()
         with contextlib.ExitStack() as stack:
-            # The encoder also keeps a raw copy of the photo beside the output.
-            needed = self.photo.nbytes + video_lib.estimate_mp4_bytes(
+            needed = video_lib.estimate_mp4_bytes(
                 self.photo.shape[1],
                 self.photo.shape[0],
                 num_frames,

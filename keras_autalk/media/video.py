@@ -723,7 +723,8 @@ def _encode_regions(
         f"{laid_bottom - laid_top}:{laid_left - sent_left}:{laid_top - sent_top}[region];"
         f"[still][region]overlay=x={laid_left}:y={laid_top}:eof_action=endall:shortest=1[video]"
     )
-    with tempfile.TemporaryDirectory(prefix=".still.", dir=pathlib.Path(output).parent) as work:
+    # In the system's temporary folder: ffmpeg's input, not part of the output's disk use.
+    with tempfile.TemporaryDirectory(prefix="autalk-still-") as work:
         still_file = pathlib.Path(work) / "still.rgb"
         # A plain write: a full disk raises OSError(ENOSPC).
         still_file.write_bytes(padded.data)
