@@ -267,13 +267,7 @@ class FacePaster:
         self._mask = warped_mask[active].astype(np.float32)[:, None]
         region = self.photo[top:bottom, left:right].reshape(-1, 3).astype(np.float32)
         self._photo_share = (1.0 - self._mask) * region[self._pixels]
-        # The soft edge where colours are matched: neither photo nor generated alone.
-        self._seam = None
-        if landmarks is not None:
-            band = (self._mask[:, 0] > 0.05) & (self._mask[:, 0] < 0.6)
-            if band.sum() >= 16:
-                self._seam = np.flatnonzero(band)
-                self._seam_photo = region[self._pixels][self._seam].mean(axis=0)
+        self._match_colours(region[self._pixels], lower_face=landmarks is not None)
         # The same pixels as indices into the whole (flattened) photo.
         self._photo_pixels = (
             (top + self._pixels // max(1, right - left)) * width
@@ -303,17 +297,32 @@ class FacePaster:
         self._crop_to_photo = np.linalg.inv(np.asarray(matrix, np.float64)[:2, :2]).astype(
             np.float32
         )
+
+    def _match_colours(self, touched, lower_face):
+        """The colour references of the lower face: its seam's mean and its chroma range.
+
+        Args:
+            touched: the photo's `(N, 3)` float32 pixels the paste changes.
+            lower_face: whether only the lower face is pasted.
+        """
+        # The soft edge where colours are matched: neither photo nor generated alone.
+        self._seam = None
         # The chroma the photo's own lower face spans: generated mouth pixels are
         # kept inside it (`paste_motion`), so the drawn inside of the mouth cannot
         # take a colour the face does not have.
         self._chroma_range = None
-        if landmarks is not None and count:
-            chroma = _chroma(region[self._pixels][self._mask[:, 0] > 0.5])
-            if len(chroma) >= 16:
-                self._chroma_range = (
-                    np.percentile(chroma, 1, axis=0) - CHROMA_MARGIN,
-                    np.percentile(chroma, 99, axis=0) + CHROMA_MARGIN,
-                )
+        if not lower_face or not len(touched):
+            return
+        band = (self._mask[:, 0] > 0.05) & (self._mask[:, 0] < 0.6)
+        if band.sum() >= 16:
+            self._seam = np.flatnonzero(band)
+            self._seam_photo = touched[self._seam].mean(axis=0)
+        chroma = _chroma(touched[self._mask[:, 0] > 0.5])
+        if len(chroma) >= 16:
+            self._chroma_range = (
+                np.percentile(chroma, 1, axis=0) - CHROMA_MARGIN,
+                np.percentile(chroma, 99, axis=0) + CHROMA_MARGIN,
+            )
 
     def new_region(self):
         """The photo's `changed_box` region, a new `(bottom - top, right - left, 3)` array.
