@@ -330,13 +330,11 @@ def train_au_classifier(
     from keras_autalk.config import AutalkConfig, model_config
     from keras_autalk.datasets import pipeline
     from keras_autalk.files import refuse_overwriting_inputs
-    from keras_autalk.models.au_classifier import AUClassifier
 
     refuse_overwriting_inputs([("output folder", out_dir)], [("prepared folder", prepared_dir)])
     config = config or AutalkConfig()
     strategy = strategy or tf.distribute.get_strategy()
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise AutalkError(AU_CLASSIFIER_MULTI_WORKER)
+    _check_strategy(strategy)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_files = pipeline.list_shards(prepared_dir, "train")
@@ -345,13 +343,77 @@ def train_au_classifier(
         preset, action_units=tuple(config.action_units), image_size=config.face.crop_size
     )
     _, jit = precision_and_xla(mixed_precision, jit_compile)
+    windows = _windows_per_batch(batch_size, strategy)
+    short = window_config(config, AU_CLASSIFIER_WINDOW)
+    make_train_data, validation = _au_classifier_datasets(
+        train_files, test_files, short, windows, strategy, seed, augment, validation_steps
+    )
+
+    seed_everything(seed)
+    label_means = _train_label_means(train_files, short, windows, seed)
+    with strategy.scope():
+        model = _compiled_au_classifier(
+            model_settings,
+            config,
+            label_means,
+            dropout=dropout,
+            learning_rate=learning_rate,
+            total_steps=epochs * steps_per_epoch,
+            jit=jit,
+        )
+    callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every)
+    log(
+        f"AU classifier ({preset}, filters {model_settings.au_classifier_filters}, "
+        f"{model.count_params():,} parameters): {epochs} epochs x {steps_per_epoch} steps of "
+        f"{windows * AU_CLASSIFIER_WINDOW} frames, {strategy.num_replicas_in_sync} replica(s)."
+    )
+    start = time.perf_counter()
+    fit(
+        model,
+        make_train_data,
+        epochs,
+        steps_per_epoch,
+        callbacks,
+        validation_data=validation,
+        validation_steps=validation_steps or None,
+        verbose=verbose,
+        log=log,
+    )
+    elapsed = time.perf_counter() - start
+    report = evaluate_au_classifier(model, test_files, config)
+    report["train_seconds"] = round(elapsed, 1)
+    if is_chief(strategy):
+        _write_au_classifier(model, report, out_dir)
+    log(
+        f"AU classifier on the test split ({report['frames']} frames):\n" + format_au_report(report)
+    )
+    return model, report
+
+
+def _check_strategy(strategy):
+    """Refuse the multi-worker strategy (see `AU_CLASSIFIER_MULTI_WORKER`)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise AutalkError(AU_CLASSIFIER_MULTI_WORKER)
+
+
+def _windows_per_batch(batch_size, strategy):
+    """The windows of `AU_CLASSIFIER_WINDOW` frames in a global batch of `batch_size` frames,
+    or say in one sentence why they do not split over the replicas."""
     windows = max(1, int(batch_size) // AU_CLASSIFIER_WINDOW)
     if windows % strategy.num_replicas_in_sync:
         raise AutalkError(
             f"The batch of {batch_size} frames ({windows} windows of {AU_CLASSIFIER_WINDOW}) "
             f"does not split over {strategy.num_replicas_in_sync} replicas."
         )
-    short = window_config(config, AU_CLASSIFIER_WINDOW)
+    return windows
+
+
+def _au_classifier_datasets(
+    train_files, test_files, short, windows, strategy, seed, augment, validation_steps
+):
+    """`(make_train_data, validation)`: the (jittered) training frames for `fit`, and the
+    test split's frames (repeated), or None when `validation_steps` is 0."""
+    from keras_autalk.datasets import pipeline
 
     def make_batches(context):
         batches = au_classifier_batches(
@@ -383,58 +445,50 @@ def train_au_classifier(
         validation = au_classifier_batches(
             pipeline.make_dataset(test_files, short, batch_size=windows, training=False)
         ).repeat()
+    return make_train_data, validation
 
-    seed_everything(seed)
-    label_means = mean_labels(
+
+def _train_label_means(train_files, short, windows, seed):
+    """The mean AU intensities of the training frames (see `mean_labels`)."""
+    from keras_autalk.datasets import pipeline
+
+    return mean_labels(
         au_classifier_batches(
             pipeline.make_dataset(train_files, short, batch_size=windows, seed=seed)
         )
     )
-    with strategy.scope():
-        model = AUClassifier(
-            model_settings.action_units,
-            model_settings.au_classifier_filters,
-            dropout=dropout,
-            name="au_classifier",
-        )
-        model.build((None, config.face.crop_size, config.face.crop_size, 3))
-        init_output_bias(model, label_means)
-        model.compile(
-            optimizer=keras.optimizers.Adam(
-                learning_rate_schedule(learning_rate, epochs * steps_per_epoch), clipnorm=1.0
-            ),
-            loss="mse",
-            weighted_metrics=["mae"],
-            jit_compile=jit,
-        )
-    callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every)
-    log(
-        f"AU classifier ({preset}, filters {model_settings.au_classifier_filters}, "
-        f"{model.count_params():,} parameters): {epochs} epochs x {steps_per_epoch} steps of "
-        f"{windows * AU_CLASSIFIER_WINDOW} frames, {strategy.num_replicas_in_sync} replica(s)."
+
+
+def _compiled_au_classifier(
+    model_settings, config, label_means, dropout, learning_rate, total_steps, jit
+):
+    """A built `AUClassifier` whose output starts at `label_means`, compiled (Adam, cosine
+    decay over `total_steps`, masked MSE). Call it inside the strategy's scope."""
+    from keras_autalk.models.au_classifier import AUClassifier
+
+    model = AUClassifier(
+        model_settings.action_units,
+        model_settings.au_classifier_filters,
+        dropout=dropout,
+        name="au_classifier",
     )
-    start = time.perf_counter()
-    fit(
-        model,
-        make_train_data,
-        epochs,
-        steps_per_epoch,
-        callbacks,
-        validation_data=validation,
-        validation_steps=validation_steps or None,
-        verbose=verbose,
-        log=log,
+    model.build((None, config.face.crop_size, config.face.crop_size, 3))
+    init_output_bias(model, label_means)
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate_schedule(learning_rate, total_steps), clipnorm=1.0
+        ),
+        loss="mse",
+        weighted_metrics=["mae"],
+        jit_compile=jit,
     )
-    elapsed = time.perf_counter() - start
-    report = evaluate_au_classifier(model, test_files, config)
-    report["train_seconds"] = round(elapsed, 1)
-    if is_chief(strategy):
-        model.save(out_dir / AU_CLASSIFIER_FILE)
-        (out_dir / "au_classifier_eval.json").write_text(json.dumps(report, indent=2) + "\n")
-    log(
-        f"AU classifier on the test split ({report['frames']} frames):\n" + format_au_report(report)
-    )
-    return model, report
+    return model
+
+
+def _write_au_classifier(model, report, out_dir):
+    """Write the trained classifier and its evaluation report into `out_dir`."""
+    model.save(out_dir / AU_CLASSIFIER_FILE)
+    (out_dir / "au_classifier_eval.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 def load_au_classifier(path):

@@ -42,6 +42,18 @@ def recipe_parser(
     ```
     """
     parser = argparse.ArgumentParser(description=description)
+    _add_run_options(parser, prepared, epochs, steps_per_epoch, batch_size, preset)
+    _add_execution_options(parser)
+    if talker:
+        _add_au_stage_options(parser)
+        _add_ablation_options(parser)
+    else:
+        parser.add_argument("--dropout", type=float, default=0.1)
+    return parser
+
+
+def _add_run_options(parser, prepared, epochs, steps_per_epoch, batch_size, preset):
+    """Add what a run trains on, where it writes, for how long and with which model."""
     parser.add_argument(
         "--prepared",
         default=prepared,
@@ -62,6 +74,10 @@ def recipe_parser(
         choices=("small", "paper"),
         help=f"model size (default {preset})",
     )
+
+
+def _add_execution_options(parser):
+    """Add how a run executes: devices, optimiser, seed, backups, validation, compilation."""
     parser.add_argument("--strategy", default="default", choices=STRATEGIES)
     parser.add_argument(
         "--logical-cpus",
@@ -84,72 +100,75 @@ def recipe_parser(
         choices=(0, 1, 2),
         help="progress: 0 none, 1 bar, 2 a line per epoch (default: bar on a terminal)",
     )
-    if talker:
-        parser.add_argument(
-            "--au-classifier",
-            help="a trained AU classifier (.keras); default: train one first "
-            "into OUT/au_classifier",
-        )
-        parser.add_argument(
-            "--au-epochs", type=int, default=5, help="epochs of the AU classifier stage"
-        )
-        parser.add_argument("--au-steps-per-epoch", type=int, default=200)
-        parser.add_argument(
-            "--no-au-loss",
-            action="store_true",
-            help="ablation: train without the AU-classifier loss",
-        )
-        parser.add_argument(
-            "--fusion",
-            choices=("tcsa", "conv"),
-            default=None,
-            help="ablation: fusion without attention ('conv')",
-        )
-        parser.add_argument(
-            "--drive",
-            choices=("audio+au", "audio", "au"),
-            default=None,
-            help="ablation: what drives the fusion",
-        )
-        parser.add_argument(
-            "--decoder",
-            choices=("frames", "flow"),
-            default=None,
-            help="the frame decoder: 'frames' redraws the crop (default), "
-            "'flow' moves the photo's pixels and draws the mouth's inside",
-        )
-        parser.add_argument(
-            "--audio-augment",
-            action="store_true",
-            help="augment the training speech: noise, reverb, EQ, phone band, "
-            "clipping, gain and speed (keras_autalk.datasets.audio_augment)",
-        )
-        parser.add_argument(
-            "--audio-normalization",
-            choices=("none", "utterance"),
-            default=None,
-            help="normalise the audio features per utterance (the model "
-            "keeps this setting; default none)",
-        )
-        parser.add_argument(
-            "--init-weights",
-            default=None,
-            metavar="FILE",
-            help="start from these weights (*.weights.h5 of the same model, "
-            "e.g. another run's checkpoints/epoch-NNN.weights.h5, or a "
-            "pretrained model's name or folder: its generator)",
-        )
-        parser.add_argument(
-            "--loss-weight",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE",
-            help="change one loss weight, e.g. mouth_l1=30 (repeatable; names: "
-            "l1, mouth_l1, adversarial, au_classifier, audio2au)",
-        )
-    else:
-        parser.add_argument("--dropout", type=float, default=0.1)
-    return parser
+
+
+def _add_au_stage_options(parser):
+    """Add the talker's AU classifier options: a trained one, or the stage that trains it."""
+    parser.add_argument(
+        "--au-classifier",
+        help="a trained AU classifier (.keras); default: train one first into OUT/au_classifier",
+    )
+    parser.add_argument(
+        "--au-epochs", type=int, default=5, help="epochs of the AU classifier stage"
+    )
+    parser.add_argument("--au-steps-per-epoch", type=int, default=200)
+    parser.add_argument(
+        "--no-au-loss",
+        action="store_true",
+        help="ablation: train without the AU-classifier loss",
+    )
+
+
+def _add_ablation_options(parser):
+    """Add the talker's model variants, starting weights and loss weights."""
+    parser.add_argument(
+        "--fusion",
+        choices=("tcsa", "conv"),
+        default=None,
+        help="ablation: fusion without attention ('conv')",
+    )
+    parser.add_argument(
+        "--drive",
+        choices=("audio+au", "audio", "au"),
+        default=None,
+        help="ablation: what drives the fusion",
+    )
+    parser.add_argument(
+        "--decoder",
+        choices=("frames", "flow"),
+        default=None,
+        help="the frame decoder: 'frames' redraws the crop (default), "
+        "'flow' moves the photo's pixels and draws the mouth's inside",
+    )
+    parser.add_argument(
+        "--audio-augment",
+        action="store_true",
+        help="augment the training speech: noise, reverb, EQ, phone band, "
+        "clipping, gain and speed (keras_autalk.datasets.audio_augment)",
+    )
+    parser.add_argument(
+        "--audio-normalization",
+        choices=("none", "utterance"),
+        default=None,
+        help="normalise the audio features per utterance (the model "
+        "keeps this setting; default none)",
+    )
+    parser.add_argument(
+        "--init-weights",
+        default=None,
+        metavar="FILE",
+        help="start from these weights (*.weights.h5 of the same model, "
+        "e.g. another run's checkpoints/epoch-NNN.weights.h5, or a "
+        "pretrained model's name or folder: its generator)",
+    )
+    parser.add_argument(
+        "--loss-weight",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change one loss weight, e.g. mouth_l1=30 (repeatable; names: "
+        "l1, mouth_l1, adversarial, au_classifier, audio2au)",
+    )
 
 
 def verbosity(args):

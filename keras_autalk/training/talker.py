@@ -79,10 +79,9 @@ def train_talker(
                                    au_classifier="runs/au/au_classifier.keras")
     ```
     """
-    from keras_autalk.config import AutalkConfig, model_config
+    from keras_autalk.config import AutalkConfig
     from keras_autalk.datasets import pipeline
     from keras_autalk.files import refuse_overwriting_inputs
-    from keras_autalk.models.talker import AUTalker
 
     refuse_overwriting_inputs([("output folder", out_dir)], [("prepared folder", prepared_dir)])
     config = config or AutalkConfig()
@@ -91,18 +90,91 @@ def train_talker(
     out_dir.mkdir(parents=True, exist_ok=True)
     train_files = pipeline.list_shards(prepared_dir, "train")
     test_files = pipeline.list_shards(prepared_dir, "test")
-    settings = model_config(
+    settings = _talker_settings(preset, config, model_overrides)
+    _, jit = precision_and_xla(mixed_precision, jit_compile)
+    _check_batch_splits(batch_size, strategy)
+    make_train_data, sample_batch, validation = _talker_datasets(
+        train_files,
+        test_files,
+        config,
+        settings,
+        strategy,
+        batch_size=batch_size,
+        seed=seed,
+        augment=augment,
+        audio_augmentation=audio_augmentation,
+        validation_steps=validation_steps,
+    )
+
+    seed_everything(seed)
+    with strategy.scope():
+        model = _compiled_talker(
+            settings, au_classifier, sample_batch, learning_rate, loss_weights, jit
+        )
+        if initial_weights is not None:
+            _start_from_initial_weights(model, initial_weights, out_dir, log)
+    callbacks, _ = make_callbacks(
+        out_dir, strategy, backup_every=backup_every, sample_batch=sample_batch
+    )
+    log(
+        f"Talker ({preset}, {model.count_params():,} parameters, AU classifier "
+        f"{'on' if au_classifier is not None else 'off'}): {epochs} epochs x {steps_per_epoch} "
+        f"steps of {batch_size} x {config.data.window_frames} frames, "
+        f"{strategy.num_replicas_in_sync} replica(s)."
+    )
+    history = fit(
+        model,
+        make_train_data,
+        epochs,
+        steps_per_epoch,
+        callbacks,
+        validation_data=validation,
+        validation_steps=validation_steps or None,
+        verbose=verbose,
+        log=log,
+    )
+    if is_chief(strategy):
+        model.save(out_dir / TALKER_FILE)
+    return model, history
+
+
+def _talker_settings(preset, config, model_overrides):
+    """The talker's `ModelConfig`: the preset, fitted to the corpus, with the overrides."""
+    from keras_autalk.config import model_config
+
+    return model_config(
         preset,
         action_units=tuple(config.action_units),
         image_size=config.face.crop_size,
         **(model_overrides or {}),
     )
-    _, jit = precision_and_xla(mixed_precision, jit_compile)
+
+
+def _check_batch_splits(batch_size, strategy):
+    """Say in one sentence when the global batch does not split over the replicas."""
     if batch_size % strategy.num_replicas_in_sync:
         raise AutalkError(
             f"The batch of {batch_size} windows does not split over "
             f"{strategy.num_replicas_in_sync} replicas."
         )
+
+
+def _talker_datasets(
+    train_files,
+    test_files,
+    config,
+    settings,
+    strategy,
+    batch_size,
+    seed,
+    augment,
+    audio_augmentation,
+    validation_steps,
+):
+    """`(make_train_data, sample_batch, validation)`: the training windows for `fit`, the
+    test split's first batch (to build the model and draw samples), and the test split
+    (repeated) or None when `validation_steps` is 0."""
+    from keras_autalk.datasets import pipeline
 
     def make_train_data(skip):
         return distributed_dataset(
@@ -129,49 +201,34 @@ def train_talker(
     )
     sample_batch = next(iter(test_data))
     validation = test_data.repeat() if validation_steps else None
+    return make_train_data, sample_batch, validation
 
-    seed_everything(seed)
-    with strategy.scope():
-        classifier = au_classifier
-        if isinstance(classifier, (str, os.PathLike)):
-            classifier = load_au_classifier(classifier)
-        model = AUTalker(settings, au_classifier=classifier)
-        # Build every network (the backup restores into built variables).
-        model(sample_batch[0], training=False)
-        model.compile(
-            g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
-            d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
-            loss_weights=loss_weights,
-            jit_compile=jit,
-        )
-        if initial_weights is not None and not ResumableBackupAndRestore.read_state(
-            out_dir / "backup"
-        ):
-            _load_initial_weights(model, initial_weights)
-            log(f"Starting from the weights in {initial_weights}.")
-    callbacks, _ = make_callbacks(
-        out_dir, strategy, backup_every=backup_every, sample_batch=sample_batch
+
+def _compiled_talker(settings, au_classifier, sample_batch, learning_rate, loss_weights, jit):
+    """A built, compiled `AUTalker` with the frozen AU classifier (a model, the path of its
+    `.keras` file, or None). Call it inside the strategy's scope."""
+    from keras_autalk.models.talker import AUTalker
+
+    classifier = au_classifier
+    if isinstance(classifier, (str, os.PathLike)):
+        classifier = load_au_classifier(classifier)
+    model = AUTalker(settings, au_classifier=classifier)
+    # Build every network (the backup restores into built variables).
+    model(sample_batch[0], training=False)
+    model.compile(
+        g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
+        d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999),
+        loss_weights=loss_weights,
+        jit_compile=jit,
     )
-    log(
-        f"Talker ({preset}, {model.count_params():,} parameters, AU classifier "
-        f"{'on' if classifier is not None else 'off'}): {epochs} epochs x {steps_per_epoch} "
-        f"steps of {batch_size} x {config.data.window_frames} frames, "
-        f"{strategy.num_replicas_in_sync} replica(s)."
-    )
-    history = fit(
-        model,
-        make_train_data,
-        epochs,
-        steps_per_epoch,
-        callbacks,
-        validation_data=validation,
-        validation_steps=validation_steps or None,
-        verbose=verbose,
-        log=log,
-    )
-    if is_chief(strategy):
-        model.save(out_dir / TALKER_FILE)
-    return model, history
+    return model
+
+
+def _start_from_initial_weights(model, initial_weights, out_dir, log):
+    """Load `initial_weights` into a fresh run; a resumed run keeps its backup's weights."""
+    if not ResumableBackupAndRestore.read_state(out_dir / "backup"):
+        _load_initial_weights(model, initial_weights)
+        log(f"Starting from the weights in {initial_weights}.")
 
 
 def _load_initial_weights(model, path):
