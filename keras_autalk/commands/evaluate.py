@@ -19,6 +19,14 @@ def add_parser(subparsers):
         "--real-speech: the real-speech benchmark instead (klettres-data recordings through "
         "`generate`, measured on the MP4s); writes real_speech.json and real_speech.md.",
     )
+    _add_prepared_options(parser)
+    _add_real_speech_options(parser)
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.set_defaults(handler=run)
+
+
+def _add_prepared_options(parser):
+    """Add the options of scoring a prepared split: the split, the models, the scorers."""
     parser.add_argument(
         "--prepared", help="folder written by `autalk prepare` (not needed with --real-speech)"
     )
@@ -54,6 +62,10 @@ def add_parser(subparsers):
     parser.add_argument(
         "--no-baselines", action="store_true", help="leave out the static and ground-truth rows"
     )
+
+
+def _add_real_speech_options(parser):
+    """Add the real-speech benchmark's option group: photos, languages, tracks, reference."""
     real = parser.add_argument_group("real-speech benchmark (--real-speech)")
     real.add_argument(
         "--real-speech",
@@ -116,8 +128,6 @@ def add_parser(subparsers):
     real.add_argument(
         "--keep-videos", action="store_true", help="keep the generated MP4s (in -o/videos)"
     )
-    parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.set_defaults(handler=run)
 
 
 def run(args):

@@ -237,6 +237,69 @@ def _prepare_audio(record, seed, config, audio_augmentation, audio_normalization
     return record
 
 
+def _pipeline_share(batch_size, seed, input_context):
+    """This input pipeline's batch, seed, pipeline count and index (one pipeline by default)."""
+    per_pipeline_batch = batch_size
+    pipeline_seed = seed
+    num_pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        per_pipeline_batch = input_context.get_per_replica_batch_size(batch_size)
+        num_pipelines = input_context.num_input_pipelines
+        pipeline_id = input_context.input_pipeline_id
+        if seed is not None:
+            pipeline_seed = seed + _PIPELINE_SEED_STRIDE * pipeline_id
+    return per_pipeline_batch, pipeline_seed, num_pipelines, pipeline_id
+
+
+def _read_records(files, num_pipelines, pipeline_id, training, pipeline_seed, deterministic):
+    """This pipeline's share of the parsed utterance records of `files`."""
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    shard_files = num_pipelines > 1 and len(files) >= num_pipelines
+    if shard_files:
+        dataset = dataset.shard(num_pipelines, pipeline_id)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=pipeline_seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 8),
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if num_pipelines > 1 and not shard_files:
+        dataset = dataset.shard(num_pipelines, pipeline_id)
+    return dataset.map(
+        lambda serialized: tfrecords.parse_example(serialized, False),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+
+
+def _with_element_seeds(dataset, training, pipeline_seed):
+    """Pair every record with a seed of two int64s (random when training; zeros otherwise)."""
+    if training:
+        randoms = tf.data.Dataset.random(seed=pipeline_seed, rerandomize_each_iteration=True)
+    else:
+        randoms = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
+    seeds = randoms.batch(2)
+    return tf.data.Dataset.zip((dataset, seeds))
+
+
+def _with_prepared_audio(dataset, config, audio_augmentation, audio_normalization, deterministic):
+    """Augment and/or normalise every record's speech (`_prepare_audio`)."""
+    window = config.data.window_frames
+    dataset = dataset.map(
+        lambda record, element_seed: (
+            _prepare_audio(record, element_seed, config, audio_augmentation, audio_normalization),
+            element_seed,
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    # A faster speed can leave an utterance shorter than one window.
+    return dataset.filter(lambda record, _: record["num_frames"] >= window)
+
+
 def make_dataset(
     files,
     config=AutalkConfig(),
@@ -307,60 +370,22 @@ def make_dataset(
         raise AutalkError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if check:
         check_shard(files[0], config)
-    per_pipeline_batch = batch_size
-    pipeline_seed = seed
-    num_pipelines, pipeline_id = 1, 0
-    if input_context is not None:
-        per_pipeline_batch = input_context.get_per_replica_batch_size(batch_size)
-        num_pipelines = input_context.num_input_pipelines
-        pipeline_id = input_context.input_pipeline_id
-        if seed is not None:
-            pipeline_seed = seed + _PIPELINE_SEED_STRIDE * pipeline_id
-
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    shard_files = num_pipelines > 1 and len(files) >= num_pipelines
-    if shard_files:
-        dataset = dataset.shard(num_pipelines, pipeline_id)
-    if training:
-        dataset = dataset.shuffle(len(files), seed=pipeline_seed, reshuffle_each_iteration=True)
-    deterministic = seed is not None or not training
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=min(len(files), 8),
-        block_length=1,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
+    per_pipeline_batch, pipeline_seed, num_pipelines, pipeline_id = _pipeline_share(
+        batch_size, seed, input_context
     )
-    if num_pipelines > 1 and not shard_files:
-        dataset = dataset.shard(num_pipelines, pipeline_id)
-    dataset = dataset.map(
-        lambda serialized: tfrecords.parse_example(serialized, False),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
+    deterministic = seed is not None or not training
+    dataset = _read_records(
+        files, num_pipelines, pipeline_id, training, pipeline_seed, deterministic
     )
     window = config.data.window_frames
     dataset = dataset.filter(
         lambda record: (record["num_frames"] >= window) & (tf.reduce_sum(record["face_mask"]) > 0)
     )
-    if training:
-        randoms = tf.data.Dataset.random(seed=pipeline_seed, rerandomize_each_iteration=True)
-    else:
-        randoms = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
-    seeds = randoms.batch(2)
-    dataset = tf.data.Dataset.zip((dataset, seeds))
+    dataset = _with_element_seeds(dataset, training, pipeline_seed)
     if audio_augmentation is not None or audio_normalization != "none":
-        dataset = dataset.map(
-            lambda record, element_seed: (
-                _prepare_audio(
-                    record, element_seed, config, audio_augmentation, audio_normalization
-                ),
-                element_seed,
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=deterministic,
+        dataset = _with_prepared_audio(
+            dataset, config, audio_augmentation, audio_normalization, deterministic
         )
-        # A faster speed can leave an utterance shorter than one window.
-        dataset = dataset.filter(lambda record, _: record["num_frames"] >= window)
     dataset = dataset.map(
         lambda record, element_seed: _cut_windows(
             record, element_seed, config, training, windows_per_utterance

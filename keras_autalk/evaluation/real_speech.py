@@ -195,52 +195,44 @@ def _cell(value, fmt):
     return "—" if value is None or not math.isfinite(value) else fmt.format(value)
 
 
-def benchmark_markdown(report):
-    """The report's tables: one per photo, one per language, the reference row in each.
+def _table_header(judged):
+    """The header and rule rows of a benchmark table (`judged`: with a targets column)."""
+    titles = ["model", "language", "condition", "tracks"] + [t for _, t, _ in MEASURES]
+    rules = ["---", "---", "---", "---:"] + ["---:" for _ in MEASURES]
+    if judged:
+        titles, rules = titles + ["targets"], rules + ["---"]
+    return ["| " + " | ".join(titles) + " |", "| " + " | ".join(rules) + " |"]
 
-    A row is a model, a language and a condition (`CONDITIONS`); the
-    targets judge the clean English rows only.
 
-    Args:
-        report: the dict `run_benchmark` returns (and writes as JSON).
+def _table_line(name, language, condition, count, means, judged, verdict=True):
+    """One table row; with `judged` and `verdict`, the targets it met or missed."""
+    cells = [name, language, condition, str(count)]
+    cells += [_cell(means.get(key), fmt) for key, _, fmt in MEASURES]
+    if judged:
+        missed = missed_targets(means)
+        cells.append("" if not verdict else "met" if not missed else "missed: " + ", ".join(missed))
+    return "| " + " | ".join(cells) + " |"
 
-    Returns:
-        Markdown text.
-    """
-    reference = report.get("reference")
 
-    def header(judged):
-        titles = ["model", "language", "condition", "tracks"] + [t for _, t, _ in MEASURES]
-        rules = ["---", "---", "---", "---:"] + ["---:" for _ in MEASURES]
-        if judged:
-            titles, rules = titles + ["targets"], rules + ["---"]
-        return ["| " + " | ".join(titles) + " |", "| " + " | ".join(rules) + " |"]
+def _reference_line(reference, judged):
+    """The ground-truth reference row (none without a reference)."""
+    if not reference:
+        return []
+    return [
+        _table_line(
+            f"{REFERENCE} (demo corpus)",
+            "en (espeak-ng)",
+            "clean",
+            f"{reference['utterances']} videos",
+            reference["mean"],
+            judged,
+            verdict=False,
+        )
+    ]
 
-    def line(name, language, condition, count, means, judged, verdict=True):
-        cells = [name, language, condition, str(count)]
-        cells += [_cell(means.get(key), fmt) for key, _, fmt in MEASURES]
-        if judged:
-            missed = missed_targets(means)
-            cells.append(
-                "" if not verdict else "met" if not missed else "missed: " + ", ".join(missed)
-            )
-        return "| " + " | ".join(cells) + " |"
 
-    def reference_line(judged):
-        if not reference:
-            return []
-        return [
-            line(
-                f"{REFERENCE} (demo corpus)",
-                "en (espeak-ng)",
-                "clean",
-                f"{reference['utterances']} videos",
-                reference["mean"],
-                judged,
-                verdict=False,
-            )
-        ]
-
+def _benchmark_preamble(report):
+    """The lines above the tables: how the tracks were made, the conditions, the command."""
     settings = report["settings"]
     conditions = settings.get("conditions", ["clean"])
     first, count = settings["seed"], settings["tracks_per_language"]
@@ -258,15 +250,21 @@ def benchmark_markdown(report):
     ]
     if report.get("command"):
         lines += [f"Command: `{report['command']}`", ""]
+    return lines
+
+
+def _photo_tables(report):
+    """One table per photo, judged against the targets, with the reference row."""
+    lines = []
     for photo in report["photos"]:
         source = PHOTO_SOURCES.get(photo["name"], photo["name"])
-        lines += [f"### Photo: {photo['name']} ({source})", ""] + header(True)
+        lines += [f"### Photo: {photo['name']} ({source})", ""] + _table_header(True)
         for entry in report["means"]:
             if entry["photo"] == photo["name"]:
                 condition = entry.get("condition", "clean")
                 judged = entry["language"] in report["english"] and condition == "clean"
                 lines.append(
-                    line(
+                    _table_line(
                         entry["model"],
                         entry["language"],
                         condition,
@@ -276,11 +274,16 @@ def benchmark_markdown(report):
                         verdict=judged,
                     )
                 )
-        lines += reference_line(True) + [""]
-    lines += ["### Per language (mean over the photos)", ""] + header(False)
+        lines += _reference_line(report.get("reference"), True) + [""]
+    return lines
+
+
+def _language_table(report):
+    """The table of means over the photos, one row per model, language and condition."""
+    lines = ["### Per language (mean over the photos)", ""] + _table_header(False)
     for entry in report["language_means"]:
         lines.append(
-            line(
+            _table_line(
                 entry["model"],
                 entry["language"],
                 entry.get("condition", "clean"),
@@ -289,8 +292,12 @@ def benchmark_markdown(report):
                 False,
             )
         )
-    lines += reference_line(False) + [""]
-    lines += [
+    return lines + _reference_line(report.get("reference"), False) + [""]
+
+
+def _benchmark_notes(reference):
+    """The lines below the tables: what each measure means, the targets, the reference."""
+    lines = [
         "corr: Pearson r of the lip opening with the RMS envelope per frame of the clean track "
         "(in every condition, so a mouth is scored against the speech, not the room or the "
         "noise; higher is better). pause ratio: mean lip opening "
@@ -312,6 +319,25 @@ def benchmark_markdown(report):
             "videos of the demo corpus (espeak-ng speech), speech frames from their `.align` "
             "word timings; no identity (those videos have no separate photo).",
         ]
+    return lines
+
+
+def benchmark_markdown(report):
+    """The report's tables: one per photo, one per language, the reference row in each.
+
+    A row is a model, a language and a condition (`CONDITIONS`); the
+    targets judge the clean English rows only.
+
+    Args:
+        report: the dict `run_benchmark` returns (and writes as JSON).
+
+    Returns:
+        Markdown text.
+    """
+    lines = _benchmark_preamble(report)
+    lines += _photo_tables(report)
+    lines += _language_table(report)
+    lines += _benchmark_notes(report.get("reference"))
     return "\n".join(lines) + "\n"
 
 
@@ -418,23 +444,9 @@ def run_benchmark(
     report = {
         "benchmark": "real speech (klettres-data)",
         "command": command,
-        "settings": {
-            "duration_s": float(duration_s),
-            "tracks_per_language": int(tracks_per_language),
-            "seed": int(seed),
-            "pause_range_s": list(PAUSE_RANGE_S),
-            "conditions": list(conditions),
-            "identity_every": int(identity_every),
-            "languages": list(languages),
-            "models": {
-                name: (
-                    str(model)
-                    if isinstance(model, (str, pathlib.PurePath))
-                    else type(model).__name__
-                )
-                for name, model in models.items()
-            },
-        },
+        "settings": _benchmark_settings(
+            models, duration_s, tracks_per_language, seed, conditions, identity_every, languages
+        ),
         "photos": [
             {"name": name, "source": PHOTO_SOURCES.get(name, "file")} for name in loaded_photos
         ],
@@ -452,6 +464,27 @@ def run_benchmark(
     }
     _write_report(report, out_dir, log)
     return report
+
+
+def _benchmark_settings(
+    models, duration_s, tracks_per_language, seed, conditions, identity_every, languages
+):
+    """The report's "settings": what the benchmark ran with, models by name or type."""
+    return {
+        "duration_s": float(duration_s),
+        "tracks_per_language": int(tracks_per_language),
+        "seed": int(seed),
+        "pause_range_s": list(PAUSE_RANGE_S),
+        "conditions": list(conditions),
+        "identity_every": int(identity_every),
+        "languages": list(languages),
+        "models": {
+            name: (
+                str(model) if isinstance(model, (str, pathlib.PurePath)) else type(model).__name__
+            )
+            for name, model in models.items()
+        },
+    }
 
 
 def _check_benchmark_arguments(

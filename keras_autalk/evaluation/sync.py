@@ -628,6 +628,74 @@ def format_sync_report(report):
     return "\n".join(lines)
 
 
+def _check_sync_training(strategy, window, chunk_frames, min_shift, batch_size):
+    """Refuse a multi-worker strategy, a chunk with no negatives, or a batch that won't split."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise AutalkError(
+            "The sync expert trains with the 'default' or 'mirrored' strategy, not 'multi-worker'."
+        )
+    if int(window) < 1 or int(chunk_frames) < int(window) + int(min_shift):
+        raise AutalkError(
+            f"A chunk of {chunk_frames} frames leaves no negative {min_shift} or more frames "
+            f"away from a window of {window}; use at least {int(window) + int(min_shift)} frames."
+        )
+    if batch_size % strategy.num_replicas_in_sync:
+        raise AutalkError(
+            f"The batch of {batch_size} chunks does not split over "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
+
+
+def _sync_train_data(strategy, train_files, chunked, batch_size, seed, augment):
+    """`make_train_data(skip)` for `fit`: the training split's chunks, over `strategy`."""
+    from keras_autalk.datasets import pipeline
+
+    def make_chunks(context):
+        pipeline_id = context.input_pipeline_id if context else 0
+        return sync_batches(
+            pipeline.make_dataset(
+                train_files,
+                chunked,
+                batch_size=batch_size,
+                seed=seed,
+                augment=augment,
+                input_context=context,
+            ),
+            flip_seed=(seed + 7919 * (pipeline_id + 1)) if augment else None,
+        )
+
+    def make_train_data(skip):
+        return distributed_dataset(strategy, make_chunks, skip)
+
+    return make_train_data
+
+
+def _build_sync_trainer(strategy, window, options, sample, schedule, temperature, min_shift, jit):
+    """A new `SyncExpert` and its compiled, built `SyncExpertTrainer`, under `strategy`."""
+    from keras_autalk.models.sync_expert import SyncExpert
+
+    with strategy.scope():
+        expert = SyncExpert(window=window, name="sync_expert", **options)
+        trainer = SyncExpertTrainer(expert, name="sync_expert_trainer")
+        trainer.build({key: tuple(value.shape) for key, value in sample.items()})
+        trainer.compile(
+            keras.optimizers.Adam(schedule, clipnorm=1.0),
+            temperature=temperature,
+            min_shift=min_shift,
+            jit_compile=jit,
+        )
+        trainer.optimizer.build(expert.trainable_variables)
+    return expert, trainer
+
+
+def _save_sync_outputs(out_dir, expert, report):
+    """Write the expert and its evaluation into `out_dir`, atomically."""
+    with atomic_output(out_dir / SYNC_EXPERT_FILE, "sync expert") as partial:
+        expert.save(partial)
+    with atomic_output(out_dir / SYNC_EVAL_FILE, "sync evaluation") as partial:
+        partial.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def train_sync_expert(
     prepared_dir,
     out_dir,
@@ -704,48 +772,17 @@ def train_sync_expert(
     refuse_overwriting_inputs([("output folder", out_dir)], [("prepared folder", prepared_dir)])
     from keras_autalk.config import AutalkConfig
     from keras_autalk.datasets import pipeline
-    from keras_autalk.models.sync_expert import SyncExpert
 
     config = config or AutalkConfig()
     strategy = strategy or tf.distribute.get_strategy()
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise AutalkError(
-            "The sync expert trains with the 'default' or 'mirrored' strategy, not 'multi-worker'."
-        )
-    if int(window) < 1 or int(chunk_frames) < int(window) + int(min_shift):
-        raise AutalkError(
-            f"A chunk of {chunk_frames} frames leaves no negative {min_shift} or more frames "
-            f"away from a window of {window}; use at least {int(window) + int(min_shift)} frames."
-        )
-    if batch_size % strategy.num_replicas_in_sync:
-        raise AutalkError(
-            f"The batch of {batch_size} chunks does not split over "
-            f"{strategy.num_replicas_in_sync} replicas."
-        )
+    _check_sync_training(strategy, window, chunk_frames, min_shift, batch_size)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_files = pipeline.list_shards(prepared_dir, "train")
     test_files = pipeline.list_shards(prepared_dir, "test")
     chunked = window_config(config, chunk_frames)
     _, jit = precision_and_xla(mixed_precision, jit_compile)
-
-    def make_chunks(context):
-        pipeline_id = context.input_pipeline_id if context else 0
-        return sync_batches(
-            pipeline.make_dataset(
-                train_files,
-                chunked,
-                batch_size=batch_size,
-                seed=seed,
-                augment=augment,
-                input_context=context,
-            ),
-            flip_seed=(seed + 7919 * (pipeline_id + 1)) if augment else None,
-        )
-
-    def make_train_data(skip):
-        return distributed_dataset(strategy, make_chunks, skip)
-
+    make_train_data = _sync_train_data(strategy, train_files, chunked, batch_size, seed, augment)
     test_chunks = sync_batches(
         pipeline.make_dataset(test_files, chunked, batch_size=batch_size, training=False)
     )
@@ -755,19 +792,10 @@ def train_sync_expert(
     keras.utils.set_random_seed(int(seed))
     options = dict(expert_options or {})
     options.setdefault("image_size", config.face.crop_size)
-    with strategy.scope():
-        expert = SyncExpert(window=window, name="sync_expert", **options)
-        trainer = SyncExpertTrainer(expert, name="sync_expert_trainer")
-        trainer.build({key: tuple(value.shape) for key, value in sample.items()})
-        trainer.compile(
-            keras.optimizers.Adam(
-                learning_rate_schedule(learning_rate, epochs * steps_per_epoch), clipnorm=1.0
-            ),
-            temperature=temperature,
-            min_shift=min_shift,
-            jit_compile=jit,
-        )
-        trainer.optimizer.build(expert.trainable_variables)
+    schedule = learning_rate_schedule(learning_rate, epochs * steps_per_epoch)
+    expert, trainer = _build_sync_trainer(
+        strategy, window, options, sample, schedule, temperature, min_shift, jit
+    )
     callbacks, _ = make_callbacks(out_dir, strategy, backup_every=backup_every)
     log(
         f"Sync expert ({expert.count_params():,} parameters, window {window}): {epochs} epochs "
@@ -791,10 +819,7 @@ def train_sync_expert(
     report = evaluate_sync_expert(expert, test_files, shift=eval_shift, max_offset=max_offset)
     report["train_seconds"] = round(elapsed, 1)
     if is_chief(strategy):
-        with atomic_output(out_dir / SYNC_EXPERT_FILE, "sync expert") as partial:
-            expert.save(partial)
-        with atomic_output(out_dir / SYNC_EVAL_FILE, "sync evaluation") as partial:
-            partial.write_text(json.dumps(report, indent=2) + "\n")
+        _save_sync_outputs(out_dir, expert, report)
     log(
         f"Sync expert on the test split ({report['utterances']} utterances):\n"
         + format_sync_report(report)
