@@ -75,10 +75,7 @@ def check_numpy(full=True):
 
 def check_tensorflow_io(full=True):
     if not full:
-        check = _installed("tensorflow-io")
-        return dataclasses.replace(
-            check, required=False, detail=check.detail.replace("imports it", "loads its ops")
-        )
+        return _installed("tensorflow-io", full_does="loads its ops", required=False)
     from keras_autalk.features import tfio_backend
 
     loaded, reason = tfio_backend.tfio_status()
@@ -213,12 +210,12 @@ def check_litert(full=True):
     )
 
 
-def _installed(distribution):
-    """A check by installed version alone (`autalk doctor --full` imports it)."""
+def _installed(distribution, full_does="imports it", required=True):
+    """A check by installed version alone; `full_does` says what `autalk doctor --full` adds."""
     version = _version(distribution)
     if version is None:
-        return Check(distribution, False, "not installed")
-    return Check(distribution, True, f"{version} (installed; --full imports it)")
+        return Check(distribution, False, "not installed", required=required)
+    return Check(distribution, True, f"{version} (installed; --full {full_does})", required)
 
 
 CHECKS = (

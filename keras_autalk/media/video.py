@@ -823,11 +823,7 @@ def write_video(
     _check_options(fps, crf, preset)
     if audio is not None:
         audio = _check_audio(audio, sample_rate)
-    total = len(frames) if hasattr(frames, "__len__") else None
-    iterator = iter(frames)
-    first = next(iterator, None)
-    if first is None:
-        raise AutalkError(f"No frames were given to write to '{path}'.")
+    total, first, iterator = _first_and_rest(frames, "frames", path)
 
     def encode(output, faststart, display_path):
         return _encode_frames(
@@ -886,11 +882,7 @@ def write_region_video(
     _check_options(fps, crf, preset)
     if audio is not None:
         audio = _check_audio(audio, sample_rate)
-    total = len(regions) if hasattr(regions, "__len__") else None
-    iterator = iter(regions)
-    first = next(iterator, None)
-    if first is None:
-        raise AutalkError(f"No regions were given to write to '{path}'.")
+    total, first, iterator = _first_and_rest(regions, "regions", path)
 
     def encode(output, faststart, display_path):
         return _encode_regions(
@@ -909,6 +901,16 @@ def write_region_video(
         )
 
     return _write_with_audio(path, encode, fps, audio, sample_rate)
+
+
+def _first_and_rest(items, what, path):
+    """`(count or None, first item, iterator over the rest)` of `items`, or raise if empty."""
+    total = len(items) if hasattr(items, "__len__") else None
+    iterator = iter(items)
+    first = next(iterator, None)
+    if first is None:
+        raise AutalkError(f"No {what} were given to write to '{path}'.")
+    return total, first, iterator
 
 
 def _check_options(fps, crf, preset):
